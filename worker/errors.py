@@ -1,0 +1,139 @@
+"""The one exception tree of the worker.
+
+Every error the worker raises on purpose derives from :class:`ModerationError`.
+Third-party exceptions (httpx, aiokafka, redis, torch, Pillow) are translated at
+the adapter module that calls the library, with ``raise Ours(...) from exc``, so
+nothing foreign leaks into the pipeline.
+
+::
+
+    ModerationError
+    ├── InvalidPost            the message can never be processed (dead letter)
+    │   ├── InvalidJSON        not UTF-8 JSON
+    │   ├── SchemaViolation    JSON, but not a valid post
+    │   └── OversizeMessage    larger than the configured limit
+    ├── FetchError             one image could not be used (recorded per image)
+    │   ├── BlockedURL         refused by the URL policy, never requested
+    │   ├── FetchTimeout       connect/read/total deadline passed      (retriable)
+    │   ├── HostUnreachable    DNS or connection failure               (retriable)
+    │   ├── HTTPStatusError    the server answered with an error status
+    │   ├── ResponseTooLarge   body over the size cap
+    │   └── NotAnImage         bytes Pillow refuses, or a format not allowed
+    ├── ModelError             loading or running a model failed
+    │   └── CheckpointError    a checkpoint does not fit the architecture
+    ├── CacheError             Redis unreachable or misbehaving          (retriable)
+    ├── PublishError           the broker did not acknowledge a record  (retriable)
+    └── ServiceError           an embedded service (broker, redis-server) failed to start
+
+The class decides the fate of the work: ``retriable`` tells the pipeline to try
+again (or run degraded), otherwise the input is dead-lettered or the image is
+recorded as failed.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BlockedURL",
+    "CacheError",
+    "CheckpointError",
+    "FetchError",
+    "FetchTimeout",
+    "HTTPStatusError",
+    "HostUnreachable",
+    "InvalidJSON",
+    "InvalidPost",
+    "ModelError",
+    "ModerationError",
+    "NotAnImage",
+    "OversizeMessage",
+    "PublishError",
+    "ResponseTooLarge",
+    "SchemaViolation",
+    "ServiceError",
+]
+
+
+class ModerationError(Exception):
+    """Root of every error the worker raises on purpose."""
+
+    retriable: bool = False
+    #: Short machine-readable reason, used in dead letters, verdicts and metrics.
+    kind: str = "error"
+
+    @property
+    def type_name(self) -> str:
+        return type(self).__name__
+
+
+class InvalidPost(ModerationError):
+    kind = "invalid_post"
+
+
+class InvalidJSON(InvalidPost):
+    kind = "invalid_json"
+
+
+class SchemaViolation(InvalidPost):
+    kind = "schema_violation"
+
+
+class OversizeMessage(InvalidPost):
+    kind = "oversize"
+
+
+class FetchError(ModerationError):
+    kind = "fetch_error"
+
+
+class BlockedURL(FetchError):
+    kind = "blocked_url"
+
+
+class FetchTimeout(FetchError):
+    kind = "timeout"
+    retriable = True
+
+
+class HostUnreachable(FetchError):
+    kind = "unreachable"
+    retriable = True
+
+
+class HTTPStatusError(FetchError):
+    kind = "http_status"
+
+    def __init__(self, message: str, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        # A 5xx or 429 may succeed later; a 4xx will not.
+        self.retriable = status_code >= 500 or status_code == 429
+
+
+class ResponseTooLarge(FetchError):
+    kind = "too_large"
+
+
+class NotAnImage(FetchError):
+    kind = "not_an_image"
+
+
+class ModelError(ModerationError):
+    kind = "model_error"
+
+
+class CheckpointError(ModelError):
+    kind = "checkpoint_error"
+
+
+class CacheError(ModerationError):
+    kind = "cache_error"
+    retriable = True
+
+
+class PublishError(ModerationError):
+    kind = "publish_error"
+    retriable = True
+
+
+class ServiceError(ModerationError):
+    kind = "service_error"
