@@ -1,0 +1,73 @@
+"""Where raw Kafka records become validated posts, or a clear reason why not.
+
+Example::
+
+    record = InputRecord(topic="posts", partition=0, offset=7, timestamp_ms=None,
+                         key=b"p1", value=raw)
+    post = parse_post(record.value, max_bytes=1_048_576)   # raises InvalidPost
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from worker.errors import InvalidJSON, OversizeMessage, SchemaViolation
+from worker.messages import Post, SourceCoordinates
+
+__all__ = ["InputRecord", "parse_post"]
+
+_MAX_REPORTED_ERRORS = 5
+
+
+@dataclass(frozen=True)
+class InputRecord:
+    """One record as read from the input topic."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None
+    key: bytes | None
+    value: bytes
+
+    @property
+    def source(self) -> SourceCoordinates:
+        return SourceCoordinates(
+            topic=self.topic,
+            partition=self.partition,
+            offset=self.offset,
+            timestamp_ms=self.timestamp_ms,
+        )
+
+
+def parse_post(value: bytes, max_bytes: int) -> Post:
+    """Validate one record's value as a post.
+
+    Raises :class:`OversizeMessage`, :class:`InvalidJSON` (not UTF-8 JSON) or
+    :class:`SchemaViolation` (JSON, but not a post), each with a readable message.
+    """
+    if len(value) > max_bytes:
+        raise OversizeMessage(f"message of {len(value)} bytes exceeds the limit of {max_bytes}")
+    try:
+        post = Post.model_validate_json(value)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        if any(error["type"] in {"json_invalid", "json_type"} for error in errors):
+            raise InvalidJSON(f"not valid UTF-8 JSON: {errors[0]['msg']}") from exc
+        raise SchemaViolation(_describe(errors)) from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidJSON(f"not valid UTF-8: {exc.reason} at byte {exc.start}") from exc
+    return post
+
+
+def _describe(errors: list[ErrorDetails]) -> str:
+    parts = []
+    for error in errors[:_MAX_REPORTED_ERRORS]:
+        where = ".".join(str(part) for part in error["loc"]) or "(root)"
+        parts.append(f"{where}: {error['msg']}")
+    more = len(errors) - _MAX_REPORTED_ERRORS
+    suffix = f" (and {more} more)" if more > 0 else ""
+    return "; ".join(parts) + suffix
