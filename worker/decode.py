@@ -1,0 +1,88 @@
+"""Turning fetched bytes into an RGB image, refusing what is unsafe to decode.
+
+Only a few common web formats are tried: every extra Pillow plugin is more parser
+surface for untrusted bytes. The pixel count is read from the header and checked
+before a single pixel is decompressed, so a tiny PNG that inflates to gigabytes is
+refused cheaply.
+
+Example::
+
+    decoded = decode_image(body, max_pixels=40_000_000)   # or raises NotAnImage
+    decoded.image.mode == "RGB"
+
+This is CPU work: call it from a thread, not on the event loop.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from worker.errors import NotAnImage
+
+__all__ = ["ALLOWED_FORMATS", "DecodedImage", "decode_image"]
+
+ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP")
+
+_BOMB_ERRORS = (Image.DecompressionBombError, Image.DecompressionBombWarning)
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedImage:
+    """A decoded image in RGB, with its size and the format it was stored in."""
+
+    image: Image.Image
+    width: int
+    height: int
+    format: str
+
+
+def _too_many_pixels(max_pixels: int) -> NotAnImage:
+    return NotAnImage(f"image refused: more than {max_pixels} pixels (decompression bomb guard)")
+
+
+def _open_header(content: bytes, max_pixels: int) -> Image.Image:
+    """Parse only the header; refuse unknown formats and oversized images."""
+    try:
+        image = Image.open(io.BytesIO(content), formats=ALLOWED_FORMATS)
+    except _BOMB_ERRORS as exc:
+        # Pillow's own guard (MAX_IMAGE_PIXELS) fired before ours could.
+        raise _too_many_pixels(max_pixels) from exc
+    except UnidentifiedImageError as exc:
+        allowed = ", ".join(ALLOWED_FORMATS)
+        raise NotAnImage(f"not an image in an allowed format ({allowed})") from exc
+    except Exception as exc:  # Pillow's header parsers raise many unrelated types
+        raise NotAnImage(f"unreadable image header: {exc}") from exc
+    width, height = image.size
+    if width * height > max_pixels:
+        image.close()
+        raise _too_many_pixels(max_pixels)
+    return image
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    image = ImageOps.exif_transpose(image)  # phone photos store rotation in EXIF
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        # Flatten onto white: dropping alpha would turn transparent areas black.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def decode_image(content: bytes, max_pixels: int) -> DecodedImage:
+    """Decode ``content`` (first frame of animations) to RGB or raise :class:`NotAnImage`."""
+    image = _open_header(content, max_pixels)
+    try:
+        fmt = str(image.format)
+        image.load()
+        rgb = _to_rgb(image)
+    except _BOMB_ERRORS as exc:  # e.g. a GIF frame larger than its header said
+        raise _too_many_pixels(max_pixels) from exc
+    except Exception as exc:  # truncated or corrupt data: OSError, ValueError, EOFError...
+        raise NotAnImage(f"corrupt or truncated {image.format} image: {exc}") from exc
+    finally:
+        image.close()
+    return DecodedImage(image=rgb, width=rgb.width, height=rgb.height, format=fmt)
