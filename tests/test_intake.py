@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime
 
@@ -77,10 +78,8 @@ def test_every_demo_invalid_record_is_refused() -> None:
 @settings(deadline=None)
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_never_escape_as_another_error(value: bytes) -> None:
-    try:
+    with contextlib.suppress(InvalidPost):
         parse_post(value, 10_000)
-    except InvalidPost:
-        pass
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow], deadline=None)
@@ -91,7 +90,5 @@ def test_arbitrary_bytes_never_escape_as_another_error(value: bytes) -> None:
     )
 )
 def test_arbitrary_json_objects_parse_or_are_refused(body: dict[str, object]) -> None:
-    try:
+    with contextlib.suppress(InvalidPost):
         parse_post(json.dumps(body).encode(), 10_000)
-    except InvalidPost:
-        pass

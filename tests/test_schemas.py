@@ -9,11 +9,11 @@ from typing import Any
 import jsonschema
 import pytest
 
+from tests.test_pipeline import post, run
 from worker.demo_data import demo_posts, invalid_records
 from worker.errors import InvalidPost
 from worker.intake import parse_post
 from worker.schema_files import SCHEMAS, render, schema_dir
-from tests.test_pipeline import post, run
 
 
 def validator(name: str) -> jsonschema.Draft202012Validator:

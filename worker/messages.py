@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic.config import JsonDict
 
 from worker import names
 
@@ -71,7 +72,7 @@ class Reference(_Input):
 
 
 # A post needs some content: text with a non-blank character, or an image.
-_HAS_CONTENT = {
+_HAS_CONTENT: JsonDict = {
     "anyOf": [
         {"properties": {"text": {"pattern": "\\S"}}},
         {"properties": {"image_urls": {"minItems": 1}}, "required": ["image_urls"]},

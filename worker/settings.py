@@ -90,14 +90,15 @@ class Settings(BaseSettings):
     dlq_max_original_bytes: int = Field(
         262_144,
         ge=0,
-        description="Original bytes kept in a dead letter; longer ones are cut and marked (MODERATION_DLQ_MAX_ORIGINAL_BYTES).",
+        description=(
+            "Original bytes kept in a dead letter; longer ones are cut and marked "
+            "(MODERATION_DLQ_MAX_ORIGINAL_BYTES)."
+        ),
     )
     web_port: int = Field(
         6066, ge=1, le=65535, description="Port of the worker's HTTP endpoint (MODERATION_WEB_PORT)."
     )
-    web_host: str = Field(
-        "127.0.0.1", description="Address the HTTP endpoint binds (MODERATION_WEB_HOST)."
-    )
+    web_host: str = Field("127.0.0.1", description="Address the HTTP endpoint binds (MODERATION_WEB_HOST).")
 
     # --- Redis -------------------------------------------------------------------
     redis_url: SecretStr = Field(
@@ -148,7 +149,10 @@ class Settings(BaseSettings):
     )
     allow_private_hosts: bool = Field(
         False,
-        description="Allow image URLs on loopback/private addresses; tests and demo only (MODERATION_ALLOW_PRIVATE_HOSTS).",
+        description=(
+            "Allow image URLs on loopback/private addresses; tests and demo only "
+            "(MODERATION_ALLOW_PRIVATE_HOSTS)."
+        ),
     )
     max_image_pixels: int = Field(
         40_000_000,
@@ -194,7 +198,10 @@ class Settings(BaseSettings):
 
     # --- Decisions -----------------------------------------------------------------
     bias_threshold: float = Field(
-        0.5, ge=0, le=1, description="Bias score at or above which a post is biased (MODERATION_BIAS_THRESHOLD)."
+        0.5,
+        ge=0,
+        le=1,
+        description="Bias score at or above which a post is biased (MODERATION_BIAS_THRESHOLD).",
     )
     contradiction_threshold: float = Field(
         0.5,
@@ -211,9 +218,7 @@ class Settings(BaseSettings):
     )
 
     # --- Batching --------------------------------------------------------------------
-    max_batch: int = Field(
-        16, ge=1, description="Most posts in one model batch (MODERATION_MAX_BATCH)."
-    )
+    max_batch: int = Field(16, ge=1, description="Most posts in one model batch (MODERATION_MAX_BATCH).")
     max_wait_ms: float = Field(
         50.0, ge=0, description="Longest a post waits for its batch to fill (MODERATION_MAX_WAIT_MS)."
     )

@@ -1,0 +1,127 @@
+"""The pipeline end to end with fakes: verdicts, dead letters, acks, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support.fakes import FakePublisher, FakeScorer, image_transport
+from worker.fetch import ImageFetcher
+from worker.intake import InputRecord
+from worker.pipeline import Pipeline
+from worker.settings import Settings
+
+SETTINGS = Settings(max_batch=4, max_wait_ms=5, allow_private_hosts=True)
+
+
+async def public_resolver(host: str) -> list[str]:
+    return ["93.184.216.34"]
+
+
+def post(post_id: str, text: str = "hello world", images: list[str] | None = None, **extra: Any) -> bytes:
+    body = {
+        "id": post_id,
+        "text": text,
+        "image_urls": images or [],
+        "author_id": "a",
+        "created_at": "2026-11-20T12:00:00Z",
+        **extra,
+    }
+    return json.dumps(body).encode()
+
+
+def record(offset: int, value: bytes, partition: int = 0) -> InputRecord:
+    return InputRecord("posts", partition, offset, 1_700_000_000_000 + offset, b"k", value)
+
+
+async def run(
+    values: list[bytes], scorer: FakeScorer | None = None, publisher: FakePublisher | None = None
+) -> tuple[FakePublisher, list[int], Pipeline]:
+    scorer = scorer or FakeScorer()
+    publisher = publisher or FakePublisher()
+    client = httpx.AsyncClient(transport=image_transport())
+    fetcher = ImageFetcher(SETTINGS, client, resolver=public_resolver)
+    pipeline = Pipeline(SETTINGS, scorer, fetcher, None, publisher)
+    acked: list[int] = []
+    await pipeline.start()
+    for offset, value in enumerate(values):
+        await pipeline.submit(record(offset, value), ack=lambda o=offset: acked.append(o))
+    for _ in range(500):
+        if len(acked) == len(values):
+            break
+        await asyncio.sleep(0.01)
+    await pipeline.stop()
+    await fetcher.aclose()
+    await client.aclose()
+    return publisher, acked, pipeline
+
+
+async def test_every_record_ends_as_a_verdict_or_a_dead_letter_acked_in_order() -> None:
+    values = [post(f"p{i}") for i in range(10)] + [
+        b"{broken",
+        post("p10", images=["https://img.test/ok/40x30.png"]),
+    ]
+    publisher, acked, pipeline = await run(values)
+    verdicts = publisher.on("verdicts")
+    assert sorted(v["post_id"] for v in verdicts) == sorted(f"p{i}" for i in range(11))
+    [dead] = publisher.on("posts.dlq")
+    assert dead["error"]["kind"] == "invalid_json" and dead["source"]["offset"] == 10
+    assert acked == list(range(12))
+    assert pipeline.stats.consumed == 12 and pipeline.stats.verdicts == 11
+
+
+async def test_images_per_image_outcomes_and_clip_flags() -> None:
+    urls = ["https://img.test/ok/40x30.png", "https://img.test/missing", "https://img.test/ok/41x30.png"]
+    publisher, _, _ = await run([post("p1", images=urls)])
+    [verdict] = publisher.on("verdicts")
+    assert [i["status"] for i in verdict["images"]] == ["ok", "error", "ok"]
+    assert verdict["images"][1]["error"]["kind"] == "http_status"
+    assert verdict["modalities"] == ["text", "image"]
+    assert len(verdict["bias"]["image_scores"]) == 2
+    assert verdict["clip"]["top_label"] == "weapons"
+    assert verdict["flagged"] and any("weapons" in r for r in verdict["flag_reasons"])
+    assert publisher.on("verdicts.flagged") == [verdict]
+
+
+async def test_inline_reference_is_scored_and_by_id_without_cache_is_unavailable() -> None:
+    inline = {"relation": "claim", "id": "r1", "text": "the other post", "image_urls": []}
+    by_id = {"relation": "reply", "id": "r1"}
+    publisher, _, _ = await run([post("p1", reference=inline), post("p2", reference=by_id)])
+    verdicts = {v["post_id"]: v for v in publisher.on("verdicts")}
+    assert verdicts["p1"]["entailment"]["status"] == "scored"
+    assert verdicts["p1"]["entailment"]["label"] == "Contradictory"
+    assert verdicts["p2"]["entailment"]["status"] == "reference_unavailable"
+
+
+async def test_identical_texts_in_a_batch_are_encoded_once() -> None:
+    scorer = FakeScorer()
+    await run([post(f"p{i}", text="same words") for i in range(4)], scorer=scorer)
+    assert scorer.encoded_texts.count("same words") == 1
+
+
+async def test_a_post_that_breaks_the_model_is_dead_lettered_alone() -> None:
+    scorer = FakeScorer(fail_on_text="poison")
+    values = [post("p0"), post("p1", text="poison"), post("p2")]
+    publisher, acked, _ = await run(values, scorer=scorer)
+    assert sorted(v["post_id"] for v in publisher.on("verdicts")) == ["p0", "p2"]
+    [dead] = publisher.on("posts.dlq")
+    assert dead["post_id"] == "k" and dead["error"]["type"] == "ModelError"
+    assert acked == [0, 1, 2]
+
+
+async def test_publish_failures_are_retried_before_acking() -> None:
+    publisher = FakePublisher(fail_first=2)
+    publisher, acked, _ = await run([post("p0")], publisher=publisher)
+    assert [v["post_id"] for v in publisher.on("verdicts")] == ["p0"]
+    assert acked == [0]
+
+
+@pytest.mark.parametrize("n", [1, 9])
+async def test_batches_respect_max_batch(n: int) -> None:
+    _, _, pipeline = await run([post(f"p{i}") for i in range(n)])
+    assert max(pipeline.stats.batch_sizes) <= SETTINGS.max_batch
+    assert sum(size * count for size, count in pipeline.stats.batch_sizes.items()) == n

@@ -1,0 +1,226 @@
+"""The pipeline: records in, verdicts or dead letters out, acks in offset order.
+
+Stages, each bounded so memory stays flat:
+
+1. ``submit`` (called by the faust agent, one record at a time): parse; invalid
+   records go to the dead-letter topic. Blocks when ``max_inflight_posts`` records
+   are unanswered, which pauses consumption (backpressure).
+2. ``_prepare`` (a task per post): resolve the reference, fetch images concurrently.
+3. ``_form_batches``: the pure :class:`~worker.batching.BatchBuilder` decides when
+   to cut a batch; at most one formed batch waits while another computes.
+4. ``_compute_batches``: cache lookup, encoders and heads on the inference thread.
+5. ``_finish`` (a task per post): publish, and only after the broker acknowledged
+   it, release the record's ack.
+
+Example::
+
+    pipeline = Pipeline(settings, scorer, fetcher, cache, publisher)
+    await pipeline.start()
+    await pipeline.submit(record, ack=event.ack)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Any
+
+from worker.acks import InOrderAcker, Ticket
+from worker.batching import BatchBuilder, BatchPolicy
+from worker.cache import EmbeddingCache
+from worker.dead_letters import build_dead_letter
+from worker.errors import InvalidPost, ModelError
+from worker.features import FeatureStage
+from worker.fetch import ImageFetcher
+from worker.intake import InputRecord, parse_post
+from worker.jobs import Job
+from worker.messages import Timings, Verdict
+from worker.model.types import Scorer
+from worker.prepare import Preparer
+from worker.publish import Publisher, send_with_retry
+from worker.settings import Settings
+from worker.stats import PipelineStats
+from worker.verdicts import build_verdict
+
+__all__ = ["Pipeline"]
+
+log = logging.getLogger(__name__)
+JSON_HEADERS = {"content-type": b"application/json"}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Pipeline:
+    """Turns input records into published verdicts or dead letters."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        scorer: Scorer,
+        fetcher: ImageFetcher,
+        cache: EmbeddingCache | None,
+        publisher: Publisher,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.scorer = scorer
+        self.publisher = publisher
+        self.clock = clock
+        self.stats = PipelineStats()
+        self._preparer = Preparer(settings, fetcher, cache)
+        self._features = FeatureStage(scorer, cache)
+        self._acker = InOrderAcker()
+        self._slots = asyncio.Semaphore(settings.max_inflight_posts)
+        policy = BatchPolicy(settings.max_batch, settings.max_wait_ms / 1000, settings.max_batch_tokens)
+        self._builder: BatchBuilder[Job] = BatchBuilder(policy)
+        self._arrived = asyncio.Event()
+        self._batches: asyncio.Queue[list[Job]] = asyncio.Queue(maxsize=1)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+
+    # --- life cycle ---------------------------------------------------------------
+    async def start(self) -> None:
+        self._loops = [
+            asyncio.create_task(self._form_batches(), name="form-batches"),
+            asyncio.create_task(self._compute_batches(), name="compute-batches"),
+        ]
+
+    async def stop(self) -> None:
+        """Cancel everything; unfinished records stay unacked and are read again."""
+        for task in [*self._loops, *self._tasks]:
+            task.cancel()
+        for task in [*self._loops, *self._tasks]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._features.close()
+
+    @property
+    def in_flight(self) -> int:
+        return self._acker.pending
+
+    # --- stage 1: intake -----------------------------------------------------------
+    async def submit(self, record: InputRecord, ack: Callable[[], object]) -> None:
+        await self._slots.acquire()
+        self.stats.consumed += 1
+        ticket = self._acker.register((record.topic, record.partition), record.offset, ack)
+        try:
+            post = parse_post(record.value, self.settings.max_message_bytes)
+        except InvalidPost as exc:
+            self._spawn(self._dead_letter(record, exc, ticket))
+            return
+        job = Job(record=record, post=post, ticket=ticket, arrived=self.clock())
+        self._spawn(self._prepare(job))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- stage 2: images and references ---------------------------------------------
+    async def _prepare(self, job: Job) -> None:
+        try:
+            await self._preparer.prepare(job)
+            job.tokens = self.scorer.count_tokens(job.post.text) if job.post.text else 1
+        except Exception as exc:  # a bug must cost one post a dead letter, not the stream
+            log.exception("preparing post %s failed", job.post.id)
+            await self._dead_letter(job.record, exc, job.ticket)
+            return
+        self._builder.add(job, job.tokens, self.clock())
+        self._arrived.set()
+
+    # --- stage 3: batches -------------------------------------------------------------
+    async def _form_batches(self) -> None:
+        while True:
+            now = self.clock()
+            if self._builder.ready(now):
+                await self._batches.put(self._builder.take())
+                continue
+            self._arrived.clear()
+            timeout = None if not len(self._builder) else self._builder.deadline() - now
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), timeout)
+
+    # --- stage 4: models --------------------------------------------------------------
+    async def _compute_batches(self) -> None:
+        while True:
+            batch = await self._batches.get()
+            await self._run_batch(batch)
+
+    async def _run_batch(self, batch: list[Job]) -> None:
+        """Score a batch; if it fails, score its posts one by one so only the post
+        that fails is dead-lettered."""
+        try:
+            verdicts = await self._score(batch)
+        except Exception as exc:
+            if len(batch) == 1:
+                log.exception("post %s could not be scored", batch[0].post.id)
+                error = exc if isinstance(exc, ModelError) else ModelError(repr(exc))
+                self._spawn(self._dead_letter(batch[0].record, error, batch[0].ticket))
+                return
+            log.warning("batch of %d failed (%r); retrying its posts one by one", len(batch), exc)
+            for job in batch:
+                await self._run_batch([job])
+            return
+        for job, verdict in zip(batch, verdicts, strict=True):
+            self._spawn(self._finish(job, verdict))
+
+    async def _score(self, batch: list[Job]) -> list[Verdict]:
+        started = self.clock()
+        scores, cache_ok = await self._features.score(batch)
+        finished = self.clock()
+        self.stats.record_batch(len(batch), finished - started)
+        verdicts = []
+        for job, score in zip(batch, scores, strict=True):
+            if not cache_ok:
+                job.degraded.add("cache_unavailable")
+            timings = Timings(
+                fetch_ms=round(job.fetch_ms, 3),
+                queue_ms=round(max(0.0, started - job.arrived) * 1000, 3),
+                inference_ms=round((finished - started) * 1000, 3),
+                total_ms=0.0,
+                batch_size=len(batch),
+            )
+            verdicts.append(build_verdict(job, score, self.scorer.identity, self.settings, timings, utcnow()))
+        return verdicts
+
+    # --- stage 5: publish and ack ------------------------------------------------------
+    async def _finish(self, job: Job, verdict: Verdict) -> None:
+        total = round((self.clock() - job.arrived) * 1000, 3)
+        verdict = verdict.model_copy(
+            update={"timings": verdict.timings.model_copy(update={"total_ms": total})}
+        )
+        payload = verdict.model_dump_json().encode()
+        key = job.post.id.encode()
+        s = self.settings
+        sends = [send_with_retry(self.publisher, s.verdicts_topic, key, payload, JSON_HEADERS)]
+        if verdict.flagged:
+            sends.append(send_with_retry(self.publisher, s.flagged_topic, key, payload, JSON_HEADERS))
+        await asyncio.gather(*sends)
+        self.stats.verdicts += 1
+        self.stats.flagged += int(verdict.flagged)
+        self._release(job.ticket)
+
+    async def _dead_letter(self, record: InputRecord, exc: Exception, ticket: Ticket) -> None:
+        log.info(
+            "dead letter %s[%d]@%d: %s: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            type(exc).__name__,
+            exc,
+        )
+        letter = build_dead_letter(record, exc, self.settings.dlq_max_original_bytes, utcnow())
+        payload = letter.model_dump_json().encode()
+        await send_with_retry(self.publisher, self.settings.dlq_topic, record.key, payload, JSON_HEADERS)
+        self.stats.dead_letters[letter.error.kind] += 1
+        self._release(ticket)
+
+    def _release(self, ticket: Ticket) -> None:
+        self._acker.done(ticket)
+        self._slots.release()

@@ -1,0 +1,74 @@
+"""Where verdicts and dead letters are published, and only counted as done once acknowledged.
+
+Example::
+
+    publisher = FaustPublisher(app)
+    await publisher.send("verdicts", key=b"p1", value=payload, headers={})
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from worker.errors import PublishError
+
+__all__ = ["FaustPublisher", "Publisher", "send_with_retry"]
+
+log = logging.getLogger(__name__)
+
+
+class Publisher(Protocol):
+    """Sends one record and returns once the broker acknowledged it."""
+
+    async def send(
+        self, topic: str, key: bytes | None, value: bytes, headers: Mapping[str, bytes]
+    ) -> None: ...
+
+
+class FaustPublisher:
+    """Publishes through the faust app's producer (aiokafka underneath)."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._topics: dict[str, Any] = {}
+
+    def _topic(self, name: str) -> Any:
+        if name not in self._topics:
+            self._topics[name] = self._app.topic(name, key_serializer="raw", value_serializer="raw")
+        return self._topics[name]
+
+    async def send(self, topic: str, key: bytes | None, value: bytes, headers: Mapping[str, bytes]) -> None:
+        try:
+            pending = await self._topic(topic).send(key=key, value=value, headers=dict(headers))
+            await pending  # the broker's acknowledgement, not just the local buffer
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # aiokafka/faust errors of every kind end here
+            raise PublishError(f"publishing to {topic!r} failed: {exc!r}") from exc
+
+
+async def send_with_retry(
+    publisher: Publisher,
+    topic: str,
+    key: bytes | None,
+    value: bytes,
+    headers: Mapping[str, bytes],
+    *,
+    max_backoff_s: float = 5.0,
+) -> None:
+    """Send until acknowledged. A record that cannot be published is never acked,
+    so the post is re-read after a restart rather than lost."""
+    delay = 0.1
+    while True:
+        try:
+            await publisher.send(topic, key, value, headers)
+            return
+        except PublishError as exc:
+            if not exc.retriable:
+                raise
+            log.warning("publish to %s failed, retrying in %.1fs: %s", topic, delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_backoff_s)
