@@ -48,9 +48,7 @@ async def raw_redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 
 
 @pytest.mark.integration
-async def test_embeddings_round_trip_with_ttl(
-    cache: EmbeddingCache, raw_redis: aioredis.Redis
-) -> None:
+async def test_embeddings_round_trip_with_ttl(cache: EmbeddingCache, raw_redis: aioredis.Redis) -> None:
     vectors: dict[str, npt.NDArray[np.float64]] = {"aa": np.ones(4), "bb": np.linspace(0, 1, 4)}
     await cache.put_many("text", "enc1", vectors)
     found = await cache.get_many("text", "enc1", ["aa", "bb", "cc", "aa"])

@@ -74,9 +74,7 @@ async def fetcher_for(handler: Handler, **settings: Any) -> AsyncIterator[ImageF
         yield f
 
 
-async def fetch_one(
-    handler: Handler, url: str = "http://img.example/a.png", **settings: Any
-) -> FetchedImage:
+async def fetch_one(handler: Handler, url: str = "http://img.example/a.png", **settings: Any) -> FetchedImage:
     async with fetcher_for(handler, **settings) as fetcher:
         return await fetcher.fetch(url)
 
@@ -110,9 +108,7 @@ async def test_transparency_is_flattened_onto_white() -> None:
 # --- HTTP status -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("status", "retriable"), [(404, False), (403, False), (500, True), (429, True)]
-)
+@pytest.mark.parametrize(("status", "retriable"), [(404, False), (403, False), (500, True), (429, True)])
 async def test_error_status_raises_with_code(status: int, retriable: bool) -> None:
     with pytest.raises(HTTPStatusError) as caught:
         await fetch_one(lambda request: httpx.Response(status))
@@ -140,9 +136,7 @@ async def test_streamed_body_stops_at_cap() -> None:
             yield b"\0" * 1024
 
     with pytest.raises(ResponseTooLarge):
-        await fetch_one(
-            lambda request: httpx.Response(200, content=endless()), fetch_max_bytes=4096
-        )
+        await fetch_one(lambda request: httpx.Response(200, content=endless()), fetch_max_bytes=4096)
     assert sum(sent) <= 4096 + 1024  # stopped one chunk after the cap
 
 
@@ -150,9 +144,7 @@ async def test_gzip_body_is_capped_after_decompression() -> None:
     body = gzip.compress(b"\0" * 100_000)  # ~100 bytes on the wire
     headers = {"content-encoding": "gzip"}
     with pytest.raises(ResponseTooLarge):
-        await fetch_one(
-            lambda r: httpx.Response(200, content=body, headers=headers), fetch_max_bytes=4096
-        )
+        await fetch_one(lambda r: httpx.Response(200, content=body, headers=headers), fetch_max_bytes=4096)
 
 
 # --- URL policy and redirects -------------------------------------------------------------
@@ -253,9 +245,7 @@ async def test_too_many_redirects() -> None:
         (httpx.RemoteProtocolError("garbage"), HostUnreachable),
     ],
 )
-async def test_transport_errors_are_translated(
-    raised: Exception, expected: type[ModerationError]
-) -> None:
+async def test_transport_errors_are_translated(raised: Exception, expected: type[ModerationError]) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         raise raised
 

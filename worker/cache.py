@@ -114,9 +114,7 @@ class EmbeddingCache:
         )
         return cls(client, settings.redis_prefix, settings.embedding_ttl_s, settings.post_ttl_s)
 
-    async def get_many(
-        self, kind: str, encoder_id: str, hashes: Sequence[str]
-    ) -> dict[str, Vector]:
+    async def get_many(self, kind: str, encoder_id: str, hashes: Sequence[str]) -> dict[str, Vector]:
         """Cached vectors for those ``hashes`` that have one (one MGET)."""
         unique = list(dict.fromkeys(hashes))
         if not unique:
@@ -136,15 +134,12 @@ class EmbeddingCache:
             found[content_hash] = vector
         return found
 
-    async def put_many(
-        self, kind: str, encoder_id: str, items: Mapping[str, npt.NDArray[Any]]
-    ) -> None:
+    async def put_many(self, kind: str, encoder_id: str, items: Mapping[str, npt.NDArray[Any]]) -> None:
         """Store vectors with the embedding TTL (one pipelined round trip)."""
         if not items:
             return
         encoded = {
-            embedding_key(self._prefix, kind, encoder_id, h): encode_vector(v)
-            for h, v in items.items()
+            embedding_key(self._prefix, kind, encoder_id, h): encode_vector(v) for h, v in items.items()
         }
         with _redis_errors("SET"):
             async with self._client.pipeline(transaction=False) as pipe:

@@ -117,9 +117,7 @@ class ImageFetcher:
         self._settings = settings
         self._resolver = resolver
         # Set per request so an injected client gets the same limits as our own.
-        self._timeout = httpx.Timeout(
-            settings.fetch_read_timeout_s, connect=settings.fetch_connect_timeout_s
-        )
+        self._timeout = httpx.Timeout(settings.fetch_read_timeout_s, connect=settings.fetch_connect_timeout_s)
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(
             follow_redirects=False,
@@ -215,9 +213,7 @@ class ImageFetcher:
                         url = self._redirect_target(response)
                         continue
                     if not 200 <= response.status_code < 300:
-                        raise HTTPStatusError(
-                            f"{url} answered {response.status_code}", response.status_code
-                        )
+                        raise HTTPStatusError(f"{url} answered {response.status_code}", response.status_code)
                     return await self._read_capped(response)
                 finally:
                     await response.aclose()
@@ -228,9 +224,7 @@ class ImageFetcher:
     def _redirect_target(self, response: httpx.Response) -> httpx.URL:
         location = response.headers.get("location")
         if not location:
-            raise HTTPStatusError(
-                f"{response.url} redirected without a Location", response.status_code
-            )
+            raise HTTPStatusError(f"{response.url} redirected without a Location", response.status_code)
         try:
             target = response.url.join(location)
         except httpx.InvalidURL as exc:

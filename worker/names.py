@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "DEAD_LETTER_SCHEMA_VERSION",
     "DEFAULT_DLQ_TOPIC",
     "DEFAULT_FLAGGED_TOPIC",
     "DEFAULT_POSTS_TOPIC",
     "DEFAULT_VERDICTS_TOPIC",
-    "DEAD_LETTER_SCHEMA_VERSION",
     "ENTAILMENT_LABELS",
     "POST_SCHEMA_VERSION",
     "REDIS_KEY_VERSION",

@@ -151,9 +151,7 @@ class EmbeddedBroker:
 
     def _wait_ready(self, child: ChildProcess) -> bool:
         deadline = time.monotonic() + self._start_timeout_s
-        if not wait_for_port(
-            LOOPBACK, self.port, self._start_timeout_s, still_running=child.running
-        ):
+        if not wait_for_port(LOOPBACK, self.port, self._start_timeout_s, still_running=child.running):
             return False
         # Accepting connections is not yet answering the protocol.
         while time.monotonic() < deadline and child.running():
