@@ -125,3 +125,11 @@ async def test_batches_respect_max_batch(n: int) -> None:
     _, _, pipeline = await run([post(f"p{i}") for i in range(n)])
     assert max(pipeline.stats.batch_sizes) <= SETTINGS.max_batch
     assert sum(size * count for size, count in pipeline.stats.batch_sizes.items()) == n
+
+
+async def test_reference_by_id_to_a_post_still_in_flight_is_found_without_redis() -> None:
+    publisher, _, _ = await run(
+        [post("a1", text="the original"), post("a2", reference={"relation": "reply", "id": "a1"})]
+    )
+    verdicts = {v["post_id"]: v for v in publisher.on("verdicts")}
+    assert verdicts["a2"]["entailment"]["status"] == "scored"

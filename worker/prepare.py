@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 
 from worker.cache import EmbeddingCache, SeenPost
 from worker.errors import CacheError, FetchError
@@ -23,6 +24,9 @@ __all__ = ["Preparer"]
 
 log = logging.getLogger(__name__)
 
+#: Posts kept in memory for references by id; Redis holds them for longer.
+RECENT_POSTS = 10_000
+
 
 class Preparer:
     """Fetches images and resolves references; failures are recorded, never raised."""
@@ -31,10 +35,14 @@ class Preparer:
         self.settings = settings
         self.fetcher = fetcher
         self.cache = cache
+        # A reply often arrives while the post it replies to is still in flight here,
+        # before Redis has it: look in this worker's memory first.
+        self._recent: OrderedDict[str, SeenPost] = OrderedDict()
 
     async def prepare(self, job: Job) -> None:
         started = time.perf_counter()
         post = job.post
+        self._note(post.id, SeenPost(text=post.text, image_urls=tuple(post.image_urls)))
         job.images = [ImageSlot(url) for url in post.image_urls]
         reference = None
         if post.reference is not None:
@@ -53,24 +61,45 @@ class Preparer:
     async def _resolve(self, ref: Reference, job: Job) -> ResolvedReference:
         resolved = ResolvedReference(id=ref.id, relation=ref.relation)
         if ref.is_inline:
-            seen = SeenPost(text=ref.text or "", image_urls=tuple(ref.image_urls or ()))
-        elif self.cache is None:
-            resolved.unavailable = "reference by id needs the cache, which is disabled"
-            return resolved
+            seen: SeenPost | None = SeenPost(text=ref.text or "", image_urls=tuple(ref.image_urls or ()))
         else:
-            try:
-                found = await self.cache.recall_post(ref.id)
-            except CacheError as exc:
-                job.degraded.add("cache_unavailable")
-                resolved.unavailable = f"reference {ref.id} could not be looked up: {exc}"
-                return resolved
-            if found is None:
-                resolved.unavailable = f"post {ref.id} was not seen or has expired"
-                return resolved
-            seen = found
+            seen = await self._wait_for(ref.id, job)
+        if seen is None:
+            where = "this worker's memory or the cache" if self.cache else "this worker's memory"
+            resolved.unavailable = (
+                f"post {ref.id} was not found in {where} "
+                f"(waited {self.settings.reference_wait_ms:.0f} ms for it)"
+            )
+            return resolved
         resolved.text = seen.text
         resolved.images = [ImageSlot(url) for url in seen.image_urls]
         return resolved
+
+    async def _wait_for(self, post_id: str, job: Job) -> SeenPost | None:
+        """Find a referenced post, giving one still on its way (another partition,
+        another worker) up to ``reference_wait_ms`` to show up."""
+        deadline = time.monotonic() + self.settings.reference_wait_ms / 1000
+        while True:
+            if post_id in self._recent:
+                return self._recent[post_id]
+            if self.cache is not None:
+                try:
+                    found = await self.cache.recall_post(post_id)
+                except CacheError as exc:
+                    job.degraded.add("cache_unavailable")
+                    log.warning("could not look up referenced post %s: %s", post_id, exc)
+                    found = None
+                if found is not None:
+                    return found
+            if time.monotonic() >= deadline:
+                return None
+            await asyncio.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+
+    def _note(self, post_id: str, seen: SeenPost) -> None:
+        self._recent[post_id] = seen
+        self._recent.move_to_end(post_id)
+        if len(self._recent) > RECENT_POSTS:
+            self._recent.popitem(last=False)
 
     async def _remember(self, job: Job) -> None:
         """Store the post so later posts can reference it by id."""

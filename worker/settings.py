@@ -123,6 +123,14 @@ class Settings(BaseSettings):
         1.0, gt=0, description="Timeout of one Redis call (MODERATION_REDIS_TIMEOUT_S)."
     )
 
+    reference_wait_ms: float = Field(
+        1000.0,
+        ge=0,
+        description=(
+            "How long a post waits for a post it references by id to arrive (MODERATION_REFERENCE_WAIT_MS)."
+        ),
+    )
+
     # --- Image fetching --------------------------------------------------------------
     fetch_connect_timeout_s: float = Field(
         2.0, gt=0, description="Connect timeout per image (MODERATION_FETCH_CONNECT_TIMEOUT_S)."

@@ -18,6 +18,13 @@ class PipelineStats:
     batch_sizes: Counter[int] = field(default_factory=Counter)
     compute_s: float = 0.0
 
+    def summary(self) -> str:
+        dead = sum(self.dead_letters.values())
+        return (
+            f"consumed={self.consumed} verdicts={self.verdicts} flagged={self.flagged} "
+            f"dead_letters={dead} batches={self.batches}"
+        )
+
     def record_batch(self, size: int, seconds: float) -> None:
         self.batches += 1
         self.batch_sizes[size] += 1

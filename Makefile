@@ -1,0 +1,41 @@
+# Set-up is part of every target: a fresh machine needs only `make demo` or `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint unit integration redis-server clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# torch first and exactly pinned, so pip takes the CPU build where one is provided.
+	$(PY) -m pip install --disable-pip-version-check -q "torch==2.13.0"
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[embedded,dev]"
+	touch $(STAMP)
+
+# redis-server from Debian's packages when it is missing (root, as on our machines).
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing redis-server (Debian package)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+
+demo: $(STAMP) redis-server
+	$(VENV)/bin/moderation-worker demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check worker tests
+	$(VENV)/bin/mypy --strict worker
+	$(VENV)/bin/moderation-worker schemas --check
+
+test: $(STAMP) redis-server lint
+	$(PY) -m pytest -q
+
+unit: $(STAMP)
+	$(PY) -m pytest -q -m "not integration"
+
+integration: $(STAMP) redis-server
+	$(PY) -m pytest -q -m integration
+
+clean:
+	rm -rf $(VENV) .models .run .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,110 @@
+"""Where the faust app is assembled: topics, the consuming agent, start-up and shutdown.
+
+Example::
+
+    app, pipeline = build_app(settings, scorer)
+    faust.Worker(app, loglevel="info").execute_from_commandline()
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any, cast
+
+import faust
+
+from worker.cache import EmbeddingCache
+from worker.errors import CacheError
+from worker.fetch import ImageFetcher
+from worker.intake import InputRecord
+from worker.model.types import Scorer
+from worker.pipeline import Pipeline
+from worker.publish import FaustPublisher
+from worker.settings import Settings
+
+__all__ = ["build_app", "record_from_event"]
+
+log = logging.getLogger(__name__)
+
+
+def _faust_app(settings: Settings) -> faust.App:
+    datadir = Path(tempfile.mkdtemp(prefix="moderation-worker-"))
+    return faust.App(
+        settings.group_id,
+        broker=settings.broker,
+        datadir=datadir,
+        key_serializer="raw",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
+        broker_rebalance_timeout=settings.rebalance_timeout_s,
+        broker_commit_interval=settings.commit_interval_s,
+        stream_wait_empty=True,  # finish and commit in-flight posts before a rebalance
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replicas,
+        topic_disable_leader=True,
+        web_enabled=True,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+    )
+
+
+def record_from_event(event: Any) -> InputRecord:
+    """The raw record behind a faust event (bytes exactly as they were read)."""
+    message = event.message
+    timestamp = message.timestamp
+    return InputRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        timestamp_ms=int(timestamp * 1000) if timestamp else None,
+        key=message.key,
+        value=message.value if message.value is not None else b"",
+    )
+
+
+def build_app(settings: Settings, scorer: Scorer) -> tuple[faust.App, Pipeline]:
+    """The faust app with its agent, and the pipeline the agent feeds."""
+    app = _faust_app(settings)
+    cache = EmbeddingCache.from_settings(settings) if settings.cache_enabled else None
+    fetcher = ImageFetcher(settings)
+    pipeline = Pipeline(settings, scorer, fetcher, cache, FaustPublisher(app))
+    posts = app.topic(
+        settings.posts_topic, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions
+    )
+
+    @app.agent(posts, name="moderate")
+    async def moderate(stream: Any) -> None:
+        # Acks are manual: a record is acked only once its verdict or dead letter
+        # has been acknowledged by the broker (see worker.acks).
+        async for event in stream.noack().events():
+            await pipeline.submit(record_from_event(event), ack=event.ack)
+
+    async def start_pipeline() -> None:
+        for name in (settings.verdicts_topic, settings.flagged_topic, settings.dlq_topic):
+            await app.topic(name, partitions=settings.topic_partitions).maybe_declare()
+        if cache is not None:
+            try:
+                await cache.ping()
+            except CacheError as exc:
+                log.warning("Redis unreachable at start, running without the cache: %s", exc)
+        await pipeline.start()
+        log.info("pipeline started: consuming %s", settings.posts_topic)
+
+    async def stop_pipeline(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # Runs after faust waited for every in-flight record to be acked.
+        await pipeline.stop()
+        log.info("pipeline stopped: %s", pipeline.stats.summary())
+        await fetcher.aclose()
+        if cache is not None:
+            await cache.aclose()
+
+    app.task(start_pipeline)
+    app.on_before_shutdown.connect(cast(Any, stop_pipeline))
+    return app, pipeline

@@ -1,0 +1,118 @@
+"""The ``moderation-worker`` command line.
+
+Example::
+
+    moderation-worker run            # consume posts, publish verdicts (settings from MODERATION_*)
+    moderation-worker demo           # everything embedded, verdicts printed
+    moderation-worker schemas --check
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from worker.settings import Settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n")[0])
+
+_FAUST_LEVELS = {"debug": "debug", "info": "info", "warning": "warn", "error": "error"}
+
+
+@app.command()
+def run() -> None:
+    """Consume posts and publish verdicts until stopped (SIGTERM/SIGINT finish in-flight work)."""
+    import faust
+
+    from worker.app import build_app
+    from worker.model import ModerationModel
+
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    scorer = ModerationModel.load(settings)
+    logging.getLogger(__name__).info("models loaded: %s", scorer.identity.model_dump_json())
+    faust_app, _ = build_app(settings, scorer)
+    worker = faust.Worker(
+        faust_app, loglevel=_FAUST_LEVELS[settings.log_level], quiet=True, redirect_stdouts=False
+    )
+    worker.execute_from_commandline()
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Folder with multimodal-entailment/ CSVs (real tweets).")
+    ] = None,
+    posts: Annotated[int, typer.Option(help="Posts to produce.")] = 40,
+    models_dir: Annotated[Path, typer.Option(help="Where the tiny demo models live.")] = Path(".models/tiny"),
+) -> None:
+    """Start broker, Redis, an image server and a worker; produce posts; print verdicts."""
+    from worker.demo import run_demo
+
+    raise typer.Exit(run_demo(data_dir=data_dir, n_posts=posts, models_dir=models_dir))
+
+
+@app.command()
+def schemas(
+    check: Annotated[bool, typer.Option("--check", help="Fail if schemas/ is out of date.")] = False,
+) -> None:
+    """Write (or check) the JSON Schemas in schemas/ from the message classes."""
+    from worker.schema_files import SCHEMAS, render, schema_dir, write_all
+
+    if not check:
+        for path in write_all():
+            typer.echo(f"wrote {path}")
+        return
+    stale = [
+        name
+        for name in SCHEMAS
+        if not (schema_dir() / name).exists()
+        or (schema_dir() / name).read_text(encoding="utf-8") != render(name)
+    ]
+    if stale:
+        typer.echo(f"out of date: {', '.join(stale)} (run: moderation-worker schemas)", err=True)
+        raise typer.Exit(1)
+    typer.echo("schemas are up to date")
+
+
+@app.command("tiny-models")
+def tiny_models(dest: Path) -> None:
+    """Build tiny BERT, ResNet and CLIP models (random weights) for tests and the demo."""
+    from worker.model.tiny import build_tiny_models
+
+    for name, path in build_tiny_models(dest).items():
+        typer.echo(f"{name}: {path}")
+
+
+@app.command("settings")
+def settings_table() -> None:
+    """Print every setting as a Markdown table (the README's configuration table)."""
+    typer.echo(settings_markdown())
+
+
+def settings_markdown() -> str:
+    rows = ["| Variable | Default | Description |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        if hasattr(default, "get_secret_value"):
+            default = "(secret)"
+        if isinstance(default, tuple):
+            default = list(default)
+        description = (field.description or "").rsplit(" (MODERATION_", 1)[0]
+        rows.append(f"| `{Settings.env_name(name)}` | `{default}` | {description} |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    app(prog_name="moderation-worker")
+
+
+if __name__ == "__main__":
+    main()
