@@ -99,6 +99,13 @@ def _dead_letter_table(records: list[Record], topic: str) -> Table:
     return table
 
 
+def _save(workdir: Path, records: list[Record]) -> None:
+    """Every record read back, one JSON object per line, for a closer look."""
+    with open(workdir / "outputs.jsonl", "w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps({"topic": record.topic, "value": json.loads(record.value)}) + "\n")
+
+
 def run_demo(data_dir: Path | None, n_posts: int, models_dir: Path) -> int:
     """Run the demo; returns the process exit code."""
     console = Console(width=max(Console().width, 150))
@@ -136,6 +143,7 @@ def run_demo(data_dir: Path | None, n_posts: int, models_dir: Path) -> int:
         )
         elapsed = time.monotonic() - started
         exit_code = worker.stop(timeout_s=30.0)
+        _save(workdir, records)
         texts = {json.loads(s.value)["id"]: json.loads(s.value)["text"] for s in sample if s.kind == "valid"}
         console.print(_verdict_table(records, settings.verdicts_topic, texts))
         console.print(_dead_letter_table(records, settings.dlq_topic))
@@ -144,7 +152,7 @@ def run_demo(data_dir: Path | None, n_posts: int, models_dir: Path) -> int:
         console.print(
             f"{len(ids & valid_ids)}/{len(valid_ids)} verdicts, {dead}/{invalid} dead letters "
             f"in {elapsed:.1f}s (worker start included); worker exited with {exit_code}; "
-            f"worker log: {worker.log_path}"
+            f"worker log: {worker.log_path}; all outputs: {workdir / 'outputs.jsonl'}"
         )
         console.print(WARNING)
         if missing or dead < invalid:
