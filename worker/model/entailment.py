@@ -1,0 +1,86 @@
+"""Multimodal entailment head over two posts' projected features.
+
+It reuses the bias classifier's encoders *and* projections, so every post's
+encoders run once whatever it is compared with; only this small MLP is
+specific to entailment. The input follows the multimodal-entailment reference
+(text and image of both posts, concatenated), plus four bits saying which of
+the four modalities are present, so that a missing one (zeroed) is not
+mistaken for a real all-zero feature::
+
+    [text_a | image_a | text_b | image_b | mask(4)]
+      -> Dropout -> Linear(4P + 4, P) -> GELU -> Dropout -> Linear(P, 3)
+
+Post *a* is the referenced (earlier) post, *b* the post being moderated,
+as pair 1 and pair 2 of the reference dataset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor, nn
+
+from worker.errors import CheckpointError
+from worker.model.bias import masked
+from worker.names import ENTAILMENT_LABELS
+
+__all__ = ["EntailmentHead"]
+
+
+class EntailmentHead(nn.Module):
+    """Three-way classifier: outputs follow ``names.ENTAILMENT_LABELS``.
+
+    Example::
+
+        head = EntailmentHead(projection_dim=768)
+        present = torch.tensor([[True, False, True, True]])   # a has no image
+        probs = head.probabilities(text_a, image_a, text_b, image_b, present)
+    """
+
+    labels = ENTAILMENT_LABELS
+
+    def __init__(self, projection_dim: int = 768, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.projection_dim = projection_dim
+        self.mlp = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(4 * projection_dim + 4, projection_dim),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(projection_dim, len(ENTAILMENT_LABELS)),
+        )
+
+    def forward(
+        self, text_a: Tensor, image_a: Tensor, text_b: Tensor, image_b: Tensor, present: Tensor
+    ) -> Tensor:
+        """Logits [N, 3]. ``present`` is bool [N, 4] in the order text_a, image_a,
+        text_b, image_b; absent features are zeroed here, whatever they held."""
+        parts = [
+            masked(features, present[:, i])
+            for i, features in enumerate((text_a, image_a, text_b, image_b))
+        ]
+        parts.append(present.to(text_a.dtype))
+        logits: Tensor = self.mlp(torch.cat(parts, dim=-1))
+        return logits
+
+    def probabilities(
+        self, text_a: Tensor, image_a: Tensor, text_b: Tensor, image_b: Tensor, present: Tensor
+    ) -> Tensor:
+        """Softmax of :meth:`forward`, [N, 3]."""
+        return torch.softmax(self(text_a, image_a, text_b, image_b, present), dim=-1)
+
+    def reorder_outputs(self, label_map: Mapping[str, int]) -> None:
+        """Permute the last layer so a checkpoint trained with ``label_map``
+        (label -> output index) answers in ``ENTAILMENT_LABELS`` order."""
+        complete = sorted(label_map.values()) == list(range(len(ENTAILMENT_LABELS)))
+        if sorted(label_map) != sorted(ENTAILMENT_LABELS) or not complete:
+            raise CheckpointError(
+                f"entailment label map {dict(label_map)} does not cover {ENTAILMENT_LABELS}"
+            )
+        order = torch.tensor([label_map[label] for label in ENTAILMENT_LABELS])
+        last = self.mlp[-1]
+        assert isinstance(last, nn.Linear)
+        with torch.no_grad():
+            last.weight.copy_(last.weight[order].clone())
+            last.bias.copy_(last.bias[order].clone())
