@@ -133,3 +133,14 @@ async def test_reference_by_id_to_a_post_still_in_flight_is_found_without_redis(
     )
     verdicts = {v["post_id"]: v for v in publisher.on("verdicts")}
     assert verdicts["a2"]["entailment"]["status"] == "scored"
+
+
+async def test_an_image_only_post_whose_images_all_fail_is_dead_lettered_with_the_reasons() -> None:
+    value = post("p0", text=" ", images=["https://img.test/missing", "https://img.test/boom"])
+    publisher, acked, _ = await run([value, post("p1")])
+    [dead] = publisher.on("posts.dlq")
+    assert dead["error"]["kind"] == "no_usable_content"
+    assert "404" in dead["error"]["message"] and "500" in dead["error"]["message"]
+    assert dead["error"]["retriable"] is True  # the 500 may pass
+    assert [v["post_id"] for v in publisher.on("verdicts")] == ["p1"]
+    assert acked == [0, 1]

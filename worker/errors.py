@@ -11,7 +11,8 @@ nothing foreign leaks into the pipeline.
     ├── InvalidPost            the message can never be processed (dead letter)
     │   ├── InvalidJSON        not UTF-8 JSON
     │   ├── SchemaViolation    JSON, but not a valid post
-    │   └── OversizeMessage    larger than the configured limit
+    │   ├── OversizeMessage    larger than the configured limit
+    │   └── UnusableContent    no text, and none of its images could be used
     ├── FetchError             one image could not be used (recorded per image)
     │   ├── BlockedURL         refused by the URL policy, never requested
     │   ├── FetchTimeout       connect/read/total deadline passed      (retriable)
@@ -50,6 +51,7 @@ __all__ = [
     "ResponseTooLarge",
     "SchemaViolation",
     "ServiceError",
+    "UnusableContent",
 ]
 
 
@@ -79,6 +81,17 @@ class SchemaViolation(InvalidPost):
 
 class OversizeMessage(InvalidPost):
     kind = "oversize"
+
+
+class UnusableContent(InvalidPost):
+    """An image-only post none of whose images could be used. Retriable when an image
+    failed for a reason that may pass (a timeout, an unreachable host, a 5xx)."""
+
+    kind = "no_usable_content"
+
+    def __init__(self, message: str, retriable: bool) -> None:
+        super().__init__(message)
+        self.retriable = retriable
 
 
 class FetchError(ModerationError):

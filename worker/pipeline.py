@@ -33,7 +33,7 @@ from worker.acks import InOrderAcker, Ticket
 from worker.batching import BatchBuilder, BatchPolicy
 from worker.cache import EmbeddingCache
 from worker.dead_letters import build_dead_letter
-from worker.errors import InvalidPost, ModelError
+from worker.errors import InvalidPost, ModelError, UnusableContent
 from worker.features import FeatureStage
 from worker.fetch import ImageFetcher
 from worker.intake import InputRecord, parse_post
@@ -130,6 +130,14 @@ class Pipeline:
         except Exception as exc:  # a bug must cost one post a dead letter, not the stream
             log.exception("preparing post %s failed", job.post.id)
             await self._dead_letter(job.record, exc, job.ticket)
+            return
+        if not job.post.text.strip() and not job.usable_images:
+            errors = [slot.error for slot in job.images if slot.error is not None]
+            reasons = "; ".join(f"{type(e).__name__}: {e}" for e in errors)
+            retriable = any(e.retriable for e in errors)
+            await self._dead_letter(
+                job.record, UnusableContent(f"no text and no usable image ({reasons})", retriable), job.ticket
+            )
             return
         self._builder.add(job, job.tokens, self.clock())
         self._arrived.set()
