@@ -176,3 +176,45 @@ def test_a_killed_worker_is_replaced_without_losing_a_post(stack: EmbeddedStack)
     assert expected <= set(ids), f"lost {sorted(expected - set(ids))[:5]}"
     duplicates = sum(count - 1 for count in ids.values())
     print(f"posts={len(posts)} verdicts={sum(ids.values())} duplicates={duplicates}")
+
+
+async def test_a_post_from_a_plain_kafka_client_yields_a_schema_valid_verdict(stack: EmbeddedStack) -> None:
+    """Nothing of the project's on the client side: aiokafka producer and consumer only."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+    topics = Topics()
+    servers = stack.broker.url.removeprefix("kafka://")
+    await topics.create(stack.broker.url)
+    worker = stack.start_worker("w-plain", **topics.settings())
+    body = {
+        "id": "plain-1",
+        "text": "A post written by some other service.",
+        "image_urls": [stack.images.url("/images/a.png")],
+        "author_id": "someone",
+        "created_at": "2026-11-24T09:30:00Z",
+    }
+    stack.add_images(["/images/a.png"])
+    producer = AIOKafkaProducer(bootstrap_servers=servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.posts, json.dumps(body).encode(), key=b"plain-1")
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        topics.verdicts,
+        bootstrap_servers=servers,
+        group_id="plain-reader",
+        auto_offset_reset="earliest",
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=300,
+    )
+    await consumer.start()
+    try:
+        message = await asyncio.wait_for(consumer.getone(), timeout=120)
+    finally:
+        await consumer.stop()
+    assert worker.stop(timeout_s=30) == 0
+    assert message.key == b"plain-1"
+    verdict = json.loads(message.value)
+    validator("verdict.v1.json").validate(verdict)
+    assert verdict["post_id"] == "plain-1" and verdict["images"][0]["status"] == "ok"
