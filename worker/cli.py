@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
+from worker.errors import ModerationError
 from worker.settings import Settings
 
 __all__ = ["app", "main"]
@@ -32,17 +34,33 @@ def run() -> None:
     from worker.app import build_app
     from worker.model import ModerationModel
 
-    settings = Settings()
+    settings = _settings_or_exit()
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    scorer = ModerationModel.load(settings)
+    try:
+        scorer = ModerationModel.load(settings)
+    except ModerationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
     logging.getLogger(__name__).info("models loaded: %s", scorer.identity.model_dump_json())
     faust_app, _ = build_app(settings, scorer)
     worker = faust.Worker(
         faust_app, loglevel=_FAUST_LEVELS[settings.log_level], quiet=True, redirect_stdouts=False
     )
     worker.execute_from_commandline()
+
+
+def _settings_or_exit() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{Settings.env_name(str(e['loc'][0]))}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in exc.errors()
+        )
+        typer.echo(f"error: invalid settings: {problems}", err=True)
+        raise typer.Exit(2) from exc
 
 
 @app.command()
