@@ -17,12 +17,13 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import logging
 import struct
-from collections.abc import Awaitable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -175,8 +176,10 @@ class EmbeddingCache:
     async def ping(self) -> None:
         """Raise :class:`CacheError` unless Redis answers."""
         with _redis_errors("PING"):
-            # redis-py annotates ping() for its sync and async clients at once.
-            await cast(Awaitable[bool], self._client.ping())
+            # redis-py < 8 annotates ping() for its sync and async clients at once.
+            answer = self._client.ping()
+            if inspect.isawaitable(answer):
+                await answer
 
     async def aclose(self) -> None:
         """Close the connection pool."""
