@@ -18,13 +18,10 @@ import importlib.util
 import os
 import socket
 import struct
-import tempfile
-import time
 from pathlib import Path
-from types import TracebackType
 
-from worker.embedded.ports import LOOPBACK, free_port, wait_for_port
-from worker.embedded.process import ChildProcess
+from worker.embedded.ports import LOOPBACK, port_accepts
+from worker.embedded.service import LocalService
 from worker.errors import ServiceError
 
 __all__ = ["EmbeddedBroker", "find_tansu", "kafka_answers"]
@@ -83,12 +80,15 @@ def kafka_answers(host: str, port: int, timeout_s: float = 1.0) -> bool:
     return bool(answered_id == correlation_id and error_code == 0)
 
 
-class EmbeddedBroker:
+class EmbeddedBroker(LocalService):
     """A Tansu broker on a free loopback port, stopped with SIGTERM then SIGKILL.
 
     ``start()`` returns ``kafka://127.0.0.1:PORT`` once the broker answers Kafka
     requests, or raises :class:`ServiceError` with the tail of its log.
     """
+
+    name = "tansu"
+    poll_interval_s = 0.05
 
     def __init__(
         self,
@@ -98,35 +98,13 @@ class EmbeddedBroker:
         start_timeout_s: float = 15.0,
         stop_timeout_s: float = 5.0,
     ) -> None:
-        self.log_dir = log_dir or Path(tempfile.mkdtemp(prefix="embedded-broker-"))
+        super().__init__(log_dir, start_timeout_s=start_timeout_s, stop_timeout_s=stop_timeout_s)
         self._binary = binary
-        self._start_timeout_s = start_timeout_s
-        self._stop_timeout_s = stop_timeout_s
-        self._child: ChildProcess | None = None
-        self.port = 0
 
-    @property
-    def url(self) -> str:
-        if self._child is None:
-            raise ServiceError("broker not started")
-        return f"kafka://{LOOPBACK}:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._child.pid if self._child is not None else None
-
-    @property
-    def log_path(self) -> Path:
-        return self.log_dir / "tansu.log"
-
-    def start(self) -> str:
-        """Start the broker and wait until it answers; returns its ``kafka://`` URL."""
-        if self._child is not None:
-            return self.url
+    def _argv(self, port: int) -> list[str]:
+        listener = f"tcp://{LOOPBACK}:{port}"
         binary = self._binary or find_tansu()
-        self.port = free_port()
-        listener = f"tcp://{LOOPBACK}:{self.port}"
-        argv = [
+        return [
             str(binary),
             "broker",
             "--listener-url",
@@ -136,44 +114,13 @@ class EmbeddedBroker:
             "--storage-engine",
             "memory://tansu/",
         ]
-        env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
-        child = ChildProcess(argv, self.log_path, env)
-        try:
-            child.start()
-        except OSError as exc:
-            raise ServiceError(f"cannot run {binary}: {exc}") from exc
-        self._child = child
-        if not self._wait_ready(child):
-            tail = child.log_tail()
-            self.stop()
-            raise ServiceError(f"broker did not come up on {listener}; log tail:\n{tail}")
-        return self.url
 
-    def _wait_ready(self, child: ChildProcess) -> bool:
-        deadline = time.monotonic() + self._start_timeout_s
-        if not wait_for_port(LOOPBACK, self.port, self._start_timeout_s, still_running=child.running):
-            return False
+    def _env(self) -> dict[str, str]:
+        return {k: v for k, v in os.environ.items() if k not in _TANSU_ENV}
+
+    def _answers(self, port: int) -> bool:
         # Accepting connections is not yet answering the protocol.
-        while time.monotonic() < deadline and child.running():
-            if kafka_answers(LOOPBACK, self.port):
-                return True
-            time.sleep(0.05)
-        return False
+        return port_accepts(LOOPBACK, port) and kafka_answers(LOOPBACK, port)
 
-    def stop(self) -> None:
-        """Stop the broker; everything it stored is gone."""
-        if self._child is not None:
-            self._child.stop(self._stop_timeout_s)
-            self._child = None
-
-    def __enter__(self) -> EmbeddedBroker:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _url(self, port: int) -> str:
+        return f"kafka://{LOOPBACK}:{port}"

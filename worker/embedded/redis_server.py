@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import shutil
 import socket
-import tempfile
-import time
 from pathlib import Path
-from types import TracebackType
 
-from worker.embedded.ports import LOOPBACK, free_port
+from worker.embedded.ports import LOOPBACK
 from worker.embedded.process import ChildProcess
+from worker.embedded.service import LocalService
 from worker.errors import ServiceError
 
 __all__ = ["EmbeddedRedis", "redis_answers"]
@@ -42,12 +40,14 @@ def redis_answers(host: str, port: int, timeout_s: float = 0.5) -> bool:
     return _command(host, port, b"PING", timeout_s).startswith(b"+PONG")
 
 
-class EmbeddedRedis:
+class EmbeddedRedis(LocalService):
     """A ``redis-server`` child process on a free loopback port.
 
     ``start()`` returns ``redis://127.0.0.1:PORT/0`` once PING answers, or raises
     :class:`ServiceError` (with the log tail, or how to install the server).
     """
+
+    name = "redis"
 
     def __init__(
         self,
@@ -56,39 +56,20 @@ class EmbeddedRedis:
         start_timeout_s: float = 10.0,
         stop_timeout_s: float = 5.0,
     ) -> None:
-        self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="embedded-redis-"))
-        self._start_timeout_s = start_timeout_s
-        self._stop_timeout_s = stop_timeout_s
-        self._child: ChildProcess | None = None
-        self.port = 0
+        super().__init__(data_dir, start_timeout_s=start_timeout_s, stop_timeout_s=stop_timeout_s)
 
     @property
-    def url(self) -> str:
-        if self._child is None:
-            raise ServiceError("redis-server not started")
-        return f"redis://{LOOPBACK}:{self.port}/0"
+    def data_dir(self) -> Path:
+        return self.workdir
 
-    @property
-    def pid(self) -> int | None:
-        return self._child.pid if self._child is not None else None
-
-    @property
-    def log_path(self) -> Path:
-        return self.data_dir / "redis.log"
-
-    def start(self) -> str:
-        """Start redis-server and wait for PONG; returns its ``redis://`` URL."""
-        if self._child is not None:
-            return self.url
+    def _argv(self, port: int) -> list[str]:
         binary = shutil.which("redis-server")
         if binary is None:
             raise ServiceError(f"redis-server is not on PATH; {_INSTALL_HINT}")
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        argv = [
+        return [
             binary,
             "--port",
-            str(self.port),
+            str(port),
             "--bind",
             LOOPBACK,
             "--daemonize",
@@ -98,47 +79,16 @@ class EmbeddedRedis:
             "--appendonly",
             "no",
             "--dir",
-            str(self.data_dir),
+            str(self.workdir),
         ]
-        child = ChildProcess(argv, self.log_path)
-        try:
-            child.start()
-        except OSError as exc:
-            raise ServiceError(f"cannot run {binary}: {exc}") from exc
-        self._child = child
-        if not self._wait_ready(child):
-            tail = child.log_tail()
-            self.stop()
-            raise ServiceError(f"redis-server did not answer on port {self.port}; log:\n{tail}")
-        return self.url
 
-    def _wait_ready(self, child: ChildProcess) -> bool:
-        deadline = time.monotonic() + self._start_timeout_s
-        while time.monotonic() < deadline and child.running():
-            if redis_answers(LOOPBACK, self.port):
-                return True
-            time.sleep(0.02)
-        return False
+    def _answers(self, port: int) -> bool:
+        return redis_answers(LOOPBACK, port)
 
-    def stop(self) -> None:
-        """Shut the server down without saving; SIGTERM/SIGKILL if it does not obey."""
-        child, self._child = self._child, None
-        if child is None:
-            return
-        if child.running():
-            # SHUTDOWN closes the connection instead of answering; any reply is ignored.
-            _command(LOOPBACK, self.port, b"SHUTDOWN NOSAVE", timeout_s=1.0)
-            child.wait(self._stop_timeout_s)
-        child.stop(self._stop_timeout_s)
+    def _url(self, port: int) -> str:
+        return f"redis://{LOOPBACK}:{port}/0"
 
-    def __enter__(self) -> EmbeddedRedis:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _before_stop(self, child: ChildProcess) -> None:
+        # SHUTDOWN closes the connection instead of answering; any reply is ignored.
+        _command(LOOPBACK, self.port, b"SHUTDOWN NOSAVE", timeout_s=1.0)
+        child.wait(self._stop_timeout_s)
