@@ -38,6 +38,8 @@ class InOrderAcker:
 
     def __init__(self) -> None:
         self._queues: dict[Hashable, deque[Ticket]] = {}
+        #: The last offset acked per partition (for consumer lag).
+        self.last_acked: dict[Hashable, int] = {}
 
     def register(self, partition: Hashable, offset: int, ack: Callable[[], object]) -> Ticket:
         ticket = Ticket(partition, offset, ack)
@@ -50,7 +52,9 @@ class InOrderAcker:
         queue = self._queues.get(ticket.partition)
         acked = 0
         while queue and queue[0].finished:
-            queue.popleft().ack()
+            head = queue.popleft()
+            head.ack()
+            self.last_acked[head.partition] = head.offset
             acked += 1
         if queue is not None and not queue:
             del self._queues[ticket.partition]

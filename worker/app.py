@@ -16,13 +16,14 @@ from typing import Any, cast
 import faust
 
 from worker.cache import EmbeddingCache
-from worker.errors import CacheError
 from worker.fetch import ImageFetcher
+from worker.health import Health, Monitor
 from worker.intake import InputRecord
 from worker.model.types import Scorer
 from worker.pipeline import Pipeline
 from worker.publish import FaustPublisher
 from worker.settings import Settings
+from worker.web import add_endpoints
 
 __all__ = ["build_app", "record_from_event"]
 
@@ -69,6 +70,17 @@ def record_from_event(event: Any) -> InputRecord:
     )
 
 
+def _identity_labels(scorer: Scorer) -> dict[str, str]:
+    identity = scorer.identity
+    return {
+        "text_encoder": identity.text_encoder,
+        "image_encoder": identity.image_encoder,
+        "clip": identity.clip or "",
+        "heads": identity.heads,
+        "weights_sha256": identity.weights_sha256,
+    }
+
+
 def build_app(settings: Settings, scorer: Scorer) -> tuple[faust.App, Pipeline]:
     """The faust app with its agent, and the pipeline the agent feeds."""
     app = _faust_app(settings)
@@ -86,16 +98,26 @@ def build_app(settings: Settings, scorer: Scorer) -> tuple[faust.App, Pipeline]:
         async for event in stream.noack().events():
             await pipeline.submit(record_from_event(event), ack=event.ack)
 
+    health = Health(models_loaded=True)
+    monitor = Monitor(app, pipeline, cache, health)
+    pipeline.stats.set_model(_identity_labels(scorer))
+    add_endpoints(app, pipeline.stats, health)
+
     async def start_pipeline() -> None:
         for name in (settings.verdicts_topic, settings.flagged_topic, settings.dlq_topic):
             await app.topic(name, partitions=settings.topic_partitions).maybe_declare()
-        if cache is not None:
-            try:
-                await cache.ping()
-            except CacheError as exc:
-                log.warning("Redis unreachable at start, running without the cache: %s", exc)
         await pipeline.start()
-        log.info("pipeline started: consuming %s", settings.posts_topic)
+        health.pipeline_started = True
+        await monitor.check()
+        log.info(
+            "pipeline started: consuming %s; metrics, /healthz and /readyz on http://%s:%d",
+            settings.posts_topic,
+            settings.web_host,
+            settings.web_port,
+        )
+
+    async def check_health() -> None:
+        await monitor.check()
 
     async def stop_pipeline(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         # Runs after faust waited for every in-flight record to be acked.
@@ -106,5 +128,6 @@ def build_app(settings: Settings, scorer: Scorer) -> tuple[faust.App, Pipeline]:
             await cache.aclose()
 
     app.task(start_pipeline)
+    app.timer(settings.health_interval_s)(check_health)
     app.on_before_shutdown.connect(cast(Any, stop_pipeline))
     return app, pipeline

@@ -17,6 +17,7 @@ import typer
 from pydantic import ValidationError
 
 from worker.errors import ModerationError
+from worker.logs import configure_logging
 from worker.settings import Settings
 
 __all__ = ["app", "main"]
@@ -35,9 +36,7 @@ def run() -> None:
     from worker.model import ModerationModel
 
     settings = _settings_or_exit()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     try:
         scorer = ModerationModel.load(settings)
     except ModerationError as exc:
@@ -46,8 +45,13 @@ def run() -> None:
     logging.getLogger(__name__).info("models loaded: %s", scorer.identity.model_dump_json())
     faust_app, _ = build_app(settings, scorer)
     worker = faust.Worker(
-        faust_app, loglevel=_FAUST_LEVELS[settings.log_level], quiet=True, redirect_stdouts=False
+        faust_app,
+        loglevel=_FAUST_LEVELS[settings.log_level],
+        quiet=True,
+        redirect_stdouts=False,
+        override_logging=False,  # keep our one-line-per-event format
     )
+    worker.spinner = None  # a terminal spinner would put escape codes into the logs
     worker.execute_from_commandline()
 
 

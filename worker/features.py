@@ -26,6 +26,7 @@ from worker.cache import EmbeddingCache
 from worker.errors import CacheError
 from worker.jobs import ImageSlot, Job
 from worker.model.types import PostFeatures, PostScores, ReferenceFeatures, Scorer
+from worker.stats import PipelineStats
 
 __all__ = ["FeatureStage"]
 
@@ -52,12 +53,11 @@ class _Wanted:
 class FeatureStage:
     """Encodes what the cache does not have, then runs the heads."""
 
-    def __init__(self, scorer: Scorer, cache: EmbeddingCache | None) -> None:
+    def __init__(self, scorer: Scorer, cache: EmbeddingCache | None, stats: PipelineStats) -> None:
         self.scorer = scorer
         self.cache = cache
+        self.stats = stats
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="inference")
-        self.cache_hits = 0
-        self.cache_misses = 0
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
@@ -112,9 +112,10 @@ class FeatureStage:
         """Scores for every job, in order, and whether the cache worked throughout."""
         wanted = self._collect(batch)
         cache_ok = await self._lookup(wanted)
-        for w in wanted.values():
-            self.cache_hits += len(w.found)
-            self.cache_misses += len(w.missing())
+        self.stats.on_cache(
+            hits=sum(len(w.found) for w in wanted.values()),
+            misses=sum(len(w.missing()) for w in wanted.values()),
+        )
         loop = asyncio.get_running_loop()
         fresh, scores = await loop.run_in_executor(self._executor, self._compute, wanted, list(batch))
         stored_ok = await self._store(fresh)

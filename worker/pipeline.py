@@ -74,7 +74,7 @@ class Pipeline:
         self.clock = clock
         self.stats = PipelineStats()
         self._preparer = Preparer(settings, fetcher, cache)
-        self._features = FeatureStage(scorer, cache)
+        self._features = FeatureStage(scorer, cache, self.stats)
         self._acker = InOrderAcker()
         self._slots = asyncio.Semaphore(settings.max_inflight_posts)
         policy = BatchPolicy(settings.max_batch, settings.max_wait_ms / 1000, settings.max_batch_tokens)
@@ -104,10 +104,14 @@ class Pipeline:
     def in_flight(self) -> int:
         return self._acker.pending
 
+    def last_acked(self, topic: str, partition: int) -> int | None:
+        """Offset of the last record of this partition answered and acked here."""
+        return self._acker.last_acked.get((topic, partition))
+
     # --- stage 1: intake -----------------------------------------------------------
     async def submit(self, record: InputRecord, ack: Callable[[], object]) -> None:
         await self._slots.acquire()
-        self.stats.consumed += 1
+        self.stats.on_consumed()
         ticket = self._acker.register((record.topic, record.partition), record.offset, ack)
         try:
             post = parse_post(record.value, self.settings.max_message_bytes)
@@ -182,7 +186,10 @@ class Pipeline:
         started = self.clock()
         scores, cache_ok = await self._features.score(batch)
         finished = self.clock()
-        self.stats.record_batch(len(batch), finished - started)
+        self.stats.on_batch(len(batch), finished - started, [started - job.arrived for job in batch])
+        for job in batch:
+            for slot in job.images:
+                self.stats.on_image("ok" if slot.error is None else slot.error.kind)
         verdicts = []
         for job, score in zip(batch, scores, strict=True):
             if not cache_ok:
@@ -210,24 +217,33 @@ class Pipeline:
         if verdict.flagged:
             sends.append(send_with_retry(self.publisher, s.flagged_topic, key, payload, JSON_HEADERS))
         await asyncio.gather(*sends)
-        self.stats.verdicts += 1
-        self.stats.flagged += int(verdict.flagged)
+        self.stats.on_verdict(verdict.flagged, self._latency_s(job.record))
         self._release(job.ticket)
 
     async def _dead_letter(self, record: InputRecord, exc: Exception, ticket: Ticket) -> None:
         log.info(
-            "dead letter %s[%d]@%d: %s: %s",
-            record.topic,
-            record.partition,
-            record.offset,
+            "dead letter: %s: %s",
             type(exc).__name__,
             exc,
+            extra={
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "kind": getattr(exc, "kind", "error"),
+            },
         )
         letter = build_dead_letter(record, exc, self.settings.dlq_max_original_bytes, utcnow())
         payload = letter.model_dump_json().encode()
         await send_with_retry(self.publisher, self.settings.dlq_topic, record.key, payload, JSON_HEADERS)
-        self.stats.dead_letters[letter.error.kind] += 1
+        self.stats.on_dead_letter(letter.error.kind)
         self._release(ticket)
+
+    @staticmethod
+    def _latency_s(record: InputRecord) -> float | None:
+        """From the post's Kafka timestamp to now (wall clock: the timestamp is too)."""
+        if record.timestamp_ms is None:
+            return None
+        return time.time() - record.timestamp_ms / 1000
 
     def _release(self, ticket: Ticket) -> None:
         self._acker.done(ticket)

@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     web_port: int = Field(
         6066, ge=1, le=65535, description="Port of the worker's HTTP endpoint (MODERATION_WEB_PORT)."
     )
+    health_interval_s: float = Field(
+        5.0,
+        gt=0,
+        description="How often broker, Redis and consumer lag are checked (MODERATION_HEALTH_INTERVAL_S).",
+    )
     web_host: str = Field("127.0.0.1", description="Address the HTTP endpoint binds (MODERATION_WEB_HOST).")
 
     # --- Redis -------------------------------------------------------------------
@@ -239,6 +244,9 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level (MODERATION_LOG_LEVEL)."
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="One JSON object per line, or plain text (MODERATION_LOG_FORMAT)."
     )
 
     @field_validator("broker")

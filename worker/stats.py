@@ -1,11 +1,62 @@
-"""Counters of one pipeline, read by the CLI, the demo and the tests."""
+"""What a pipeline has done: plain counters for logs and tests, and the same events
+as Prometheus metrics (each :class:`PipelineStats` owns its registry).
+
+Example::
+
+    stats = PipelineStats()
+    stats.on_consumed()
+    generate_latest(stats.registry)     # the /metrics body
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
 
+from prometheus_client import CollectorRegistry, Gauge, Histogram, Info
+from prometheus_client import Counter as PromCounter
+
 __all__ = ["PipelineStats"]
+
+_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+_BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+class _Prometheus:
+    """The metric families, registered in one registry."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        def counter(name: str, doc: str, labels: tuple[str, ...] = ()) -> PromCounter:
+            return PromCounter(f"moderation_{name}", doc, labels, registry=registry)
+
+        def histogram(name: str, doc: str, buckets: tuple[float, ...]) -> Histogram:
+            return Histogram(f"moderation_{name}", doc, buckets=buckets, registry=registry)
+
+        self.consumed = counter("posts_consumed", "Records read from the posts topic.")
+        self.verdicts = counter("verdicts_published", "Verdicts acknowledged by the broker.")
+        self.flagged = counter("flagged_verdicts_published", "Flagged verdicts published.")
+        self.dead_letters = counter("dead_letters", "Dead letters published, by reason.", ("reason",))
+        self.batch_size = histogram("batch_size", "Posts per model batch.", _BATCH_BUCKETS)
+        self.batch_wait = histogram(
+            "batch_wait_seconds", "From a post's arrival to the start of its batch.", _LATENCY_BUCKETS
+        )
+        self.batch_compute = histogram(
+            "batch_compute_seconds", "Encoders and heads for one batch.", _LATENCY_BUCKETS
+        )
+        self.latency = histogram(
+            "end_to_end_latency_seconds",
+            "From the post's Kafka timestamp to its verdict's acknowledgement.",
+            _LATENCY_BUCKETS,
+        )
+        self.cache = counter("cache_lookups", "Embedding cache lookups.", ("result",))
+        self.images = counter("image_fetches", "Image fetch outcomes, by kind.", ("outcome",))
+        self.lag = Gauge(
+            "moderation_consumer_lag",
+            "Records behind the partition's high-water mark.",
+            ("topic", "partition"),
+            registry=registry,
+        )
+        self.model = Info("moderation_model", "Identity of the loaded models.", registry=registry)
 
 
 @dataclass
@@ -17,15 +68,58 @@ class PipelineStats:
     batches: int = 0
     batch_sizes: Counter[int] = field(default_factory=Counter)
     compute_s: float = 0.0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry, repr=False)
+
+    def __post_init__(self) -> None:
+        self._prom = _Prometheus(self.registry)
 
     def summary(self) -> str:
         dead = sum(self.dead_letters.values())
         return (
             f"consumed={self.consumed} verdicts={self.verdicts} flagged={self.flagged} "
-            f"dead_letters={dead} batches={self.batches}"
+            f"dead_letters={dead} batches={self.batches} "
+            f"cache_hits={self.cache_hits} cache_misses={self.cache_misses}"
         )
 
-    def record_batch(self, size: int, seconds: float) -> None:
+    def on_consumed(self) -> None:
+        self.consumed += 1
+        self._prom.consumed.inc()
+
+    def on_verdict(self, flagged: bool, latency_s: float | None) -> None:
+        self.verdicts += 1
+        self._prom.verdicts.inc()
+        if flagged:
+            self.flagged += 1
+            self._prom.flagged.inc()
+        if latency_s is not None:
+            self._prom.latency.observe(max(0.0, latency_s))
+
+    def on_dead_letter(self, reason: str) -> None:
+        self.dead_letters[reason] += 1
+        self._prom.dead_letters.labels(reason).inc()
+
+    def on_batch(self, size: int, compute_s: float, waits_s: list[float]) -> None:
         self.batches += 1
         self.batch_sizes[size] += 1
-        self.compute_s += seconds
+        self.compute_s += compute_s
+        self._prom.batch_size.observe(size)
+        self._prom.batch_compute.observe(compute_s)
+        for wait in waits_s:
+            self._prom.batch_wait.observe(max(0.0, wait))
+
+    def on_cache(self, hits: int, misses: int) -> None:
+        self.cache_hits += hits
+        self.cache_misses += misses
+        self._prom.cache.labels("hit").inc(hits)
+        self._prom.cache.labels("miss").inc(misses)
+
+    def on_image(self, outcome: str) -> None:
+        self._prom.images.labels(outcome).inc()
+
+    def set_lag(self, topic: str, partition: int, lag: int) -> None:
+        self._prom.lag.labels(topic, str(partition)).set(max(0, lag))
+
+    def set_model(self, identity: dict[str, str]) -> None:
+        self._prom.model.info(identity)
