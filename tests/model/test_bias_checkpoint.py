@@ -16,8 +16,12 @@ from worker.errors import CheckpointError, ModelError
 from worker.model import BiasClassifier
 
 # microsoft/resnet-34 as published: basic blocks, 64 -> 512 channels.
-RESNET34 = {"embedding_size": 64, "hidden_sizes": [64, 128, 256, 512], "depths": [3, 4, 6, 3],
-            "layer_type": "basic"}
+RESNET34 = {
+    "embedding_size": 64,
+    "hidden_sizes": [64, 128, 256, 512],
+    "depths": [3, 4, 6, 3],
+    "layer_type": "basic",
+}
 # bert-base-uncased (BertModel with pooler) and ResNet-34 without its fc layer.
 BERT_BASE_PARAMS = 109_482_240
 RESNET34_PARAMS = 21_284_672
@@ -34,7 +38,9 @@ class CardReference(nn.Module):
         self.image_encoder.classifier = nn.Identity()
         self.image_projection = nn.Sequential(nn.Linear(512, projection_dim), nn.Dropout(0.1))
         self.fusion_layer = nn.Sequential(
-            nn.Dropout(0.1), nn.Linear(2 * projection_dim, projection_dim), nn.GELU(),
+            nn.Dropout(0.1),
+            nn.Linear(2 * projection_dim, projection_dim),
+            nn.GELU(),
             nn.Dropout(0.1),
         )
         self.classifier = nn.Linear(projection_dim, 1)
@@ -79,9 +85,14 @@ def write_card_checkpoint(
     folder: Path, state: dict[str, torch.Tensor], text_path: Path, *, fmt: str = "pth"
 ) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    config = {"text_encoder_id_or_path": str(text_path), "projection_dim": 16,
-              "fusion_method": "concat", "proj_dropout": 0.1, "fusion_dropout": 0.1,
-              "num_classes": 1}
+    config = {
+        "text_encoder_id_or_path": str(text_path),
+        "projection_dim": 16,
+        "fusion_method": "concat",
+        "proj_dropout": 0.1,
+        "fusion_dropout": 0.1,
+        "num_classes": 1,
+    }
     (folder / "config.json").write_text(json.dumps(config))
     plain = {name: tensor.clone() for name, tensor in state.items()}
     if fmt == "pth":
@@ -102,8 +113,11 @@ def sample_inputs() -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize("fmt", ["pth", "safetensors"])
 def test_strict_round_trip_through_the_folder_loader(
-    tiny_classifier: BiasClassifier, tiny_paths: dict[str, Path], tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, fmt: str,
+    tiny_classifier: BiasClassifier,
+    tiny_paths: dict[str, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    fmt: str,
 ) -> None:
     folder = write_card_checkpoint(
         tmp_path / "ckpt", tiny_classifier.state_dict(), tiny_paths["text"], fmt=fmt
@@ -124,11 +138,12 @@ def test_strict_round_trip_through_the_folder_loader(
 
 
 def test_torch_load_is_weights_only(
-    tiny_classifier: BiasClassifier, tiny_paths: dict[str, Path], tmp_path: Path,
+    tiny_classifier: BiasClassifier,
+    tiny_paths: dict[str, Path],
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    folder = write_card_checkpoint(tmp_path / "ckpt", tiny_classifier.state_dict(),
-                                   tiny_paths["text"])
+    folder = write_card_checkpoint(tmp_path / "ckpt", tiny_classifier.state_dict(), tiny_paths["text"])
     seen: list[dict[str, Any]] = []
     real_load = torch.load
 
@@ -159,8 +174,7 @@ class Payload:
 def test_a_file_carrying_pickled_code_is_refused(
     tiny_classifier: BiasClassifier, tiny_paths: dict[str, Path], tmp_path: Path
 ) -> None:
-    folder = write_card_checkpoint(tmp_path / "ckpt", tiny_classifier.state_dict(),
-                                   tiny_paths["text"])
+    folder = write_card_checkpoint(tmp_path / "ckpt", tiny_classifier.state_dict(), tiny_paths["text"])
     state: dict[str, Any] = dict(tiny_classifier.state_dict())
     state["classifier.bias"] = Payload()
     torch.save(state, folder / "model_weights.pth")
@@ -198,20 +212,19 @@ def test_legacy_position_ids_buffer_is_tolerated(
 def test_heads_only_checkpoint_takes_encoders_from_their_folders(
     tiny_classifier: BiasClassifier, tiny_paths: dict[str, Path], tmp_path: Path
 ) -> None:
-    folder = write_card_checkpoint(tmp_path / "ckpt", tiny_classifier.head_state_dict(),
-                                   tiny_paths["text"])
+    folder = write_card_checkpoint(tmp_path / "ckpt", tiny_classifier.head_state_dict(), tiny_paths["text"])
     loaded = BiasClassifier.from_checkpoint(folder, image_id_or_path=str(tiny_paths["image"]))
     assert torch.equal(loaded.classifier.weight, tiny_classifier.classifier.weight)
     # The saved encoders were altered; these came from the pretrained folders instead.
-    assert not torch.equal(loaded.text_encoder.pooler.dense.bias,
-                           tiny_classifier.text_encoder.pooler.dense.bias)
+    assert not torch.equal(
+        loaded.text_encoder.pooler.dense.bias, tiny_classifier.text_encoder.pooler.dense.bias
+    )
 
 
 def test_other_fusion_methods_and_bad_configs_are_refused(
     tiny_classifier: BiasClassifier, tiny_paths: dict[str, Path], tmp_path: Path
 ) -> None:
-    folder = write_card_checkpoint(tmp_path / "ckpt", tiny_classifier.state_dict(),
-                                   tiny_paths["text"])
+    folder = write_card_checkpoint(tmp_path / "ckpt", tiny_classifier.state_dict(), tiny_paths["text"])
     config = json.loads((folder / "config.json").read_text())
     (folder / "config.json").write_text(json.dumps({**config, "fusion_method": "align"}))
     with pytest.raises(CheckpointError, match="fusion method 'align'"):
@@ -221,8 +234,9 @@ def test_other_fusion_methods_and_bad_configs_are_refused(
     with pytest.raises(CheckpointError, match="projection_dim"):
         BiasClassifier.from_checkpoint(folder, image_id_or_path=str(tiny_paths["image"]))
     with pytest.raises(ModelError, match="only 'concat'"):
-        BiasClassifier(tiny_classifier.text_encoder, tiny_classifier.image_encoder,
-                       fusion_method="cosine_similarity")
+        BiasClassifier(
+            tiny_classifier.text_encoder, tiny_classifier.image_encoder, fusion_method="cosine_similarity"
+        )
 
 
 def test_an_unreachable_encoder_becomes_a_model_error(tmp_path: Path) -> None:

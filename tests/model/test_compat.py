@@ -27,7 +27,9 @@ def test_fresh_interpreter_builds_tiny_models_with_warnings_as_errors(tmp_path: 
     # ResNet, CLIP and the torchvision-backed image processors.
     result = subprocess.run(
         [sys.executable, "-W", "error", "-m", "worker.model.tiny", str(tmp_path)],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     folders = json.loads(result.stdout)

@@ -85,9 +85,7 @@ def test_image_features_use_the_saved_processor_size(
     assert list(processor.image_std) == pytest.approx([0.229, 0.224, 0.225])
 
 
-def test_clip_embeddings_are_unit_norm(
-    tiny_model: ModerationModel, sample_images: list[Image.Image]
-) -> None:
+def test_clip_embeddings_are_unit_norm(tiny_model: ModerationModel, sample_images: list[Image.Image]) -> None:
     texts = tiny_model.clip_encode_texts([SHORT, LONG * 10])  # far over 77 tokens
     images = tiny_model.clip_encode_images(sample_images)
     assert texts.shape == (2, 16) and images.shape == (3, 16)

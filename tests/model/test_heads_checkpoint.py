@@ -44,8 +44,10 @@ def sample_post(model: ModerationModel, images: list[Image.Image]) -> PostFeatur
 
 
 def test_round_trip(
-    trained: tuple[ModerationModel, Path], make_settings: MakeSettings,
-    tiny_model: ModerationModel, sample_images: list[Image.Image],
+    trained: tuple[ModerationModel, Path],
+    make_settings: MakeSettings,
+    tiny_model: ModerationModel,
+    sample_images: list[Image.Image],
 ) -> None:
     model, folder = trained
     loaded = ModerationModel.load(make_settings(heads=folder))
@@ -63,8 +65,10 @@ def test_round_trip(
 
 
 def test_a_checkpoint_for_other_encoders_is_refused(
-    trained: tuple[ModerationModel, Path], make_settings: MakeSettings,
-    tiny_paths: dict[str, Path], tmp_path: Path,
+    trained: tuple[ModerationModel, Path],
+    make_settings: MakeSettings,
+    tiny_paths: dict[str, Path],
+    tmp_path: Path,
 ) -> None:
     _, folder = trained
     text = perturbed_text_encoder(tiny_paths["text"], tmp_path / "other-text")
@@ -101,7 +105,8 @@ def test_malformed_checkpoints_are_refused(
 
 
 def test_entailment_outputs_follow_the_label_map(
-    trained: tuple[ModerationModel, Path], make_settings: MakeSettings,
+    trained: tuple[ModerationModel, Path],
+    make_settings: MakeSettings,
     sample_images: list[Image.Image],
 ) -> None:
     model, folder = trained

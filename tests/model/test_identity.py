@@ -57,22 +57,20 @@ def test_short_ids_cover_preprocessing() -> None:
         short_id(sha, {"bad": object()})
 
 
-def test_identity_is_stable_across_loads(
-    make_settings: MakeSettings, tiny_model: ModerationModel
-) -> None:
+def test_identity_is_stable_across_loads(make_settings: MakeSettings, tiny_model: ModerationModel) -> None:
     again = ModerationModel.load(make_settings())
     assert again.identity == tiny_model.identity
     assert again.encoder_ids == tiny_model.encoder_ids
     assert set(tiny_model.encoder_ids) == {"text", "image", "clip_text", "clip_image"}
     components = tiny_model.identity.components
-    assert set(components) == {
-        "text_encoder", "image_encoder", "bias_heads", "entailment_head", "clip"
-    }
+    assert set(components) == {"text_encoder", "image_encoder", "bias_heads", "entailment_head", "clip"}
     assert tiny_model.identity.weights_sha256 == combine_hashes(components)
 
 
 def test_identity_changes_with_a_weight(
-    make_settings: MakeSettings, tiny_model: ModerationModel, tiny_paths: dict[str, Path],
+    make_settings: MakeSettings,
+    tiny_model: ModerationModel,
+    tiny_paths: dict[str, Path],
     tmp_path: Path,
 ) -> None:
     text = perturbed_text_encoder(tiny_paths["text"], tmp_path / "text")

@@ -14,9 +14,7 @@ from worker.names import ENTAILMENT_LABELS
 
 
 @pytest.fixture(scope="module")
-def features(
-    tiny_model: ModerationModel, sample_images: list[Image.Image]
-) -> dict[str, list[np.ndarray]]:
+def features(tiny_model: ModerationModel, sample_images: list[Image.Image]) -> dict[str, list[np.ndarray]]:
     texts = ["they always lie about everything", "a photo of a cat", "the claim is false"]
     return {
         "text": list(tiny_model.encode_texts(texts)),
@@ -37,15 +35,14 @@ def posts(features: dict[str, list[np.ndarray]]) -> dict[str, PostFeatures]:
             text=text[1], images=image[:3], clip_text=clip_text[1], clip_images=clip_image[:3]
         ),
         "with_reference": PostFeatures(
-            text=text[2], images=[image[1]], clip_text=clip_text[2], clip_images=[clip_image[1]],
+            text=text[2],
+            images=[image[1]],
+            clip_text=clip_text[2],
+            clip_images=[clip_image[1]],
             reference=ReferenceFeatures(text=text[0], images=[image[2], image[0]]),
         ),
-        "reference_text_only": PostFeatures(
-            images=[image[2]], reference=ReferenceFeatures(text=text[1])
-        ),
-        "reference_image_only": PostFeatures(
-            text=text[0], reference=ReferenceFeatures(images=[image[1]])
-        ),
+        "reference_text_only": PostFeatures(images=[image[2]], reference=ReferenceFeatures(text=text[1])),
+        "reference_image_only": PostFeatures(text=text[0], reference=ReferenceFeatures(images=[image[1]])),
         "empty_reference": PostFeatures(text=text[0], reference=ReferenceFeatures()),
     }
 
@@ -105,9 +102,7 @@ def test_zero_shot_is_the_maximum_over_images(
     assert together.bias_image_scores == pytest.approx([s.bias_score for s in singles], abs=1e-6)
 
 
-def test_batching_does_not_change_scores(
-    tiny_model: ModerationModel, posts: dict[str, PostFeatures]
-) -> None:
+def test_batching_does_not_change_scores(tiny_model: ModerationModel, posts: dict[str, PostFeatures]) -> None:
     batch = tiny_model.score(list(posts.values()))
     for post, batched in zip(posts.values(), batch, strict=True):
         [alone] = tiny_model.score([post])
@@ -135,6 +130,9 @@ def test_empty_batches_and_bad_posts(
     assert tiny_model.score([]) == []
     with pytest.raises(ModelError, match="neither text nor images"):
         tiny_model.score([PostFeatures(clip_text=features["clip_text"][0])])
+    fine = PostFeatures(text=features["text"][0])
+    with pytest.raises(ModelError, match=r"^post 1 of 3 in the batch has neither text nor images$"):
+        tiny_model.score([fine, PostFeatures(clip_text=features["clip_text"][0]), fine])
     wrong = np.zeros(7, dtype=np.float32)
     with pytest.raises(ModelError, match="another model"):
         tiny_model.score([PostFeatures(text=wrong)])

@@ -38,14 +38,11 @@ def outputs(folders: dict[str, Path], image: Image.Image) -> dict[str, torch.Ten
         clip_inputs = processor(text=TEXTS, images=[image], padding=True, return_tensors="pt")
         return {
             "bert": bert(**tokens).last_hidden_state,
-            "resnet": resnet(**resnet_processor(images=[image], return_tensors="pt"))
-            .last_hidden_state,
+            "resnet": resnet(**resnet_processor(images=[image], return_tensors="pt")).last_hidden_state,
             "clip_text": clip.get_text_features(
                 input_ids=clip_inputs["input_ids"], attention_mask=clip_inputs["attention_mask"]
             ).pooler_output,
-            "clip_image": clip.get_image_features(
-                pixel_values=clip_inputs["pixel_values"]
-            ).pooler_output,
+            "clip_image": clip.get_image_features(pixel_values=clip_inputs["pixel_values"]).pooler_output,
         }
 
 

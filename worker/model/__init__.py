@@ -2,9 +2,10 @@
 
 The pipeline depends on :class:`Scorer` only; :class:`ModerationModel` is the
 real implementation. Importing this package first makes torchvision (and so
-transformers) importable next to a CPU-only torch (see :mod:`.compat`). The tiny
-offline stand-in models are in :mod:`.tiny` (not imported here, so that
-``python -m worker.model.tiny`` runs it as a fresh module).
+transformers) importable next to a CPU-only torch, and turns transformers'
+progress bars off (see :mod:`.compat`). The tiny offline stand-in models are in
+:mod:`.tiny` (not imported here, so that ``python -m worker.model.tiny`` runs it
+as a fresh module).
 
 Example::
 
@@ -14,10 +15,12 @@ Example::
     [scores] = model.score([PostFeatures(text=model.encode_texts(["hi"])[0])])
 """
 
-from worker.model.compat import ensure_torchvision_importable
+from worker.model.compat import ensure_torchvision_importable, silence_progress_bars
 
 # Must run before anything below imports transformers.
 ensure_torchvision_importable()
+# Worker logs are one line per event; transformers' bars redraw a line per load.
+silence_progress_bars()
 
 from worker.model.bias import BiasClassifier  # noqa: E402
 from worker.model.clip import ClipScorer  # noqa: E402

@@ -16,20 +16,25 @@ output can be cached) while the cheap heads run per (text, image) pair.
 
 from __future__ import annotations
 
-import pickle
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import safetensors
-import safetensors.torch
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import Tensor, nn
-from transformers import AutoConfig, AutoModel
 
-from worker.errors import CheckpointError, ModelError
+from worker.errors import ModelError
+from worker.model.checkpoint import (
+    CARD_IMAGE_ENCODER,
+    CardConfig,
+    load_auto_model,
+    load_strict,
+    model_from_config,
+    read_card_config,
+    read_state_dict,
+    read_tensors,
+)
 
+# The loading helpers moved to .checkpoint; they stay importable from here too.
 __all__ = [
     "CARD_IMAGE_ENCODER",
     "ENCODER_PREFIXES",
@@ -43,8 +48,6 @@ __all__ = [
     "read_tensors",
 ]
 
-#: The card's checkpoint config names only the text encoder; its code hard-codes this one.
-CARD_IMAGE_ENCODER = "microsoft/resnet-34"
 ENCODER_PREFIXES = ("text_encoder.", "image_encoder.")
 
 
@@ -156,7 +159,7 @@ class BiasClassifier(nn.Module):
         ``microsoft/resnet-34``). An encoder whose weights the checkpoint holds is
         built from its config alone, so weights are not read twice.
         """
-        config = _read_card_config(folder)
+        config = read_card_config(folder)
         state = read_state_dict(folder)
         sources = {
             "text_encoder.": text_id_or_path or config.text_encoder_id_or_path,
@@ -180,9 +183,7 @@ class BiasClassifier(nn.Module):
     # --- stages -------------------------------------------------------------------
     def encode_text(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
         """[N, text_hidden]: the CLS token of the last hidden state."""
-        out = self.text_encoder(
-            input_ids=input_ids, attention_mask=attention_mask, return_dict=True
-        )
+        out = self.text_encoder(input_ids=input_ids, attention_mask=attention_mask, return_dict=True)
         cls_token: Tensor = out.last_hidden_state[:, 0, :]
         return cls_token
 
@@ -225,128 +226,3 @@ class BiasClassifier(nn.Module):
             for name, tensor in self.state_dict().items()
             if not name.startswith(ENCODER_PREFIXES)
         }
-
-
-class CardConfig(BaseModel):
-    """The card checkpoint's ``config.json`` (only ``concat`` fusion is supported)."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    text_encoder_id_or_path: str
-    #: Not in the card's file (its code hard-codes resnet-34); accepted when present.
-    image_encoder_id_or_path: str = CARD_IMAGE_ENCODER
-    projection_dim: int = Field(ge=1)
-    fusion_method: str
-    proj_dropout: float = Field(ge=0, lt=1)
-    fusion_dropout: float = Field(ge=0, lt=1)
-    num_classes: int = Field(ge=1)
-
-
-def _read_card_config(folder: Path) -> CardConfig:
-    path = folder / "config.json"
-    try:
-        config = CardConfig.model_validate_json(path.read_bytes())
-    except (OSError, ValidationError) as exc:
-        raise CheckpointError(f"cannot read checkpoint config {path}: {exc}") from exc
-    if config.fusion_method != "concat":
-        raise CheckpointError(f"{path}: fusion method {config.fusion_method!r} is not supported")
-    return config
-
-
-# --- loading boundary: every transformers / torch loading error becomes ours --------
-def load_auto_model(id_or_path: str, *, weights: bool) -> nn.Module:
-    """``AutoModel`` from a Hub id or folder; with ``weights=False`` only its config is read."""
-    try:
-        if weights:
-            return AutoModel.from_pretrained(id_or_path)  # type: ignore[no-any-return]
-        return model_from_config(AutoConfig.from_pretrained(id_or_path))
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise ModelError(f"cannot load model {id_or_path!r}: {exc}") from exc
-
-
-def model_from_config(config: Any) -> nn.Module:
-    """A randomly initialised ``AutoModel`` (on the current default device, e.g. ``meta``)."""
-    try:
-        return AutoModel.from_config(config)  # type: ignore[no-untyped-call,no-any-return]
-    except (ValueError, KeyError, RuntimeError) as exc:
-        raise ModelError(f"cannot build a model from {type(config).__name__}: {exc}") from exc
-
-
-def read_state_dict(folder: Path) -> dict[str, Tensor]:
-    """Tensors of ``folder/model.safetensors``, else of ``folder/model_weights.pth``."""
-    for name in ("model.safetensors", "model_weights.pth"):
-        if (folder / name).is_file():
-            return read_tensors(folder / name)
-    raise CheckpointError(f"{folder} has neither model.safetensors nor model_weights.pth")
-
-
-def read_tensors(path: Path) -> dict[str, Tensor]:
-    """A flat name -> tensor mapping from a ``.safetensors`` or a torch ``.pth`` file.
-
-    A torch file is read with torch's weights-only unpickler: anything but
-    tensors and plain containers is refused, never executed.
-    """
-    try:
-        if path.suffix == ".safetensors":
-            loaded: object = safetensors.torch.load_file(str(path), device="cpu")
-        else:
-            loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            f"{path} holds objects other than tensors; refusing to unpickle it: {exc}"
-        ) from exc
-    except (OSError, RuntimeError, EOFError, ValueError, safetensors.SafetensorError) as exc:
-        raise CheckpointError(f"cannot read {path}: {exc}") from exc
-    return _tensor_mapping(loaded, path)
-
-
-def load_strict(
-    model: nn.Module,
-    state: Mapping[str, Tensor],
-    *,
-    skip_prefixes: tuple[str, ...] = (),
-    source: str = "checkpoint",
-) -> None:
-    """Load ``state`` into ``model``; every key must match by name and shape.
-
-    Keys under ``skip_prefixes`` may be absent (those weights came from elsewhere).
-    Non-persistent buffers that older transformers versions saved (e.g. BERT's
-    ``position_ids``) are ignored: they are constants, not weights.
-    """
-    own = model.state_dict()
-    transient = {name for name, _ in model.named_buffers()} - own.keys()
-    provided = {key: value for key, value in state.items() if key not in transient}
-    expected = {key for key in own if not key.startswith(skip_prefixes)}
-    problems = {
-        "missing": sorted(expected - provided.keys()),
-        "unexpected": sorted(provided.keys() - own.keys()),
-        "wrong shape": sorted(
-            f"{key} {tuple(value.shape)} != {tuple(own[key].shape)}"
-            for key, value in provided.items()
-            if key in own and value.shape != own[key].shape
-        ),
-    }
-    if any(problems.values()):
-        raise CheckpointError(f"{source} does not fit the architecture: " + _describe(problems))
-    try:
-        model.load_state_dict(provided, strict=False)
-    except RuntimeError as exc:
-        raise CheckpointError(f"cannot load {source}: {exc}") from exc
-
-
-def _tensor_mapping(loaded: object, path: Path) -> dict[str, Tensor]:
-    if not isinstance(loaded, Mapping):
-        raise CheckpointError(f"{path} does not hold a state dict")
-    bad = [str(k) for k, v in loaded.items() if not (isinstance(k, str) and isinstance(v, Tensor))]
-    if bad:
-        raise CheckpointError(f"{path} has entries that are not named tensors: {bad[:5]}")
-    return dict(loaded)
-
-
-def _describe(problems: Mapping[str, list[str]], shown: int = 20) -> str:
-    parts = []
-    for label, keys in problems.items():
-        if keys:
-            more = f", … {len(keys) - shown} more" if len(keys) > shown else ""
-            parts.append(f"{len(keys)} {label} ({', '.join(keys[:shown])}{more})")
-    return "; ".join(parts)

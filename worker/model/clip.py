@@ -19,6 +19,7 @@ from torch import Tensor
 from transformers import AutoProcessor, CLIPModel
 
 from worker.errors import ModelError
+from worker.model.checkpoint import from_pretrained
 from worker.model.identity import text_sha256
 from worker.model.types import FloatArray, PostFeatures
 
@@ -66,7 +67,7 @@ class ClipScorer:
     ) -> ClipScorer:
         """CLIP model and processor from a Hub id or a folder."""
         try:
-            model = CLIPModel.from_pretrained(id_or_path)
+            model = from_pretrained(CLIPModel, id_or_path)
             processor = AutoProcessor.from_pretrained(id_or_path)  # type: ignore[no-untyped-call]
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise ModelError(f"cannot load CLIP model {id_or_path!r}: {exc}") from exc
@@ -106,7 +107,10 @@ class ClipScorer:
             return torch.zeros((0, self.dim), device=self.device)
         with self._tokenizer_lock:  # see ModerationModel._token_ids
             tokens = self.tokenizer(
-                list(texts), padding=True, truncation=True, max_length=self.max_tokens,
+                list(texts),
+                padding=True,
+                truncation=True,
+                max_length=self.max_tokens,
                 return_tensors="pt",
             ).to(self.device)
         with torch.inference_mode():

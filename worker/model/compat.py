@@ -1,4 +1,5 @@
-"""Make ``torchvision`` importable next to a CPU-only torch.
+"""Make transformers usable in a worker: importable next to a CPU-only torch,
+and quiet.
 
 PyPI only carries CUDA builds of torchvision. Next to the CPU torch wheel its
 compiled extension does not load, so ``import torchvision`` stops with
@@ -12,11 +13,17 @@ kernels and ``torchvision.io`` decoding stay unusable, which is why images are
 decoded with Pillow. The shim only runs when the real import fails: on a
 machine with a working (CUDA) torchvision it does nothing.
 
+transformers draws a "Loading weights" progress bar for every model it
+loads (and huggingface_hub one per download): carriage-return redraws that
+break the worker's one-line-per-event logs. :func:`silence_progress_bars`
+turns them off for the process.
+
 Example::
 
-    from worker.model.compat import ensure_torchvision_importable
+    from worker.model.compat import ensure_torchvision_importable, silence_progress_bars
 
     ensure_torchvision_importable()   # before any transformers import
+    silence_progress_bars()
     import transformers
 """
 
@@ -31,7 +38,7 @@ import torch
 
 from worker.errors import ModelError
 
-__all__ = ["ensure_torchvision_importable"]
+__all__ = ["ensure_torchvision_importable", "silence_progress_bars"]
 
 _SCHEMAS = (
     "nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
@@ -81,3 +88,12 @@ def _import_with_schemas() -> None:
         importlib.import_module("torchvision")
     except (ImportError, RuntimeError) as exc:
         raise ModelError(f"torchvision cannot be imported even with the shim: {exc}") from exc
+
+
+def silence_progress_bars() -> None:
+    """Turn off transformers' and huggingface_hub's progress bars for the process.
+
+    Call after :func:`ensure_torchvision_importable`: it imports transformers.
+    """
+    hf_logging = importlib.import_module("transformers.utils.logging")
+    hf_logging.disable_progress_bar()

@@ -57,8 +57,7 @@ class EntailmentHead(nn.Module):
         """Logits [N, 3]. ``present`` is bool [N, 4] in the order text_a, image_a,
         text_b, image_b; absent features are zeroed here, whatever they held."""
         parts = [
-            masked(features, present[:, i])
-            for i, features in enumerate((text_a, image_a, text_b, image_b))
+            masked(features, present[:, i]) for i, features in enumerate((text_a, image_a, text_b, image_b))
         ]
         parts.append(present.to(text_a.dtype))
         logits: Tensor = self.mlp(torch.cat(parts, dim=-1))

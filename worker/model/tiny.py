@@ -30,6 +30,8 @@ import torch
 import transformers
 from tokenizers.pre_tokenizers import ByteLevel
 
+from worker.model.preprocess import IMAGENET_MEAN, IMAGENET_STD
+
 # Most constructors used here are not annotated in transformers; this builder uses
 # the library through one untyped name instead of an ignore on every call.
 _hf: Any = transformers
@@ -40,8 +42,6 @@ __all__ = ["build_tiny_models", "main"]
 _VERSION = "tiny-models/2"
 _MARKER = "COMPLETE"
 _SEED = 0
-_IMAGENET_MEAN = [0.485, 0.456, 0.406]
-_IMAGENET_STD = [0.229, 0.224, 0.225]
 
 _CORPUS = (
     "the quick brown fox jumps over the lazy dog",
@@ -67,17 +67,12 @@ def build_tiny_models(dest: Path) -> dict[str, Path]:
     if marker.is_file() and marker.read_text(encoding="utf-8") == _VERSION:
         return paths
     marker.unlink(missing_ok=True)
-    bars = _hf.utils.logging.is_progress_bar_enabled()
-    _hf.utils.logging.disable_progress_bar()
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(_SEED)
-            _build_text(paths["text"])
-            _build_image(paths["image"])
-            _build_clip(paths["clip"])
-    finally:
-        if bars:
-            _hf.utils.logging.enable_progress_bar()
+    # Progress bars are off: importing worker.model (this package) turned them off.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_SEED)
+        _build_text(paths["text"])
+        _build_image(paths["image"])
+        _build_clip(paths["clip"])
     # Written last: a folder without it is incomplete and is built again.
     marker.write_text(_VERSION, encoding="utf-8")
     return paths
@@ -117,8 +112,13 @@ def _build_text(folder: Path) -> None:
     tokenizer = _hf.BertTokenizer(vocab=_wordpiece_vocab())
     tokenizer.model_max_length = 512
     config = _hf.BertConfig(
-        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=512, pad_token_id=tokenizer.pad_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
     )
     _hf.BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -126,12 +126,16 @@ def _build_text(folder: Path) -> None:
 
 def _build_image(folder: Path) -> None:
     config = _hf.ResNetConfig(
-        num_channels=3, embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1],
-        layer_type="basic", hidden_act="relu",
+        num_channels=3,
+        embedding_size=8,
+        hidden_sizes=[8, 16],
+        depths=[1, 1],
+        layer_type="basic",
+        hidden_act="relu",
     )
     _hf.ResNetModel(config).save_pretrained(folder)
     processor = _hf.ViTImageProcessor(
-        size={"height": 64, "width": 64}, image_mean=_IMAGENET_MEAN, image_std=_IMAGENET_STD
+        size={"height": 64, "width": 64}, image_mean=IMAGENET_MEAN, image_std=IMAGENET_STD
     )
     processor.save_pretrained(folder)
 
@@ -147,11 +151,23 @@ def _build_clip(folder: Path) -> None:
         "eos_token_id": tokenizer.eos_token_id,
     }
     config = _hf.CLIPConfig(
-        text_config={"vocab_size": len(tokenizer), "hidden_size": 32, "intermediate_size": 64,
-                     "num_hidden_layers": 2, "num_attention_heads": 2,
-                     "max_position_embeddings": 77, **special},
-        vision_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
-                       "num_attention_heads": 2, "image_size": 32, "patch_size": 8},
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 77,
+            **special,
+        },
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 2,
+            "image_size": 32,
+            "patch_size": 8,
+        },
         projection_dim=16,
     )
     _hf.CLIPModel(config).save_pretrained(folder)
