@@ -22,6 +22,7 @@ from worker.intake import InputRecord
 from worker.model.types import Scorer
 from worker.pipeline import Pipeline
 from worker.publish import FaustPublisher
+from worker.security import kafka_credentials
 from worker.settings import Settings
 from worker.web import add_endpoints
 
@@ -35,6 +36,7 @@ def _faust_app(settings: Settings) -> faust.App:
     return faust.App(
         settings.group_id,
         broker=settings.broker,
+        broker_credentials=kafka_credentials(settings),
         datadir=datadir,
         key_serializer="raw",
         value_serializer="raw",

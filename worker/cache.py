@@ -34,6 +34,7 @@ from redis.exceptions import RedisError
 
 from worker.errors import CacheError
 from worker.names import embedding_key, post_key
+from worker.security import redis_tls_kwargs
 from worker.settings import Settings
 
 __all__ = ["EmbeddingCache", "SeenPost", "decode_vector", "encode_vector"]
@@ -112,6 +113,7 @@ class EmbeddingCache:
             # Redis restarted; redis-py's default backoff would stall the pipeline
             # for seconds on a cache that is optional anyway.
             retry=Retry(NoBackoff(), 1),
+            **redis_tls_kwargs(settings),
         )
         return cls(client, settings.redis_prefix, settings.embedding_ttl_s, settings.post_ttl_s)
 

@@ -113,6 +113,33 @@ def tiny_models(dest: Path) -> None:
         typer.echo(f"{name}: {path}")
 
 
+@app.command("convert-card")
+def convert_card(
+    card_folder: Annotated[
+        Path, typer.Argument(help="Folder with the card's config.json and model_weights.pth.")
+    ],
+    out: Annotated[Path, typer.Argument(help="Empty folder to write text/, image/ and heads/ into.")],
+    tokenizer: Annotated[
+        str | None, typer.Option(help="Tokenizer id or folder (default: the card's).")
+    ] = None,
+    image_encoder: Annotated[
+        str | None, typer.Option(help="Image encoder config id or folder (default: microsoft/resnet-34).")
+    ] = None,
+) -> None:
+    """Convert the bias model card's checkpoint into folders `run` loads (MODERATION_TEXT_ENCODER, ...)."""
+    from worker.model.convert import convert_card_checkpoint
+
+    try:
+        paths = convert_card_checkpoint(
+            card_folder, out, tokenizer_id_or_path=tokenizer, image_id_or_path=image_encoder
+        )
+    except ModerationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    for name, path in paths.items():
+        typer.echo(f"{name}: {path}")
+
+
 @app.command("settings")
 def settings_table() -> None:
     """Print every setting as a Markdown table (the README's configuration table)."""

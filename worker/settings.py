@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker import names
@@ -105,10 +105,38 @@ class Settings(BaseSettings):
     )
     web_host: str = Field("127.0.0.1", description="Address the HTTP endpoint binds (MODERATION_WEB_HOST).")
 
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How to reach Kafka (MODERATION_KAFKA_SECURITY_PROTOCOL)."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="SASL mechanism for SASL_* protocols (MODERATION_KAFKA_SASL_MECHANISM)."
+    )
+    kafka_sasl_username: str | None = Field(
+        None, description="SASL user name (MODERATION_KAFKA_SASL_USERNAME)."
+    )
+    kafka_sasl_password: SecretStr | None = Field(
+        None, description="SASL password (MODERATION_KAFKA_SASL_PASSWORD)."
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="CA bundle to verify the brokers (MODERATION_KAFKA_SSL_CAFILE)."
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="Client certificate for mutual TLS (MODERATION_KAFKA_SSL_CERTFILE)."
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        None, description="Client key for mutual TLS (MODERATION_KAFKA_SSL_KEYFILE)."
+    )
+
     # --- Redis -------------------------------------------------------------------
     redis_url: SecretStr = Field(
         SecretStr("redis://localhost:6379/0"),
         description="Redis URL for the embedding cache and seen posts (MODERATION_REDIS_URL).",
+    )
+    redis_password: SecretStr | None = Field(
+        None, description="Redis password, if not in the URL (MODERATION_REDIS_PASSWORD)."
+    )
+    redis_ssl_cafile: Path | None = Field(
+        None, description="CA bundle for rediss:// URLs (MODERATION_REDIS_SSL_CAFILE)."
     )
     cache_enabled: bool = Field(
         True, description="Use Redis for embeddings and referenced posts (MODERATION_CACHE_ENABLED)."
@@ -255,6 +283,16 @@ class Settings(BaseSettings):
         if not value.startswith("kafka://"):
             raise ValueError("broker must look like kafka://host:port[;host:port]")
         return value
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL") and (
+            not self.kafka_sasl_username or self.kafka_sasl_password is None
+        ):
+            raise ValueError("SASL needs kafka_sasl_username and kafka_sasl_password")
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise ValueError("mutual TLS needs both kafka_ssl_certfile and kafka_ssl_keyfile")
+        return self
 
     @property
     def bootstrap_servers(self) -> list[str]:
