@@ -14,12 +14,14 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+import httpx
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from worker.demo_data import SamplePost, demo_posts, find_data_dir
 from worker.embedded.kafka_io import Record, collect, create_topics, produce
+from worker.embedded.ports import free_port
 from worker.embedded.stack import EmbeddedStack
 from worker.settings import Settings
 
@@ -99,6 +101,25 @@ def _dead_letter_table(records: list[Record], topic: str) -> Table:
     return table
 
 
+def _show_endpoints(console: Console, port: int) -> None:
+    """What the worker's own endpoints said at the end of the run."""
+    base = f"http://127.0.0.1:{port}"
+    try:
+        ready = httpx.get(f"{base}/readyz", timeout=5).json()
+        metrics = httpx.get(f"{base}/metrics", timeout=5).text
+    except httpx.HTTPError as exc:
+        console.print(f"[red]could not read the worker's endpoints: {exc}[/]")
+        return
+    console.print(f"GET {base}/readyz -> {json.dumps(ready)}")
+    wanted = (
+        "moderation_posts_consumed_total",
+        "moderation_verdicts_published_total",
+        "moderation_dead_letters_total",
+    )
+    lines = [line for line in metrics.splitlines() if line.startswith(wanted)]
+    console.print(Text(f"GET {base}/metrics ->\n  " + "\n  ".join(lines)))
+
+
 def _save(workdir: Path, records: list[Record]) -> None:
     """Every record read back, one JSON object per line, for a closer look."""
     with open(workdir / "outputs.jsonl", "w", encoding="utf-8") as handle:
@@ -131,7 +152,12 @@ def run_demo(data_dir: Path | None, n_posts: int, models_dir: Path) -> int:
         valid_ids = {json.loads(s.value)["id"] for s in sample if s.kind == "valid"}
         invalid = sum(1 for s in sample if s.kind == "invalid")
         console.print(f"produced {len(valid_ids)} valid and {invalid} invalid posts; starting the worker")
-        worker = stack.start_worker("worker", max_message_bytes=DEMO_MAX_MESSAGE_BYTES)
+        web_port = free_port()
+        worker = stack.start_worker("worker", max_message_bytes=DEMO_MAX_MESSAGE_BYTES, web_port=web_port)
+        console.print(
+            f"worker endpoints: http://127.0.0.1:{web_port}/metrics (Prometheus), "
+            f"/healthz (liveness), /readyz (readiness)"
+        )
         started = time.monotonic()
 
         def done(records: list[Record]) -> bool:
@@ -142,6 +168,7 @@ def run_demo(data_dir: Path | None, n_posts: int, models_dir: Path) -> int:
             collect(stack.broker.url, [settings.verdicts_topic, settings.dlq_topic], done, timeout_s=240)
         )
         elapsed = time.monotonic() - started
+        _show_endpoints(console, web_port)
         exit_code = worker.stop(timeout_s=30.0)
         _save(workdir, records)
         texts = {json.loads(s.value)["id"]: json.loads(s.value)["text"] for s in sample if s.kind == "valid"}
