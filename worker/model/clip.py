@@ -21,6 +21,7 @@ from transformers import AutoProcessor, CLIPModel
 from worker.errors import ModelError
 from worker.model.checkpoint import from_pretrained
 from worker.model.identity import text_sha256
+from worker.model.precision import input_dtype
 from worker.model.types import FloatArray, PostFeatures
 
 __all__ = ["ClipPostScores", "ClipScorer"]
@@ -126,7 +127,9 @@ class ClipScorer:
         rgb = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
         pixels = self.image_processor(images=rgb, return_tensors="pt")["pixel_values"]
         with torch.inference_mode():
-            out = self.model.get_image_features(pixel_values=pixels.to(self.device))
+            out = self.model.get_image_features(
+                pixel_values=pixels.to(self.device, dtype=input_dtype(self.model), non_blocking=True)
+            )
         return _unit(out)
 
     def zero_shot(self, image_embs: Tensor) -> Tensor:

@@ -28,6 +28,7 @@ from worker.model.checkpoint import load_tokenizer
 from worker.model.clip import ClipScorer
 from worker.model.entailment import EntailmentHead
 from worker.model.heads import HEADS_FORMAT, HeadsConfig, load_heads, save_heads
+from worker.model.precision import input_dtype, quantize_linear_int8, resolve_precision
 from worker.model.preprocess import length_buckets, pad, resnet_processor, rgb
 from worker.model.scoring import score_posts
 from worker.model.types import FloatArray, PostFeatures, PostScores
@@ -79,8 +80,10 @@ class ModerationModel:
             weights_sha256=ids.combine_hashes(self._components),
             components=self._components,
         )
-        self._encoder_ids = self._make_encoder_ids()
         self.to(device or self.device)  # after hashing, which reads the weights on the CPU
+        self.precision = resolve_precision(settings.precision, self.device)
+        self._apply_precision()
+        self._encoder_ids = self._make_encoder_ids()
 
     # --- loading ------------------------------------------------------------------
     @classmethod
@@ -129,6 +132,23 @@ class ModerationModel:
             self.clip.to(device)
         return self
 
+    def _apply_precision(self) -> None:
+        if self.precision == "int8":
+            quantize_linear_int8(self.bias.text_encoder)
+            if self.clip is not None:
+                quantize_linear_int8(self.clip.model)
+        elif self.precision == "fp16":
+            self.bias.text_encoder.half()
+            self.bias.image_encoder.half()
+            if self.clip is not None:
+                self.clip.model.half()
+
+    def _to_device(self, tensor: Tensor, dtype: torch.dtype | None = None) -> Tensor:
+        # Pinned host memory lets the copy to the GPU overlap with other work.
+        if self.device.type == "cuda":
+            tensor = tensor.pin_memory()
+        return tensor.to(self.device, dtype=dtype, non_blocking=True)
+
     def save_heads(self, folder: Path, *, name: str, thresholds: dict[str, float] | None = None) -> None:
         """Write this model's heads as a checkpoint that :meth:`load` accepts."""
         config = HeadsConfig(
@@ -158,7 +178,7 @@ class ModerationModel:
         for chunk in length_buckets([len(t) for t in token_ids]):
             input_ids, mask = pad([token_ids[i] for i in chunk], pad_id)
             with torch.inference_mode(), _model_errors("text encoder"):
-                features = self.bias.encode_text(input_ids.to(self.device), mask.to(self.device))
+                features = self.bias.encode_text(self._to_device(input_ids), self._to_device(mask))
             out[chunk] = features.float().cpu().numpy()
         return out
 
@@ -169,8 +189,9 @@ class ModerationModel:
         with _model_errors("image preprocessing"):
             pixels = self.image_processor(images=rgb(images), return_tensors="pt")
         for start in range(0, len(images), _IMAGE_CHUNK):
-            batch = pixels["pixel_values"][start : start + _IMAGE_CHUNK].to(self.device)
-            batch = batch.contiguous(memory_format=torch.channels_last)
+            batch = self._to_device(
+                pixels["pixel_values"][start : start + _IMAGE_CHUNK], input_dtype(self.bias.image_encoder)
+            ).contiguous(memory_format=torch.channels_last)
             with torch.inference_mode(), _model_errors("image encoder"):
                 features = self.bias.encode_image(batch)
             out[start : start + len(batch)] = features.float().cpu().numpy()
@@ -210,17 +231,27 @@ class ModerationModel:
         result = {
             "text": ids.short_id(
                 self._components["text_encoder"],
-                {"tokenizer": tokenizer_sha, "max_tokens": self.max_text_tokens, "feature": "cls"},
+                {
+                    "tokenizer": tokenizer_sha,
+                    "max_tokens": self.max_text_tokens,
+                    "feature": "cls",
+                    "precision": self.precision,
+                },
             ),
             "image": ids.short_id(
                 self._components["image_encoder"],
-                {"processor": self.image_processor.to_dict(), "feature": "spatial-mean"},
+                {
+                    "processor": self.image_processor.to_dict(),
+                    "feature": "spatial-mean",
+                    "precision": self.precision,
+                },
             ),
         }
         if self.clip is not None:
             clip_sha = self._components["clip"]
-            result["clip_text"] = ids.short_id(clip_sha, self.clip.preprocessing("text"))
-            result["clip_image"] = ids.short_id(clip_sha, self.clip.preprocessing("image"))
+            precision = {"precision": self.precision}
+            result["clip_text"] = ids.short_id(clip_sha, {**self.clip.preprocessing("text"), **precision})
+            result["clip_image"] = ids.short_id(clip_sha, {**self.clip.preprocessing("image"), **precision})
         return result
 
 

@@ -1,0 +1,39 @@
+"""Encoder precision: int8 on CPU agrees with fp32, and changes the cache ids."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.model.conftest import MakeSettings
+from worker.errors import ModelError
+from worker.model import ModerationModel
+from worker.model.precision import resolve_precision
+
+
+def test_int8_agrees_with_fp32_and_has_its_own_cache_ids(make_settings: MakeSettings) -> None:
+    fp32 = ModerationModel.load(make_settings(precision="fp32"))
+    int8 = ModerationModel.load(make_settings(precision="int8"))
+    assert int8.precision == "int8" and fp32.precision == "fp32"
+    texts = ["a post about the city council", "another, longer post about bike lanes downtown"]
+    a, b = fp32.encode_texts(texts), int8.encode_texts(texts)
+    cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    assert cosine.min() > 0.95
+    images = [Image.new("RGB", (80, 60), (200, 30, 30))]
+    c, d = fp32.clip_encode_images(images), int8.clip_encode_images(images)
+    assert float((c * d).sum()) > 0.95
+    # Same weights, different numerics: identity equal, cache keys apart.
+    assert int8.identity.weights_sha256 == fp32.identity.weights_sha256
+    assert int8.encoder_ids["text"] != fp32.encoder_ids["text"]
+    assert int8.encoder_ids["image"] != fp32.encoder_ids["image"]
+
+
+def test_impossible_combinations_are_refused() -> None:
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert resolve_precision("auto", torch.device("cuda")) == "fp16"
+    with pytest.raises(ModelError, match="CUDA"):
+        resolve_precision("fp16", torch.device("cpu"))
+    with pytest.raises(ModelError, match="CPU"):
+        resolve_precision("int8", torch.device("cuda"))
