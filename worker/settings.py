@@ -221,6 +221,13 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where models run; auto picks CUDA when present (MODERATION_DEVICE)."
     )
+    precision: Literal["auto", "fp32", "fp16", "int8"] = Field(
+        "auto",
+        description=(
+            "Encoder precision: auto = fp16 on CUDA, fp32 on CPU; int8 = dynamic quantization "
+            "on CPU (MODERATION_PRECISION)."
+        ),
+    )
     torch_threads: int = Field(
         0, ge=0, description="CPU threads for inference, 0 = torch's default (MODERATION_TORCH_THREADS)."
     )
