@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint unit integration redis-server clean
+.PHONY: demo test lint unit integration bench redis-server clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ unit: $(STAMP)
 
 integration: $(STAMP) redis-server
 	$(PY) -m pytest -q -m integration
+
+# Full-size models with random weights; prints a table, writes bench-results.json (~25 min).
+bench: $(STAMP) redis-server
+	$(PY) -m worker.bench
 
 clean:
 	rm -rf $(VENV) .models .run .pytest_cache .mypy_cache .ruff_cache

@@ -50,9 +50,13 @@ def sample_image(name: str, size: tuple[int, int] = (320, 240)) -> tuple[bytes, 
 class EmbeddedStack:
     """Broker, Redis, image server and tiny models for local runs; stops all it started."""
 
-    def __init__(self, workdir: Path, models_dir: Path | None = None) -> None:
+    def __init__(
+        self, workdir: Path, models_dir: Path | None = None, models: dict[str, Path] | None = None
+    ) -> None:
+        """``models`` (text, image, clip folders) replaces the tiny models built by default."""
         self.workdir = workdir
         self.models_dir = models_dir or workdir / "models"
+        self._given_models = models
         self.broker = EmbeddedBroker(workdir / "broker")
         self.redis = EmbeddedRedis(workdir / "redis")
         self.images = ImageServer()
@@ -63,7 +67,7 @@ class EmbeddedStack:
         from worker.model.tiny import build_tiny_models
 
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.models = build_tiny_models(self.models_dir)
+        self.models = self._given_models or build_tiny_models(self.models_dir)
         self.broker.start()
         self.redis.start()
         self.images.start()

@@ -1,0 +1,3 @@
+from worker.bench.run import main
+
+raise SystemExit(main())

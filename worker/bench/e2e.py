@@ -1,0 +1,134 @@
+"""The end-to-end streams of ``make bench``: cold, text-only, with repeats, all repeats,
+and a paced run at 70% of the measured rate for latency and memory."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from typing import TYPE_CHECKING
+
+import httpx
+
+from worker.bench.data import BenchCorpus, BenchPost
+from worker.bench.stream import VerdictWatcher, process_memory_mb, produce_paced, result, scrape
+from worker.embedded.process import ChildProcess
+from worker.embedded.stack import EmbeddedStack
+
+if TYPE_CHECKING:
+    from worker.bench.run import Bench
+
+__all__ = ["run_streams"]
+
+TIMEOUT_S = 1800.0
+
+
+async def _wait_ready(port: int, timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient() as client:
+        while time.monotonic() < deadline:
+            try:
+                if (await client.get(f"http://127.0.0.1:{port}/readyz", timeout=2)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.5)
+    raise TimeoutError("the benchmark worker never became ready")
+
+
+class Streams:
+    def __init__(self, bench: Bench, stack: EmbeddedStack, watcher: VerdictWatcher) -> None:
+        self.bench, self.stack, self.watcher = bench, stack, watcher
+
+    async def send(self, posts: list[BenchPost], rate: float | None = None) -> dict[str, int]:
+        for path in BenchCorpus.image_paths(posts):
+            self.stack.images.add(path, self.bench.image_bytes(path), "image/jpeg")
+        records = [(p.id, p.to_json(self.stack.images.url)) for p in posts]
+        sent = await produce_paced(self.stack.broker.url, "posts", records, rate)
+        await self.watcher.wait_for(list(sent), TIMEOUT_S)
+        return sent
+
+    async def rate(self, posts: list[BenchPost]) -> float:
+        return result(await self.send(posts), self.watcher.seen).posts_per_s
+
+
+def _cache(metrics: dict[str, float]) -> tuple[float, float]:
+    return (
+        metrics.get('moderation_cache_lookups_total{result="hit"}', 0.0),
+        metrics.get('moderation_cache_lookups_total{result="miss"}', 0.0),
+    )
+
+
+async def _sample_memory(pid: int, samples: list[float], every_s: float = 10.0) -> None:
+    while True:
+        samples.append(process_memory_mb(pid)["VmRSS"])
+        await asyncio.sleep(every_s)
+
+
+async def run_streams(bench: Bench, stack: EmbeddedStack, worker: ChildProcess, port: int) -> None:
+    r, corpus, n = bench.results, bench.corpus, bench.args.posts
+    await _wait_ready(port)
+    async with VerdictWatcher(stack.broker.url, "verdicts") as watcher:
+        s = Streams(bench, stack, watcher)
+        await s.send(corpus.posts(32, "warm", with_images=True, start=900))  # first batches, not timed
+        cold = corpus.posts(n, "cold", with_images=True, start=0)
+        r["e2e_posts_per_s"] = await s.rate(cold)
+        r["text_only_e2e_posts_per_s"] = await s.rate(corpus.posts(n, "text", with_images=False, start=n))
+        hits, misses = _cache(scrape(port))
+        repeats = [dataclasses.replace(p, id=f"rt-{p.id}") for p in cold[: int(0.3 * n)]]
+        mixed = repeats + corpus.posts(n - len(repeats), "mixed", with_images=True, start=2 * n)
+        mixed.sort(key=lambda p: hash(p.id) % 997)  # repeats spread through the stream
+        r["e2e_repeat_posts_per_s"] = await s.rate(mixed)
+        hits2, misses2 = _cache(scrape(port))
+        r["cache_hit_ratio"] = (hits2 - hits) / max(1.0, (hits2 - hits) + (misses2 - misses))
+        all_repeats = [dataclasses.replace(p, id=f"rt2-{p.id}") for p in cold[: n // 2]]
+        r["e2e_all_repeat_posts_per_s"] = await s.rate(all_repeats)
+        await _paced(bench, s, worker, port)
+
+
+async def _paced(bench: Bench, s: Streams, worker: ChildProcess, port: int) -> None:
+    r = bench.results
+    rate = 0.7 * r["e2e_posts_per_s"]
+    count = max(20, int(rate * bench.args.soak_seconds))
+    posts = bench.corpus.posts(count, "paced", with_images=True, start=3 * bench.args.posts)
+    assert worker.pid is not None
+    samples: list[float] = []
+    sampler = asyncio.create_task(_sample_memory(worker.pid, samples))
+    try:
+        sent = await s.send(posts, rate=rate)
+    finally:
+        sampler.cancel()
+    paced = result(sent, s.watcher.seen)
+    r["paced_rate_posts_per_s"] = rate
+    r["paced_posts"] = count
+    r["p50_latency_ms"], r["p99_latency_ms"] = paced.percentile(0.5), paced.percentile(0.99)
+    memory = process_memory_mb(worker.pid)
+    r["peak_rss_mb"] = memory["VmHWM"]
+    r["rss_mb_samples"] = samples
+    third = max(1, len(samples) // 3)
+    r["rss_growth_mb_last_vs_first_third"] = (
+        sum(samples[-third:]) / third - sum(samples[:third]) / third if samples else 0.0
+    )
+    metrics = scrape(port)
+    r["batch_size_histogram"] = _histogram(metrics, "moderation_batch_size_bucket")
+    batches = metrics.get("moderation_batch_compute_seconds_count", 0.0)
+    r["batch_compute_ms_mean"] = (
+        1000 * metrics.get("moderation_batch_compute_seconds_sum", 0.0) / max(1.0, batches)
+    )
+
+
+def _histogram(metrics: dict[str, float], name: str) -> dict[str, int]:
+    """Per-bucket counts from a cumulative Prometheus histogram."""
+    buckets: list[tuple[float, float]] = []
+    for key, value in metrics.items():
+        if key.startswith(name + "{"):
+            upper = key.split('le="')[1].split('"')[0]
+            buckets.append((float(upper), value))
+    buckets.sort()
+    out: dict[str, int] = {}
+    previous = 0.0
+    for bound, cumulative in buckets:
+        label = "+Inf" if bound == float("inf") else f"<={int(bound)}"
+        out[label] = int(cumulative - previous)
+        previous = cumulative
+    return out

@@ -1,0 +1,67 @@
+"""The benchmark's table: figures, ratios against the baselines, and the targets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["print_table"]
+
+TARGETS = (
+    ("e2e / forward", "e2e_over_forward", ">= 0.85", lambda v, r: v >= 0.85),
+    ("e2e / seed loop (all heads, cold)", "e2e_over_seed_loop", ">= 6", lambda v, r: v >= 6),
+    ("text-only e2e / seed loop", "text_only_e2e_over_seed_loop", ">= 10", lambda v, r: v >= 10),
+    ("repeated post cost / new post", "repeated_post_cost_ratio", "<= 0.05", lambda v, r: v <= 0.05),
+    (
+        "p99 latency at 70% load (ms)",
+        "p99_latency_ms",
+        "<= max_wait + 2 batches",
+        lambda v, r: v <= r["p99_latency_bound_ms"],
+    ),
+)
+
+
+def _met(check: Any, value: float, r: dict[str, Any]) -> bool:
+    return bool(check(value, r))
+
+
+def print_table(r: dict[str, Any]) -> None:
+    console = Console(width=120)
+    figures = Table(title=f"make bench ({r['config']['precision']}, batch {r['config']['max_batch']})")
+    figures.add_column("figure")
+    figures.add_column("value", justify="right")
+    for key in (
+        "seed_loop_posts_per_s",
+        "forward_posts_per_s",
+        "e2e_posts_per_s",
+        "e2e_repeat_posts_per_s",
+        "cache_hit_ratio",
+        "e2e_all_repeat_posts_per_s",
+        "text_only_seed_loop_posts_per_s",
+        "text_only_forward_posts_per_s",
+        "text_only_e2e_posts_per_s",
+        "p50_latency_ms",
+        "p99_latency_ms",
+        "p99_latency_bound_ms",
+        "matmul_gflops",
+        "flops_per_post",
+        "flop_utilization",
+        "forward_flop_utilization",
+        "peak_rss_mb",
+        "rss_growth_mb_last_vs_first_third",
+    ):
+        value = r.get(key)
+        figures.add_row(key, f"{value:,.3f}" if isinstance(value, float) else str(value))
+    figures.add_row("batch_size_histogram", str(r.get("batch_size_histogram")))
+    if "int8_agreement" in r:
+        figures.add_row("int8 vs fp32", ", ".join(f"{k}={v:.4f}" for k, v in r["int8_agreement"].items()))
+    console.print(figures)
+    targets = Table(title="targets")
+    for column in ("target", "measured", "wanted", "met"):
+        targets.add_column(column)
+    for name, key, wanted, check in TARGETS:
+        value = r[key]
+        targets.add_row(name, f"{value:.3f}", wanted, "yes" if _met(check, value, r) else "NO")
+    console.print(targets)

@@ -1,0 +1,162 @@
+"""Runs every measurement of ``make bench`` and reports them (see worker/bench/__init__.py)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from worker.bench import baseline, measure
+from worker.bench.data import BenchCorpus, BenchPost, photo, tagged
+from worker.bench.models import build_full_models
+from worker.bench.report import print_table
+from worker.demo_data import find_data_dir
+from worker.embedded.kafka_io import create_topics
+from worker.embedded.ports import free_port
+from worker.embedded.stack import EmbeddedStack
+from worker.model import ModerationModel
+from worker.settings import Settings
+
+__all__ = ["main"]
+
+BASE_PHOTOS = 24
+
+
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    corpus: BenchCorpus
+    paths: dict[str, Path]
+    photos: list[bytes] = field(default_factory=list)
+    results: dict[str, Any] = field(default_factory=dict)
+
+    def image_bytes(self, path: str) -> bytes:
+        number = int(path.rsplit("/", 1)[1].split(".")[0])
+        return tagged(self.photos[number % len(self.photos)], number)
+
+    def decoded(self, posts: list[BenchPost]) -> dict[str, Image.Image]:
+        out: dict[str, Image.Image] = {}
+        for path in BenchCorpus.image_paths(posts):
+            image = Image.open(io.BytesIO(self.image_bytes(path)))
+            image.load()
+            out[path] = image
+        return out
+
+    def settings(self, **overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "text_encoder": str(self.paths["text"]),
+            "image_encoder": str(self.paths["image"]),
+            "clip_model": str(self.paths["clip"]),
+            "precision": self.args.precision,
+            "max_batch": self.args.max_batch,
+        }
+        return Settings(**{**values, **overrides})
+
+
+def in_process(bench: Bench) -> None:
+    """Baselines and the model's own limit, before any service starts."""
+    r, args = bench.results, bench.args
+    r["matmul_gflops"] = measure.matmul_gflops()
+    prompts = [Settings().clip_prompt_template.format(label) for label in Settings().clip_labels]
+    seed_posts = bench.corpus.posts(args.seed_posts, "seed", with_images=True)
+    images = bench.decoded(seed_posts)
+    r["seed_loop_posts_per_s"] = baseline.seed_loop_posts_per_s(bench.paths, seed_posts, images, prompts)
+    text_posts = bench.corpus.posts(args.seed_posts, "seedt", with_images=False)
+    r["text_only_seed_loop_posts_per_s"] = baseline.seed_loop_posts_per_s(
+        bench.paths, text_posts, {}, prompts
+    )
+    gc.collect()
+    model = ModerationModel.load(bench.settings())
+    forward_posts = bench.corpus.posts(args.forward_posts, "fwd", with_images=True)
+    rate, flops = measure.forward_posts_per_s(
+        model, forward_posts, bench.decoded(forward_posts), args.max_batch
+    )
+    r["forward_posts_per_s"], r["flops_per_post"] = rate, flops
+    text_fwd = bench.corpus.posts(args.forward_posts, "fwdt", with_images=False)
+    r["text_only_forward_posts_per_s"], r["text_only_flops_per_post"] = measure.forward_posts_per_s(
+        model, text_fwd, {}, args.max_batch
+    )
+    if args.precision == "int8":
+        fp32 = ModerationModel.load(bench.settings(precision="fp32"))
+        sample = forward_posts[:32]
+        r["int8_agreement"] = measure.agreement(
+            fp32, model, [p.text for p in sample], list(bench.decoded(sample).values())[:16]
+        )
+        del fp32
+    del model
+    gc.collect()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m worker.bench", description=__doc__)
+    parser.add_argument("--posts", type=int, default=192, help="posts per end-to-end stream")
+    parser.add_argument("--seed-posts", type=int, default=12, help="posts for the baseline loop")
+    parser.add_argument("--forward-posts", type=int, default=64)
+    parser.add_argument("--soak-seconds", type=float, default=600.0, help="paced run at 70%% load")
+    parser.add_argument("--precision", default="int8", choices=["fp32", "int8"])
+    parser.add_argument("--max-batch", type=int, default=16)
+    parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
+    parser.add_argument("--models", type=Path, default=Path(".models/full"))
+    args = parser.parse_args(argv)
+    corpus = BenchCorpus.load(find_data_dir())
+    started = time.monotonic()
+    paths = build_full_models(args.models, corpus.texts)
+    bench = Bench(args, corpus, paths, [photo(seed) for seed in range(BASE_PHOTOS)])
+    bench.results["config"] = {
+        "precision": args.precision,
+        "max_batch": args.max_batch,
+        "models": {"text": "BERT-base", "image": "ResNet-34", "clip": "CLIP ViT-B/16"},
+        "data": "shared/data tweet pairs" if find_data_dir() else "built-in sample",
+    }
+    in_process(bench)
+    asyncio.run(end_to_end(bench))
+    bench.results["bench_seconds"] = time.monotonic() - started
+    derive(bench.results)
+    args.out.write_text(json.dumps(bench.results, indent=2, sort_keys=True) + "\n")
+    print_table(bench.results)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def derive(r: dict[str, Any]) -> None:
+    """Ratios and utilisation from the measured figures."""
+    r["e2e_over_forward"] = r["e2e_posts_per_s"] / r["forward_posts_per_s"]
+    r["e2e_over_seed_loop"] = r["e2e_posts_per_s"] / r["seed_loop_posts_per_s"]
+    r["text_only_e2e_over_seed_loop"] = r["text_only_e2e_posts_per_s"] / r["text_only_seed_loop_posts_per_s"]
+    r["repeated_post_cost_ratio"] = r["e2e_posts_per_s"] / r["e2e_all_repeat_posts_per_s"]
+    r["flop_utilization"] = r["flops_per_post"] * r["e2e_posts_per_s"] / (r["matmul_gflops"] * 1e9)
+    r["forward_flop_utilization"] = (
+        r["flops_per_post"] * r["forward_posts_per_s"] / (r["matmul_gflops"] * 1e9)
+    )
+    bound = r["max_wait_ms"] + 2 * r["batch_compute_ms_mean"]
+    r["p99_latency_bound_ms"] = bound
+
+
+async def end_to_end(bench: Bench) -> None:
+    from worker.bench.e2e import run_streams
+
+    workdir = Path(".run") / time.strftime("bench-%Y%m%d-%H%M%S")
+    with EmbeddedStack(workdir, models=bench.paths) as stack:
+        await create_topics(stack.broker.url, ["posts", "verdicts", "verdicts.flagged", "posts.dlq"], 4)
+        port = free_port()
+        settings = bench.settings()
+        worker = stack.start_worker(
+            "bench-worker",
+            web_port=port,
+            precision=settings.precision,
+            max_batch=settings.max_batch,
+            log_level="warning",
+        )
+        bench.results["max_wait_ms"] = settings.max_wait_ms
+        try:
+            await run_streams(bench, stack, worker, port)
+        finally:
+            worker.stop(timeout_s=60)
