@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -92,7 +93,7 @@ class EmbeddingCache:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: aioredis.Redis | RedisCluster,
         prefix: str,
         embedding_ttl_s: int,
         post_ttl_s: int,
@@ -104,17 +105,22 @@ class EmbeddingCache:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> EmbeddingCache:
-        """A cache on its own connection pool, with the configured call timeout."""
-        client = aioredis.Redis.from_url(
-            settings.redis_url.get_secret_value(),
-            socket_timeout=settings.redis_timeout_s,
-            socket_connect_timeout=settings.redis_timeout_s,
+        """A cache on its own connection pool (or cluster client), with the call timeout."""
+        options: dict[str, Any] = {
+            "socket_timeout": settings.redis_timeout_s,
+            "socket_connect_timeout": settings.redis_timeout_s,
             # One immediate retry covers a pooled connection that went stale when
             # Redis restarted; redis-py's default backoff would stall the pipeline
             # for seconds on a cache that is optional anyway.
-            retry=Retry(NoBackoff(), 1),
+            "retry": Retry(NoBackoff(), 1),
             **redis_tls_kwargs(settings),
-        )
+        }
+        url = settings.redis_url.get_secret_value()
+        client: aioredis.Redis | RedisCluster
+        if settings.redis_cluster:
+            client = RedisCluster.from_url(url, **options)
+        else:
+            client = aioredis.Redis.from_url(url, **options)
         return cls(client, settings.redis_prefix, settings.embedding_ttl_s, settings.post_ttl_s)
 
     async def get_many(self, kind: str, encoder_id: str, hashes: Sequence[str]) -> dict[str, Vector]:
@@ -124,7 +130,12 @@ class EmbeddingCache:
             return {}
         keys = [embedding_key(self._prefix, kind, encoder_id, h) for h in unique]
         with _redis_errors("MGET"):
-            values: list[bytes | str | None] = await self._client.mget(keys)
+            values: list[bytes | str | None]
+            if isinstance(self._client, RedisCluster):
+                # Keys hash to different slots (nodes): one MGET per node, in order.
+                values = await self._client.mget_nonatomic(keys)
+            else:
+                values = await self._client.mget(keys)
         found: dict[str, Vector] = {}
         for content_hash, key, raw in zip(unique, keys, values, strict=True):
             if raw is None:

@@ -132,6 +132,9 @@ class Settings(BaseSettings):
         SecretStr("redis://localhost:6379/0"),
         description="Redis URL for the embedding cache and seen posts (MODERATION_REDIS_URL).",
     )
+    redis_cluster: bool = Field(
+        False, description="The Redis URL names a node of a Redis Cluster (MODERATION_REDIS_CLUSTER)."
+    )
     redis_password: SecretStr | None = Field(
         None, description="Redis password, if not in the URL (MODERATION_REDIS_PASSWORD)."
     )
