@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import inspect
 import json
 import logging
@@ -34,11 +35,11 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from worker.errors import CacheError
-from worker.names import embedding_key, post_key
+from worker.names import embedding_key, image_url_key, post_key
 from worker.security import redis_tls_kwargs
 from worker.settings import Settings
 
-__all__ = ["EmbeddingCache", "SeenPost", "decode_vector", "encode_vector"]
+__all__ = ["EmbeddingCache", "ImageMeta", "SeenPost", "decode_vector", "encode_vector"]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,17 @@ class SeenPost:
 
     text: str
     image_urls: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageMeta:
+    """What an image URL served: enough to find its embeddings without fetching it."""
+
+    content_sha256: str
+    bytes: int
+    width: int
+    height: int
+    format: str
 
 
 def encode_vector(vector: npt.NDArray[Any]) -> bytes:
@@ -130,12 +142,7 @@ class EmbeddingCache:
             return {}
         keys = [embedding_key(self._prefix, kind, encoder_id, h) for h in unique]
         with _redis_errors("MGET"):
-            values: list[bytes | str | None]
-            if isinstance(self._client, RedisCluster):
-                # Keys hash to different slots (nodes): one MGET per node, in order.
-                values = await self._client.mget_nonatomic(keys)
-            else:
-                values = await self._client.mget(keys)
+            values = await self._mget(keys)
         found: dict[str, Vector] = {}
         for content_hash, key, raw in zip(unique, keys, values, strict=True):
             if raw is None:
@@ -160,6 +167,49 @@ class EmbeddingCache:
                 for key, value in encoded.items():
                     pipe.set(key, value, ex=self._embedding_ttl_s)
                 await pipe.execute()
+
+    async def remember_images(self, items: Mapping[str, ImageMeta], ttl_s: int) -> None:
+        """Remember what each URL served, for ``ttl_s`` seconds."""
+        if not items or ttl_s <= 0:
+            return
+        with _redis_errors("SET"):
+            async with self._client.pipeline(transaction=False) as pipe:
+                for url, meta in items.items():
+                    value = json.dumps(
+                        [meta.content_sha256, meta.bytes, meta.width, meta.height, meta.format]
+                    )
+                    pipe.set(self._image_key(url), value, ex=ttl_s)
+                await pipe.execute()
+
+    async def recall_images(self, urls: Sequence[str]) -> dict[str, ImageMeta]:
+        """What these URLs served last time, for those the cache remembers."""
+        unique = list(dict.fromkeys(urls))
+        if not unique:
+            return {}
+        keys = [self._image_key(url) for url in unique]
+        with _redis_errors("MGET"):
+            values = await self._mget(keys)
+        found = {}
+        for url, raw in zip(unique, values, strict=True):
+            if raw is None:
+                continue
+            try:
+                sha, size, width, height, fmt = json.loads(raw)
+                found[url] = ImageMeta(str(sha), int(size), int(width), int(height), str(fmt))
+            except (ValueError, TypeError) as exc:
+                log.warning("ignoring corrupt image record for %s: %s", url, exc)
+        return found
+
+    def _image_key(self, url: str) -> str:
+        return image_url_key(self._prefix, hashlib.sha256(url.encode("utf-8")).hexdigest())
+
+    async def _mget(self, keys: list[str]) -> list[bytes | str | None]:
+        if isinstance(self._client, RedisCluster):
+            # Keys hash to different slots (nodes): one MGET per node, in order.
+            values: list[bytes | str | None] = await self._client.mget_nonatomic(keys)
+        else:
+            values = await self._client.mget(keys)
+        return values
 
     async def remember_post(self, post_id: str, record: SeenPost) -> None:
         """Keep ``record`` for ``post_ttl_s`` so later posts can reference it."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from worker.cache import EmbeddingCache
-from worker.errors import CacheError
+from worker.errors import CacheError, ModelError
 from worker.jobs import ImageSlot, Job
 from worker.model.types import PostFeatures, PostScores, ReferenceFeatures, Scorer
 from worker.stats import PipelineStats
@@ -75,12 +75,12 @@ class FeatureStage:
                 if text.strip():
                     wanted["text"].inputs[text_hash(text)] = text
             for slot in slots:
-                if slot.image is not None:
-                    wanted["image"].inputs[slot.image.content_sha256] = slot.image.image
+                if slot.usable:
+                    _want(wanted["image"], slot)
             if clip and job.usable_images and job.post.text.strip():
                 wanted["clip_text"].inputs[text_hash(job.post.text)] = job.post.text
-                for image in job.usable_images:
-                    wanted["clip_image"].inputs[image.content_sha256] = image.image
+                for slot in job.usable_images:
+                    _want(wanted["clip_image"], slot)
         return {kind: w for kind, w in wanted.items() if w.inputs}
 
     async def _lookup(self, wanted: dict[str, _Wanted]) -> bool:
@@ -90,7 +90,7 @@ class FeatureStage:
         try:
             for kind, w in wanted.items():
                 encoder = self.scorer.encoder_ids[kind]
-                w.found.update(await self.cache.get_many(kind, encoder, list(w.inputs)))
+                w.found.update(await self.cache.get_many(kind, encoder, w.missing()))
         except CacheError as exc:
             log.warning("embedding cache unavailable, computing everything: %s", exc)
             return False
@@ -119,10 +119,11 @@ class FeatureStage:
         loop = asyncio.get_running_loop()
         fresh, scores = await loop.run_in_executor(self._executor, self._compute, wanted, list(batch))
         stored_ok = await self._store(fresh)
+        cached_images = wanted["image"].found if "image" in wanted else {}
         for job in batch:
             for slot in job.images:
-                if slot.image is not None:
-                    slot.cached = slot.image.content_sha256 in wanted.get("image", _Wanted("image")).found
+                if slot.usable:
+                    slot.cached = slot.content_sha256 in cached_images
         return scores, cache_ok and stored_ok
 
     def _encode(self, w: _Wanted) -> dict[str, Vector]:
@@ -135,7 +136,11 @@ class FeatureStage:
             "clip_text": self.scorer.clip_encode_texts,
             "clip_image": self.scorer.clip_encode_images,
         }[w.kind]  # type: ignore[assignment]
-        vectors = encode([w.inputs[key] for key in keys])
+        inputs = [w.inputs[key] for key in keys]
+        if any(value is None for value in inputs):
+            # Known from the URL memo, but its embedding left the cache since: rare.
+            raise ModelError(f"{w.kind} embedding of a remembered image is no longer cached")
+        vectors = encode(inputs)
         return {key: np.asarray(vectors[i], dtype=np.float32) for i, key in enumerate(keys)}
 
     def _compute(
@@ -148,8 +153,19 @@ class FeatureStage:
         return fresh, self.scorer.score(features)
 
 
+def _want(w: _Wanted, slot: ImageSlot) -> None:
+    """Ask for one image's ``w.kind`` output; pixels when fetched, the vector when known."""
+    sha = slot.content_sha256
+    if w.kind in slot.vectors:
+        w.found[sha] = slot.vectors[w.kind]
+    if slot.image is not None:
+        w.inputs[sha] = slot.image.image
+    else:
+        w.inputs.setdefault(sha, None)
+
+
 def _vectors(slots: Sequence[ImageSlot], table: dict[str, Vector]) -> list[Vector]:
-    return [table[slot.image.content_sha256] for slot in slots if slot.image is not None]
+    return [table[slot.content_sha256] for slot in slots if slot.usable]
 
 
 def _features(job: Job, tables: dict[str, dict[str, Vector]]) -> PostFeatures:

@@ -5,22 +5,42 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from worker.acks import Ticket
+from worker.cache import ImageMeta
 from worker.errors import FetchError
 from worker.fetch import FetchedImage
 from worker.intake import InputRecord
 from worker.messages import Post, Relation
+from worker.model.types import FloatArray
 
 __all__ = ["ImageSlot", "Job", "ResolvedReference"]
 
 
 @dataclass
 class ImageSlot:
-    """One image URL of a post: fetched, or failed with a reason."""
+    """One image URL of a post: fetched, known from the cache, or failed with a reason.
+
+    ``memo`` + ``vectors``: the URL served this content before and every embedding the
+    post needs of it is cached, so it was neither fetched nor decoded.
+    """
 
     url: str
     image: FetchedImage | None = None
     error: FetchError | None = None
     cached: bool = False
+    memo: ImageMeta | None = None
+    vectors: dict[str, FloatArray] = field(default_factory=dict)
+
+    @property
+    def usable(self) -> bool:
+        return self.image is not None or self.memo is not None
+
+    @property
+    def content_sha256(self) -> str:
+        if self.image is not None:
+            return self.image.content_sha256
+        if self.memo is not None:
+            return self.memo.content_sha256
+        raise ValueError(f"{self.url} has no content")
 
 
 @dataclass
@@ -49,5 +69,5 @@ class Job:
     degraded: set[str] = field(default_factory=set)
 
     @property
-    def usable_images(self) -> list[FetchedImage]:
-        return [slot.image for slot in self.images if slot.image is not None]
+    def usable_images(self) -> list[ImageSlot]:
+        return [slot for slot in self.images if slot.usable]

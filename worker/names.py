@@ -20,6 +20,7 @@ __all__ = [
     "REDIS_KEY_VERSION",
     "VERDICT_SCHEMA_VERSION",
     "embedding_key",
+    "image_url_key",
     "post_key",
 ]
 
@@ -46,6 +47,11 @@ def embedding_key(prefix: str, kind: str, encoder_id: str, content_sha256: str) 
     ``encoder_id`` is the short hash of that encoder's weights and preprocessing.
     """
     return f"{prefix}:{REDIS_KEY_VERSION}:emb:{kind}:{encoder_id}:{content_sha256}"
+
+
+def image_url_key(prefix: str, url_sha256: str) -> str:
+    """Key of what an image URL served last time (content hash, size, format)."""
+    return f"{prefix}:{REDIS_KEY_VERSION}:img:{url_sha256}"
 
 
 def post_key(prefix: str, post_id: str) -> str:

@@ -39,6 +39,18 @@ def error_info(exc: BaseException) -> ErrorInfo:
 
 
 def image_outcome(slot: ImageSlot) -> ImageOutcome:
+    if slot.image is None and slot.memo is not None:
+        memo = slot.memo  # not fetched: the URL's content and embeddings were known
+        return ImageOutcome(
+            url=slot.url,
+            status="ok",
+            content_sha256=memo.content_sha256,
+            bytes=memo.bytes,
+            width=memo.width,
+            height=memo.height,
+            format=memo.format,
+            cached=True,
+        )
     if slot.image is None:
         error = slot.error if slot.error is not None else RuntimeError("image was not fetched")
         return ImageOutcome(url=slot.url, status="error", error=error_info(error))
@@ -60,7 +72,7 @@ def _modalities(text: str, images: list[ImageSlot]) -> list[Modality]:
     used: list[Modality] = []
     if text.strip():
         used.append("text")
-    if any(slot.image is not None for slot in images):
+    if any(slot.usable for slot in images):
         used.append("image")
     return used
 
