@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint unit integration bench redis-server clean
+.PHONY: demo test lint unit integration bench reliability replay-demo redis-server clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ demo: $(STAMP) redis-server
 	$(VENV)/bin/moderation-worker demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check worker tests
+	$(VENV)/bin/ruff check worker tests examples
 	$(VENV)/bin/mypy --strict worker
 	$(VENV)/bin/moderation-worker schemas --check
 
@@ -40,6 +40,14 @@ integration: $(STAMP) redis-server
 # Full-size models with random weights; prints a table, writes bench-results.json (~25 min).
 bench: $(STAMP) redis-server
 	$(PY) -m worker.bench
+
+# Faults against the real broker and Redis; prints a table, writes reliability-results.json.
+reliability: $(STAMP) redis-server
+	$(PY) -m worker.reliability
+
+# Replays the demo's topics by time and by offsets, twice each, and compares them.
+replay-demo: $(STAMP) redis-server
+	$(VENV)/bin/moderation-worker replay-demo
 
 clean:
 	rm -rf $(VENV) .models .run .pytest_cache .mypy_cache .ruff_cache

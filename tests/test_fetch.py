@@ -27,6 +27,9 @@ from worker.errors import (
     ResponseTooLarge,
 )
 from worker.fetch import FetchedImage, ImageFetcher
+from worker.reliability.canary import Canary
+from worker.reliability.corpus import ssrf_hosts
+from worker.reliability.hostile_server import PNG_SIGNATURE
 from worker.settings import Settings
 
 # What the fake resolver knows; every other name fails like a DNS miss.
@@ -131,6 +134,7 @@ async def test_streamed_body_stops_at_cap() -> None:
     sent: list[int] = []
 
     async def endless() -> AsyncIterator[bytes]:
+        yield PNG_SIGNATURE
         for _ in range(10_000):  # 10 MB if nobody stops reading
             sent.append(1024)
             yield b"\0" * 1024
@@ -141,7 +145,7 @@ async def test_streamed_body_stops_at_cap() -> None:
 
 
 async def test_gzip_body_is_capped_after_decompression() -> None:
-    body = gzip.compress(b"\0" * 100_000)  # ~100 bytes on the wire
+    body = gzip.compress(PNG_SIGNATURE + b"\0" * 100_000)  # ~100 bytes on the wire
     headers = {"content-encoding": "gzip"}
     with pytest.raises(ResponseTooLarge):
         await fetch_one(lambda r: httpx.Response(200, content=body, headers=headers), fetch_max_bytes=4096)
@@ -153,20 +157,33 @@ async def test_gzip_body_is_capped_after_decompression() -> None:
 @pytest.mark.parametrize(
     "url",
     [
-        "http://internal.example/a.png",
-        "http://metadata.example/latest",
         "http://127.0.0.1/a.png",
+        "http://2130706433/a.png",
+        "http://017700000001/a.png",
+        "http://0x7f000001/a.png",
+        "http://0x7f.1/a.png",
+        "http://127.1/a.png",
+        "http://0/a.png",
+        "http://0177.0.0.1/a.png",
         "http://[::1]/a.png",
         "http://[::ffff:127.0.0.1]/a.png",
+        "http://[::ffff:7f00:1]/a.png",
+        "http://[64:ff9b::a9fe:a9fe]/a.png",
+        "http://[fd00::1]/a.png",
+        "http://[fe80::1%25eth0]/a.png",
+        "http://169.254.169.254/latest/meta-data/",
         "http://100.64.0.9/a.png",
+        "http://10.1.2.3/a.png",
         "http://0.0.0.0/a.png",
         "http://224.0.0.1/a.png",
+        "http://240.0.0.1/a.png",
         "ftp://img.example/a.png",
         "file:///etc/passwd",
         "not a url",
     ],
 )
 async def test_blocked_urls_are_never_requested(url: str) -> None:
+    """Refused before any request, even through an injected client (no DNS needed)."""
     seen: list[httpx.URL] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -178,16 +195,26 @@ async def test_blocked_urls_are_never_requested(url: str) -> None:
     assert seen == []
 
 
-async def test_unresolvable_host_is_unreachable() -> None:
-    with pytest.raises(HostUnreachable):
-        await fetch_one(lambda request: image_response(png()), "http://nowhere.example/a.png")
-
-
 async def test_private_hosts_allowed_when_configured() -> None:
     fetched = await fetch_one(
         lambda request: image_response(png()), "http://127.0.0.1/a.png", allow_private_hosts=True
     )
     assert fetched.format == "PNG"
+
+
+async def test_an_allowed_endpoint_opens_that_port_only() -> None:
+    settings = {"allow_private_endpoints": ["127.0.0.1:8080"]}
+    fetched = await fetch_one(
+        lambda request: image_response(png()), "http://127.0.0.1:8080/a.png", **settings
+    )
+    assert fetched.format == "PNG"
+    with pytest.raises(BlockedURL):
+        await fetch_one(lambda request: image_response(png()), "http://127.0.0.1:8081/a.png", **settings)
+
+
+def test_private_hosts_are_refused_by_default() -> None:
+    assert Settings().allow_private_hosts is False
+    assert Settings().allow_private_endpoints == ()
 
 
 def redirecting(chain: dict[str, str], final: bytes) -> tuple[Handler, list[str]]:
@@ -218,7 +245,7 @@ async def test_redirects_are_followed_relative_and_across_hosts() -> None:
 
 
 @pytest.mark.parametrize(
-    "target", ["http://internal.example/x.png", "http://169.254.169.254/", "file:///etc/passwd"]
+    "target", ["http://127.1/x.png", "http://169.254.169.254/", "http://[::1]:6379/", "file:///etc/passwd"]
 )
 async def test_redirect_to_blocked_host_is_refused_before_the_hop(target: str) -> None:
     handler, seen = redirecting({"http://img.example/a.png": target}, png())
@@ -270,6 +297,27 @@ async def test_whole_fetch_deadline() -> None:
 async def test_non_image_bytes() -> None:
     with pytest.raises(NotAnImage):
         await fetch_one(lambda request: image_response(b"<html>hello</html>", "text/html"))
+
+
+async def test_a_body_that_starts_like_no_image_is_dropped_after_its_first_bytes() -> None:
+    sent: list[int] = []
+
+    async def page() -> AsyncIterator[bytes]:
+        for _ in range(10_000):  # a 10 MB web page served as image/png
+            sent.append(1024)
+            yield b"<html>" + b" " * 1018
+
+    with pytest.raises(NotAnImage, match="allowed format"):
+        await fetch_one(
+            lambda request: httpx.Response(200, content=page(), headers={"content-type": "image/png"})
+        )
+    assert sum(sent) <= 1024
+
+
+async def test_the_content_type_is_not_trusted() -> None:
+    body = png()
+    fetched = await fetch_one(lambda request: image_response(body, "text/plain"))
+    assert fetched.format == "PNG"
 
 
 async def test_truncated_png() -> None:
@@ -388,3 +436,21 @@ async def test_closed_port_is_unreachable() -> None:
     async with ImageFetcher(real_settings()) as fetcher:
         with pytest.raises(HostUnreachable):
             await fetcher.fetch(f"http://127.0.0.1:{free_port()}/a.png")
+
+
+@pytest.mark.integration
+async def test_no_spelling_of_loopback_reaches_a_real_listener(image_server: ImageServer) -> None:
+    """Real sockets: a canary on 127.0.0.1 and ::1 counts every connection it gets."""
+    allowed = image_server.base_url.removeprefix("http://")
+    settings = Settings(allow_private_endpoints=[allowed])
+    with Canary() as canary:
+        canary.self_test()
+        urls = [f"http://{host}/x.png" for host in ssrf_hosts(canary.port)]
+        urls += [image_server.url(f"/redirect?to=http://{host}/x.png") for host in ssrf_hosts(canary.port)]
+        async with ImageFetcher(settings) as fetcher:
+            for url in urls:
+                with pytest.raises(BlockedURL):
+                    await fetcher.fetch(url)
+            fetched = await fetcher.fetch(image_server.url("/img/red-64.png"))  # the allowed one works
+        assert canary.connections == 0, canary.peers
+    assert fetched.width == 64

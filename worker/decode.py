@@ -1,9 +1,16 @@
 """Turning fetched bytes into an RGB image, refusing what is unsafe to decode.
 
-Only a few common web formats are tried: every extra Pillow plugin is more parser
-surface for untrusted bytes. The pixel count is read from the header and checked
-before a single pixel is decompressed, so a tiny PNG that inflates to gigabytes is
-refused cheaply.
+Only a few common web formats are accepted, recognised by their leading bytes
+(:func:`sniff_format`, never by the server's ``Content-Type``), and only the one
+Pillow plugin for the recognised format is asked to parse them: every extra plugin
+is more parser surface for untrusted bytes. The pixel count is read from the header
+and checked before a single pixel is decompressed, so a tiny PNG that inflates to
+gigabytes is refused cheaply.
+
+Pillow has a guard of its own, ``Image.MAX_IMAGE_PIXELS`` (about 89 M pixels): it
+warns above it and raises ``DecompressionBombError`` above twice it, while opening.
+Both are caught here and reported like our own limit, so the effective limit is the
+smaller of ``max_pixels`` and Pillow's. Pillow's global is left alone.
 
 Example::
 
@@ -22,9 +29,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from worker.errors import NotAnImage
 
-__all__ = ["ALLOWED_FORMATS", "DecodedImage", "decode_image"]
+__all__ = ["ALLOWED_FORMATS", "SNIFF_BYTES", "DecodedImage", "decode_image", "sniff_format"]
 
 ALLOWED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP")
+#: Bytes :func:`sniff_format` needs to recognise every allowed format.
+SNIFF_BYTES = 12
 
 _BOMB_ERRORS = (Image.DecompressionBombError, Image.DecompressionBombWarning)
 
@@ -39,20 +48,38 @@ class DecodedImage:
     format: str
 
 
+def sniff_format(head: bytes) -> str | None:
+    """The allowed format whose signature ``head`` starts with, or ``None``."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "GIF"
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head.startswith(b"BM"):
+        return "BMP"
+    return None
+
+
 def _too_many_pixels(max_pixels: int) -> NotAnImage:
     return NotAnImage(f"image refused: more than {max_pixels} pixels (decompression bomb guard)")
 
 
 def _open_header(content: bytes, max_pixels: int) -> Image.Image:
     """Parse only the header; refuse unknown formats and oversized images."""
+    fmt = sniff_format(content[:SNIFF_BYTES])
+    if fmt is None:
+        allowed = ", ".join(ALLOWED_FORMATS)
+        raise NotAnImage(f"not an image in an allowed format ({allowed}): unknown leading bytes")
     try:
-        image = Image.open(io.BytesIO(content), formats=ALLOWED_FORMATS)
+        image = Image.open(io.BytesIO(content), formats=[fmt])
     except _BOMB_ERRORS as exc:
         # Pillow's own guard (MAX_IMAGE_PIXELS) fired before ours could.
         raise _too_many_pixels(max_pixels) from exc
     except UnidentifiedImageError as exc:
-        allowed = ", ".join(ALLOWED_FORMATS)
-        raise NotAnImage(f"not an image in an allowed format ({allowed})") from exc
+        raise NotAnImage(f"starts like {fmt} but is not a readable {fmt} image") from exc
     except Exception as exc:  # Pillow's header parsers raise many unrelated types
         raise NotAnImage(f"unreadable image header: {exc}") from exc
     width, height = image.size

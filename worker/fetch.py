@@ -1,5 +1,12 @@
 """Where images are fetched: bounded, policed HTTP downloads decoded to RGB.
 
+Limits, each a setting: the URL policy on every hop (:mod:`worker.url_policy`,
+enforced where connections are opened, :mod:`worker.pinned_transport`), at most
+``fetch_max_redirects`` redirects, connect / read / whole-fetch timeouts, a body
+cap counted while streaming, ``fetch_concurrency`` fetches at once and
+``fetch_per_host`` per host, and a body that must start like an allowed image
+format (a 50 MB HTML page is dropped after its first bytes).
+
 Every failure leaves as a :class:`~worker.errors.FetchError`; nothing from httpx or
 Pillow escapes this module.
 
@@ -17,15 +24,16 @@ import contextlib
 import hashlib
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
 
+import httpcore
 import httpx
 from PIL import Image
 
-from worker.decode import decode_image
+from worker.decode import ALLOWED_FORMATS, SNIFF_BYTES, decode_image, sniff_format
 from worker.errors import (
     BlockedURL,
     FetchTimeout,
@@ -34,8 +42,10 @@ from worker.errors import (
     NotAnImage,
     ResponseTooLarge,
 )
+from worker.fetch_slots import FetchSlots
+from worker.pinned_transport import PinnedTransport
 from worker.settings import Settings
-from worker.url_policy import ALLOWED_SCHEMES, Resolver, check_host, resolve_host
+from worker.url_policy import ALLOWED_SCHEMES, AddressPolicy, Resolver, resolve_host
 
 __all__ = ["FetchedImage", "ImageFetcher"]
 
@@ -77,34 +87,14 @@ def _httpx_errors(url: httpx.URL) -> Iterator[None]:
         raise HostUnreachable(f"cannot fetch {url}: {type(exc).__name__}: {exc}") from exc
 
 
-class _HostSlots:
-    """Per-host semaphores, dropped when idle so the table does not grow forever."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._slots: dict[str, tuple[asyncio.Semaphore, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, host: str) -> AsyncIterator[None]:
-        sem, users = self._slots.get(host, (asyncio.Semaphore(self._limit), 0))
-        self._slots[host] = (sem, users + 1)
-        try:
-            async with sem:
-                yield
-        finally:
-            sem, users = self._slots[host]
-            if users == 1:
-                del self._slots[host]
-            else:
-                self._slots[host] = (sem, users - 1)
-
-
 class ImageFetcher:
     """Downloads images under the URL policy, size cap, deadlines and concurrency limits.
 
-    ``client`` is injectable (tests pass one built on ``httpx.MockTransport``); a
-    client passed in is not closed by :meth:`aclose`. ``resolver`` replaces DNS
-    resolution for the private-address check.
+    Its own client connects through :class:`~worker.pinned_transport.PinnedTransport`:
+    ``resolver`` replaces DNS and ``network`` the sockets (tests pass fakes for
+    both). ``client`` replaces the whole client (tests pass one built on
+    ``httpx.MockTransport``): it is not closed by :meth:`aclose`, and only the
+    checks that need no DNS (scheme, literal addresses) apply to it.
     """
 
     def __init__(
@@ -113,18 +103,20 @@ class ImageFetcher:
         client: httpx.AsyncClient | None = None,
         *,
         resolver: Resolver = resolve_host,
+        network: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
         self._settings = settings
-        self._resolver = resolver
+        self._policy = AddressPolicy.build(settings.allow_private_hosts, settings.allow_private_endpoints)
         # Set per request so an injected client gets the same limits as our own.
         self._timeout = httpx.Timeout(settings.fetch_read_timeout_s, connect=settings.fetch_connect_timeout_s)
         self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
-            follow_redirects=False,
-            limits=httpx.Limits(max_connections=settings.fetch_concurrency),
-        )
-        self._slots = asyncio.Semaphore(settings.fetch_concurrency)
-        self._host_slots = _HostSlots(settings.fetch_per_host)
+        if client is None:
+            limits = httpx.Limits(max_connections=settings.fetch_concurrency)
+            transport = PinnedTransport(self._policy, limits=limits, resolver=resolver, inner=network)
+            # No proxies from the environment: a proxy would resolve names itself.
+            client = httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)
+        self._client = client
+        self._slots = FetchSlots(settings.fetch_concurrency, settings.fetch_per_host)
         # Own threads for decoding so big images cannot starve the default executor,
         # which also runs the event loop's DNS lookups.
         self._decoder = ThreadPoolExecutor(
@@ -155,9 +147,8 @@ class ImageFetcher:
         started = time.perf_counter()
         parsed = self._parse(url)
         # Waiting for a slot is not part of the deadline: a busy host must not time
-        # out images that were never requested. Host first, so waiters for one busy
-        # host do not sit on the global slots.
-        async with self._host_slots.hold(parsed.host), self._slots:
+        # out images that were never requested.
+        async with self._slots.hold(parsed.host):
             try:
                 async with asyncio.timeout(self._settings.fetch_total_timeout_s):
                     content = await self._download(parsed)
@@ -190,20 +181,19 @@ class ImageFetcher:
             raise BlockedURL(f"URL has no host: {url}")
         return parsed
 
-    async def _check(self, url: httpx.URL) -> None:
-        if self._settings.allow_private_hosts:
-            return
+    def _check(self, url: httpx.URL) -> None:
+        """Refuse literal addresses before any request; names are vetted on connect."""
         # The host as the client will connect to it (IDNA-encoded), not as displayed:
         # checking a different spelling than the one used would defeat the check.
         host = url.raw_host.decode("ascii")
         port = url.port or (443 if url.scheme == "https" else 80)
-        await check_host(host, port, resolver=self._resolver)
+        self._policy.check_literal(host, port)
 
     async def _download(self, url: httpx.URL) -> bytes:
         """Follow redirects by hand so every hop passes the URL policy."""
         status = 0
         for _hop in range(self._settings.fetch_max_redirects + 1):
-            await self._check(url)
+            self._check(url)
             request = self._client.build_request("GET", url, headers=_ACCEPT, timeout=self._timeout)
             with _httpx_errors(url):
                 response = await self._client.send(request, stream=True)
@@ -238,9 +228,21 @@ class ImageFetcher:
         if declared.isdigit() and int(declared) > cap:
             raise ResponseTooLarge(f"{response.url} declares {declared} bytes, cap is {cap}")
         body = bytearray()
+        sniffed = False
         # Decoded bytes are counted, so a gzip-encoded bomb is caught too.
         async for chunk in response.aiter_bytes():
             body += chunk
             if len(body) > cap:
                 raise ResponseTooLarge(f"{response.url} sent more than {cap} bytes")
+            if not sniffed and len(body) >= SNIFF_BYTES:
+                _require_image_start(response.url, body)
+                sniffed = True
+        _require_image_start(response.url, body)
         return bytes(body)
+
+
+def _require_image_start(url: httpx.URL, head: bytes | bytearray) -> None:
+    """Stop reading a body as soon as its first bytes show it is no allowed image."""
+    if sniff_format(bytes(head[:SNIFF_BYTES])) is None:
+        allowed = ", ".join(ALLOWED_FORMATS)
+        raise NotAnImage(f"body of {url} is not an image in an allowed format ({allowed})")

@@ -16,6 +16,7 @@ from collections import OrderedDict
 from worker.cache import EmbeddingCache, SeenPost
 from worker.errors import CacheError, FetchError
 from worker.fetch import ImageFetcher
+from worker.image_memo import ImageMemo
 from worker.jobs import ImageSlot, Job, ResolvedReference
 from worker.messages import Reference
 from worker.settings import Settings
@@ -31,10 +32,19 @@ RECENT_POSTS = 10_000
 class Preparer:
     """Fetches images and resolves references; failures are recorded, never raised."""
 
-    def __init__(self, settings: Settings, fetcher: ImageFetcher, cache: EmbeddingCache | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        fetcher: ImageFetcher,
+        cache: EmbeddingCache | None,
+        memo: ImageMemo | None = None,
+        clip: bool = False,
+    ) -> None:
         self.settings = settings
         self.fetcher = fetcher
         self.cache = cache
+        self.memo = memo
+        self.clip = clip
         # A reply often arrives while the post it replies to is still in flight here,
         # before Redis has it: look in this worker's memory first.
         self._recent: OrderedDict[str, SeenPost] = OrderedDict()
@@ -48,15 +58,36 @@ class Preparer:
         if post.reference is not None:
             reference = await self._resolve(post.reference, job)
         slots = list(job.images) + (reference.images if reference is not None else [])
-        await asyncio.gather(*(self._fetch(slot) for slot in slots), self._remember(job))
+        if self.memo is not None:
+            await self.memo.lookup(self._needs(job, reference))
+        to_fetch = [slot for slot in slots if not slot.usable]
+        await asyncio.gather(*(self._fetch(slot, job) for slot in to_fetch), self._remember(job))
+        if self.memo is not None:
+            await self.memo.remember(to_fetch)
         job.reference = reference
         job.fetch_ms = (time.perf_counter() - started) * 1000
 
-    async def _fetch(self, slot: ImageSlot) -> None:
+    def _needs(
+        self, job: Job, reference: ResolvedReference | None
+    ) -> list[tuple[ImageSlot, tuple[str, ...]]]:
+        """Which embeddings each image is needed for: CLIP only for the post's own images."""
+        post_kinds: tuple[str, ...] = ("image",)
+        if self.clip and job.post.text.strip():
+            post_kinds = ("image", "clip_image")
+        needs: list[tuple[ImageSlot, tuple[str, ...]]] = [(slot, post_kinds) for slot in job.images]
+        if reference is not None:
+            needs += [(slot, ("image",)) for slot in reference.images]
+        return needs
+
+    async def _fetch(self, slot: ImageSlot, job: Job) -> None:
         try:
             slot.image = await self.fetcher.fetch(slot.url)
         except FetchError as exc:
             slot.error = exc
+            if exc.retriable:
+                # A host that is down or slow, not a bad URL: the verdict is made
+                # without an image that may well be there later.
+                job.degraded.add("images_unavailable")
 
     async def _resolve(self, ref: Reference, job: Job) -> ResolvedReference:
         resolved = ResolvedReference(id=ref.id, relation=ref.relation)

@@ -19,6 +19,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker import names
+from worker.url_policy import parse_endpoint
 
 __all__ = ["ENV_PREFIX", "Settings"]
 
@@ -127,6 +128,23 @@ class Settings(BaseSettings):
         None, description="Client key for mutual TLS (MODERATION_KAFKA_SSL_KEYFILE)."
     )
 
+    shadow_model_dir: Path | None = Field(
+        None,
+        description=(
+            "Folder of a candidate model (text/, image/, optional clip/, heads/) scored beside the "
+            "live one; its verdicts go to the shadow topic only (MODERATION_SHADOW_MODEL_DIR)."
+        ),
+    )
+    shadow_settings: tuple[str, ...] = Field(
+        (),
+        description=(
+            'Overrides for the shadow model only, JSON list of "setting=value" (MODERATION_SHADOW_SETTINGS).'
+        ),
+    )
+    shadow_topic: str = Field(
+        "verdicts.shadow", description="Topic of the shadow model's verdicts (MODERATION_SHADOW_TOPIC)."
+    )
+
     # --- Redis -------------------------------------------------------------------
     redis_url: SecretStr = Field(
         SecretStr("redis://localhost:6379/0"),
@@ -154,6 +172,14 @@ class Settings(BaseSettings):
         7 * 86400,
         ge=1,
         description="How long a seen post can be referenced by id (MODERATION_POST_TTL_S).",
+    )
+    image_url_ttl_s: int = Field(
+        86400,
+        ge=0,
+        description=(
+            "How long what an image URL served is remembered, so a reused image whose "
+            "embeddings are cached is not fetched again; 0 = always fetch (MODERATION_IMAGE_URL_TTL_S)."
+        ),
     )
     redis_timeout_s: float = Field(
         1.0, gt=0, description="Timeout of one Redis call (MODERATION_REDIS_TIMEOUT_S)."
@@ -196,6 +222,13 @@ class Settings(BaseSettings):
         description=(
             "Allow image URLs on loopback/private addresses; tests and demo only "
             "(MODERATION_ALLOW_PRIVATE_HOSTS)."
+        ),
+    )
+    allow_private_endpoints: tuple[str, ...] = Field(
+        (),
+        description=(
+            "Exact non-public `address:port` endpoints image URLs may still reach, JSON list; "
+            "tests and demo only (MODERATION_ALLOW_PRIVATE_ENDPOINTS)."
         ),
     )
     max_image_pixels: int = Field(
@@ -292,6 +325,13 @@ class Settings(BaseSettings):
     def _broker_url(cls, value: str) -> str:
         if not value.startswith("kafka://"):
             raise ValueError("broker must look like kafka://host:port[;host:port]")
+        return value
+
+    @field_validator("allow_private_endpoints")
+    @classmethod
+    def _endpoints(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for endpoint in value:
+            parse_endpoint(endpoint)  # ValueError names the bad entry
         return value
 
     @model_validator(mode="after")

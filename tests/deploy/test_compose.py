@@ -155,9 +155,7 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
-def worker_settings(
-    services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch
-) -> Settings:
+def worker_settings(services: dict[str, dict[str, Any]], monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Settings as the worker container builds them from its environment, and only that."""
     for key in list(os.environ):
         if key.startswith(ENV_PREFIX):
@@ -223,9 +221,7 @@ def test_depends_on_conditions_can_be_met(services: dict[str, dict[str, Any]]) -
                 assert services[target].get("restart", "no") == "no", target
 
 
-def test_named_volumes_are_declared(
-    compose: dict[str, Any], services: dict[str, dict[str, Any]]
-) -> None:
+def test_named_volumes_are_declared(compose: dict[str, Any], services: dict[str, dict[str, Any]]) -> None:
     declared = set(compose.get("volumes", {}))
     for name, service in services.items():
         for volume in service.get("volumes", []):
@@ -266,9 +262,7 @@ def test_kafka_runs_in_kraft_mode(services: dict[str, dict[str, Any]]) -> None:
 
 def test_kafka_listeners_are_consistent(services: dict[str, dict[str, Any]]) -> None:
     env = environment(services["kafka"])
-    protocol_map = dict(
-        pair.split(":", 1) for pair in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(",")
-    )
+    protocol_map = dict(pair.split(":", 1) for pair in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
     listeners = list(listener_map(env["KAFKA_LISTENERS"]))
     advertised = list(listener_map(env["KAFKA_ADVERTISED_LISTENERS"]))
     assert set(listeners) <= set(protocol_map)
@@ -281,9 +275,7 @@ def test_kafka_listeners_are_consistent(services: dict[str, dict[str, Any]]) -> 
 def test_worker_broker_is_advertised_by_kafka(
     services: dict[str, dict[str, Any]], worker_settings: Settings
 ) -> None:
-    advertised = set(
-        listener_map(environment(services["kafka"])["KAFKA_ADVERTISED_LISTENERS"]).values()
-    )
+    advertised = set(listener_map(environment(services["kafka"])["KAFKA_ADVERTISED_LISTENERS"]).values())
     assert worker_settings.bootstrap_servers == ["kafka:9092"]
     assert set(worker_settings.bootstrap_servers) <= advertised
 

@@ -91,9 +91,7 @@ def test_redis_starts_answers_and_stops(fresh_redis: EmbeddedRedis) -> None:
     assert not port_accepts("127.0.0.1", port)
 
 
-def test_missing_redis_server_says_how_to_install(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_redis_server_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ServiceError, match="apt-get install redis-server"):
         EmbeddedRedis(tmp_path).start()

@@ -75,12 +75,16 @@ class LocalService(ABC):
     def log_path(self) -> Path:
         return self.workdir / f"{self.name}.log"
 
-    def start(self) -> str:
-        """Start the server and wait until it answers; returns its URL."""
+    def start(self, *, port: int | None = None) -> str:
+        """Start the server and wait until it answers; returns its URL.
+
+        ``port`` reuses a known port (a restart that clients reconnect to at the same
+        URL); by default a free one is picked.
+        """
         if self._child is not None:
             return self.url
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = port or free_port()
         argv = self._argv(self.port)
         child = ChildProcess(argv, self.log_path, self._env())
         try:

@@ -13,11 +13,13 @@ Example::
 from __future__ import annotations
 
 import io
+import json
 import os
 import sys
 import zlib
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import urlsplit
 
 from PIL import Image, ImageDraw
 
@@ -87,7 +89,9 @@ class EmbeddedStack:
             "text_encoder": self.models["text"],
             "image_encoder": self.models["image"],
             "clip_model": self.models["clip"],
-            "allow_private_hosts": "true",  # the image server is on loopback
+            # The image server is on loopback: open exactly its endpoint, so the demo and
+            # the tests go through the same address policy as production.
+            "allow_private_endpoints": json.dumps([urlsplit(self.images.url("/")).netloc]),
             "web_port": free_port(),
             "topic_partitions": 4,
             "commit_interval_s": 0.5,

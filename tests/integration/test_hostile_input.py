@@ -1,0 +1,42 @@
+"""The hostile corpus through the real broker into a real worker process.
+
+Invalid JSON, wrong types, huge ids and texts, thousands of URLs, invalid UTF-8,
+every SSRF spelling (and redirects to them), broken and oversized images, a body
+that drips a byte a second, 404s and 500s: each record must end as the expected
+dead letter or verdict, the worker must keep running, and the canary on loopback
+must see no connection at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from worker.embedded.stack import EmbeddedStack
+from worker.reliability.canary import Canary
+from worker.reliability.harness import Context
+from worker.reliability.hostile_server import HostileServer
+from worker.reliability.scenario_hostile import hostile_input
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def hostile_context(stack: EmbeddedStack) -> Iterator[Context]:
+    with HostileServer() as hostile, Canary() as canary:
+        canary.self_test()  # it counts: a leak could not go unnoticed
+        yield Context(stack, hostile, canary)
+
+
+async def test_hostile_corpus_ends_as_dead_letters_and_verdicts_and_never_reaches_the_canary(
+    hostile_context: Context,
+) -> None:
+    canary = hostile_context.canary
+    tally = await hostile_input(hostile_context)
+    assert canary.connections == 0, f"blocked URLs reached the canary from {canary.peers}"
+    assert tally.lost == 0
+    assert not tally.failed, "\n".join(f"{c.name}: {c.detail}" for c in tally.failed)
+    assert tally.dead_letters >= 20 and tally.verdicts >= 15
+    # The byte-a-second server was cut off by the deadline, not waited out.
+    assert hostile_context.hostile.hits("/drip") == 1
