@@ -122,6 +122,11 @@ class ModelIdentity(_Output):
     heads: str = Field(description="Heads checkpoint name, or 'untrained'.")
     weights_sha256: str = Field(description="Hash over all components' weight hashes.")
     components: dict[str, str] = Field(description="sha256 of each component's weights.")
+    settings_sha256: str | None = Field(
+        None,
+        description="Hash of the settings that affect scores and labels (worker.settings_hash); "
+        "absent from verdicts written before it existed.",
+    )
 
 
 class ErrorInfo(_Output):
