@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, ClassVar
 
 import httpx
 import pytest
 
 from tests.support.fakes import FakePublisher, FakeScorer, image_transport
+from worker.errors import ModelError
 from worker.fetch import ImageFetcher
 from worker.intake import InputRecord
+from worker.model.types import PostFeatures, PostScores
 from worker.pipeline import Pipeline
 from worker.settings import Settings
+from worker.shadow import Shadow
 
 SETTINGS = Settings(max_batch=4, max_wait_ms=5, allow_private_hosts=True)
 
@@ -144,3 +149,59 @@ async def test_an_image_only_post_whose_images_all_fail_is_dead_lettered_with_th
     assert dead["error"]["retriable"] is True  # the 500 may pass
     assert [v["post_id"] for v in publisher.on("verdicts")] == ["p1"]
     assert acked == [0, 1]
+
+
+class CandidateScorer(FakeScorer):
+    """A different model: its own identity, encoder ids and (higher) scores."""
+
+    identity = FakeScorer.identity.model_copy(update={"heads": "candidate", "weights_sha256": "1" * 64})
+    encoder_ids: ClassVar[dict[str, str]] = {
+        "text": "t2",
+        "image": "i2",
+        "clip_text": "ct2",
+        "clip_image": "ci2",
+    }
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.fail = fail
+
+    def score(self, posts: Sequence[PostFeatures]) -> list[PostScores]:
+        if self.fail:
+            raise ModelError("candidate broke")
+        return [dataclasses.replace(s, bias_score=0.99) for s in super().score(posts)]
+
+
+async def run_with_shadow(values: list[bytes], candidate: CandidateScorer) -> FakePublisher:
+    publisher = FakePublisher()
+    client = httpx.AsyncClient(transport=image_transport())
+    fetcher = ImageFetcher(SETTINGS, client, resolver=public_resolver)
+    shadow = Shadow(SETTINGS.model_copy(update={"bias_threshold": 0.9}), candidate, None)
+    pipeline = Pipeline(SETTINGS, FakeScorer(), fetcher, None, publisher, shadow=shadow)
+    await pipeline.start()
+    done = [asyncio.Event() for _ in values]
+    for offset, value in enumerate(values):
+        await pipeline.submit(record(offset, value), ack=done[offset].set)
+    await asyncio.wait_for(asyncio.gather(*(event.wait() for event in done)), 10)
+    await pipeline.stop()
+    await client.aclose()
+    return publisher
+
+
+async def test_shadow_verdicts_go_to_the_shadow_topic_only() -> None:
+    publisher = await run_with_shadow(
+        [post("s1"), post("s2", images=["https://img.test/ok/40x30.png"])], CandidateScorer()
+    )
+    live, shadow = publisher.on("verdicts"), publisher.on("verdicts.shadow")
+    assert sorted(v["post_id"] for v in live) == sorted(v["post_id"] for v in shadow) == ["s1", "s2"]
+    assert all(v["model"]["heads"] == "untrained" for v in live)
+    assert all(v["model"]["heads"] == "candidate" and v["bias"]["score"] == 0.99 for v in shadow)
+    assert all(v["bias"]["threshold"] == 0.9 for v in shadow)
+    flagged_ids = {v["post_id"] for v in publisher.on("verdicts.flagged")}
+    assert flagged_ids == {v["post_id"] for v in live if v["flagged"]}  # shadow never flags live
+
+
+async def test_a_failing_shadow_never_holds_up_live_verdicts() -> None:
+    publisher = await run_with_shadow([post("f1"), post("f2")], CandidateScorer(fail=True))
+    assert sorted(v["post_id"] for v in publisher.on("verdicts")) == ["f1", "f2"]
+    assert publisher.on("verdicts.shadow") == []

@@ -24,6 +24,7 @@ from worker.pipeline import Pipeline
 from worker.publish import FaustPublisher
 from worker.security import kafka_credentials
 from worker.settings import Settings
+from worker.shadow import Shadow
 from worker.web import add_endpoints
 
 __all__ = ["build_app", "record_from_event"]
@@ -83,12 +84,19 @@ def _identity_labels(scorer: Scorer) -> dict[str, str]:
     }
 
 
-def build_app(settings: Settings, scorer: Scorer) -> tuple[faust.App, Pipeline]:
-    """The faust app with its agent, and the pipeline the agent feeds."""
+def build_app(
+    settings: Settings, scorer: Scorer, shadow: tuple[Settings, Scorer] | None = None
+) -> tuple[faust.App, Pipeline]:
+    """The faust app with its agent, and the pipeline the agent feeds.
+
+    ``shadow``: a candidate model's settings and scorer, whose verdicts go to
+    ``settings.shadow_topic`` only.
+    """
     app = _faust_app(settings)
     cache = EmbeddingCache.from_settings(settings) if settings.cache_enabled else None
     fetcher = ImageFetcher(settings)
-    pipeline = Pipeline(settings, scorer, fetcher, cache, FaustPublisher(app))
+    candidate = Shadow(shadow[0], shadow[1], cache) if shadow is not None else None
+    pipeline = Pipeline(settings, scorer, fetcher, cache, FaustPublisher(app), shadow=candidate)
     posts = app.topic(
         settings.posts_topic, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions
     )
@@ -106,7 +114,10 @@ def build_app(settings: Settings, scorer: Scorer) -> tuple[faust.App, Pipeline]:
     add_endpoints(app, pipeline.stats, health)
 
     async def start_pipeline() -> None:
-        for name in (settings.verdicts_topic, settings.flagged_topic, settings.dlq_topic):
+        outputs = [settings.verdicts_topic, settings.flagged_topic, settings.dlq_topic]
+        if candidate is not None:
+            outputs.append(settings.shadow_topic)
+        for name in outputs:
             await app.topic(name, partitions=settings.topic_partitions).maybe_declare()
         await pipeline.start()
         health.pipeline_started = True

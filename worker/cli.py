@@ -34,6 +34,7 @@ def run() -> None:
 
     from worker.app import build_app
     from worker.model import ModerationModel
+    from worker.shadow import shadow_settings
 
     settings = _settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)
@@ -43,7 +44,17 @@ def run() -> None:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     logging.getLogger(__name__).info("models loaded: %s", scorer.identity.model_dump_json())
-    faust_app, _ = build_app(settings, scorer)
+    shadow = None
+    try:
+        candidate_settings = shadow_settings(settings)
+        if candidate_settings is not None:
+            shadow = (candidate_settings, ModerationModel.load(candidate_settings))
+    except ModerationError as exc:
+        typer.echo(f"error: shadow model: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if shadow is not None:
+        logging.getLogger(__name__).info("shadow model loaded: %s", shadow[1].identity.model_dump_json())
+    faust_app, _ = build_app(settings, scorer, shadow)
     worker = faust.Worker(
         faust_app,
         loglevel=_FAUST_LEVELS[settings.log_level],
@@ -157,6 +168,16 @@ def settings_markdown() -> str:
         description = (field.description or "").rsplit(" (MODERATION_", 1)[0]
         rows.append(f"| `{Settings.env_name(name)}` | `{default}` | {description} |")
     return "\n".join(rows)
+
+
+def _register_subcommands() -> None:
+    # Their heavy imports happen inside the commands, so these registrations are cheap.
+    from worker.replay.cli import register as register_audit_commands
+
+    register_audit_commands(app)
+
+
+_register_subcommands()
 
 
 def main() -> None:

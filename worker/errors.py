@@ -24,6 +24,8 @@ nothing foreign leaks into the pipeline.
     │   └── CheckpointError    a checkpoint does not fit the architecture
     ├── CacheError             Redis unreachable or misbehaving          (retriable)
     ├── PublishError           the broker did not acknowledge a record  (retriable)
+    ├── ReplayError            a replay cannot go on: bad range, unknown topic, unwritable output
+    │   └── CompareError       verdict sets that cannot be read or do not overlap
     └── ServiceError           an embedded service (broker, redis-server) failed to start
 
 The class decides the fate of the work: ``retriable`` tells the pipeline to try
@@ -37,6 +39,7 @@ __all__ = [
     "BlockedURL",
     "CacheError",
     "CheckpointError",
+    "CompareError",
     "FetchError",
     "FetchTimeout",
     "HTTPStatusError",
@@ -48,6 +51,7 @@ __all__ = [
     "NotAnImage",
     "OversizeMessage",
     "PublishError",
+    "ReplayError",
     "ResponseTooLarge",
     "SchemaViolation",
     "ServiceError",
@@ -146,6 +150,14 @@ class CacheError(ModerationError):
 class PublishError(ModerationError):
     kind = "publish_error"
     retriable = True
+
+
+class ReplayError(ModerationError):
+    kind = "replay_error"
+
+
+class CompareError(ReplayError):
+    kind = "compare_error"
 
 
 class ServiceError(ModerationError):

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +36,7 @@ from worker.dead_letters import build_dead_letter
 from worker.errors import InvalidPost, ModelError, UnusableContent
 from worker.features import FeatureStage
 from worker.fetch import ImageFetcher
+from worker.image_memo import ImageMemo
 from worker.intake import InputRecord, parse_post
 from worker.jobs import Job
 from worker.messages import Timings, Verdict
@@ -43,6 +44,8 @@ from worker.model.types import Scorer
 from worker.prepare import Preparer
 from worker.publish import Publisher, send_with_retry
 from worker.settings import Settings
+from worker.settings_hash import identity_with_settings
+from worker.shadow import Shadow
 from worker.stats import PipelineStats
 from worker.verdicts import build_verdict
 
@@ -67,13 +70,22 @@ class Pipeline:
         cache: EmbeddingCache | None,
         publisher: Publisher,
         clock: Callable[[], float] = time.monotonic,
+        shadow: Shadow | None = None,
     ) -> None:
         self.settings = settings
         self.scorer = scorer
         self.publisher = publisher
         self.clock = clock
         self.stats = PipelineStats()
-        self._preparer = Preparer(settings, fetcher, cache)
+        # The model's identity plus the hash of the settings that affect its scores.
+        self.identity = identity_with_settings(scorer.identity, settings)
+        self._shadow = shadow
+        memo = None
+        # A memo hit carries the live encoders' vectors and no pixels, which a shadow
+        # model with other encoders could not use: with a shadow, every image is fetched.
+        if cache is not None and settings.image_url_ttl_s > 0 and shadow is None:
+            memo = ImageMemo(cache, scorer.encoder_ids, settings.image_url_ttl_s)
+        self._preparer = Preparer(settings, fetcher, cache, memo, clip="clip_image" in scorer.encoder_ids)
         self._features = FeatureStage(scorer, cache, self.stats)
         self._acker = InOrderAcker()
         self._slots = asyncio.Semaphore(settings.max_inflight_posts)
@@ -99,6 +111,8 @@ class Pipeline:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._features.close()
+        if self._shadow is not None:
+            self._shadow.close()
 
     @property
     def in_flight(self) -> int:
@@ -168,6 +182,7 @@ class Pipeline:
         """Score a batch; if it fails, score its posts one by one so only the post
         that fails is dead-lettered."""
         try:
+            started = self.clock()
             verdicts = await self._score(batch)
         except Exception as exc:
             if len(batch) == 1:
@@ -179,8 +194,11 @@ class Pipeline:
             for job in batch:
                 await self._run_batch([job])
             return
-        for job, verdict in zip(batch, verdicts, strict=True):
-            self._spawn(self._finish(job, verdict))
+        shadows: Sequence[Verdict | None] = [None] * len(batch)
+        if self._shadow is not None:
+            shadows = await self._shadow.verdicts(batch, started, self.clock()) or shadows
+        for job, verdict, shadow in zip(batch, verdicts, shadows, strict=True):
+            self._spawn(self._finish(job, verdict, shadow))
 
     async def _score(self, batch: list[Job]) -> list[Verdict]:
         started = self.clock()
@@ -201,11 +219,11 @@ class Pipeline:
                 total_ms=0.0,
                 batch_size=len(batch),
             )
-            verdicts.append(build_verdict(job, score, self.scorer.identity, self.settings, timings, utcnow()))
+            verdicts.append(build_verdict(job, score, self.identity, self.settings, timings, utcnow()))
         return verdicts
 
     # --- stage 5: publish and ack ------------------------------------------------------
-    async def _finish(self, job: Job, verdict: Verdict) -> None:
+    async def _finish(self, job: Job, verdict: Verdict, shadow: Verdict | None = None) -> None:
         total = round((self.clock() - job.arrived) * 1000, 3)
         verdict = verdict.model_copy(
             update={"timings": verdict.timings.model_copy(update={"total_ms": total})}
@@ -216,6 +234,9 @@ class Pipeline:
         sends = [send_with_retry(self.publisher, s.verdicts_topic, key, payload, JSON_HEADERS)]
         if verdict.flagged:
             sends.append(send_with_retry(self.publisher, s.flagged_topic, key, payload, JSON_HEADERS))
+        if shadow is not None:
+            body = shadow.model_dump_json().encode()
+            sends.append(send_with_retry(self.publisher, s.shadow_topic, key, body, JSON_HEADERS))
         await asyncio.gather(*sends)
         self.stats.on_verdict(verdict.flagged, self._latency_s(job.record))
         self._release(job.ticket)
