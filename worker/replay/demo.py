@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -102,6 +103,18 @@ def _same_twice(console: Console, env: dict[str, str], workdir: Path, name: str,
     return same
 
 
+def _middle_half(live: list[Record]) -> list[str]:
+    """``--from``/``--to`` around the middle half of what was produced, whatever its size."""
+    stamps = sorted(json.loads(r.value)["source"]["timestamp_ms"] for r in live)
+    span = stamps[-1] - stamps[0]
+    start, end = stamps[0] + span // 4, stamps[0] + 3 * span // 4 + 1
+
+    def rfc3339(ms: int) -> str:
+        return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+    return ["--from", rfc3339(start), "--to", rfc3339(end)]
+
+
 def run_replay_demo(data_dir: Path | None, n_posts: int, models_dir: Path) -> int:
     """Run the audit demo; returns the process exit code."""
     console = Console(width=max(Console().width, 150))
@@ -109,7 +122,7 @@ def run_replay_demo(data_dir: Path | None, n_posts: int, models_dir: Path) -> in
     with EmbeddedStack(workdir, models_dir) as stack:
         live = _live_run(stack, console, n_posts, data_dir)
         env = {**stack.worker_env(max_message_bytes=DEMO_MAX_MESSAGE_BYTES), "COLUMNS": "150"}
-        by_time = ["--from", "2026-11-20T00:10:00Z", "--to", "2026-11-20T00:30:00Z"]
+        by_time = _middle_half(live)
         same = _same_twice(console, env, workdir, "by-time", by_time)
         same &= _same_twice(console, env, workdir, "by-offsets", ["--offsets", "0:2-8", "--offsets", "1:0-"])
         threshold = round(statistics.median(json.loads(r.value)["bias"]["score"] for r in live), 3)
