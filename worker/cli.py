@@ -173,8 +173,10 @@ def settings_markdown() -> str:
 def _register_subcommands() -> None:
     # Their heavy imports happen inside the commands, so these registrations are cheap.
     from worker.replay.cli import register as register_audit_commands
+    from worker.training.cli import register as register_training_commands
 
     register_audit_commands(app)
+    register_training_commands(app)
 
 
 _register_subcommands()

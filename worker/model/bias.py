@@ -38,6 +38,7 @@ from worker.model.checkpoint import (
 __all__ = [
     "CARD_IMAGE_ENCODER",
     "ENCODER_PREFIXES",
+    "TEXT_POOLINGS",
     "BiasClassifier",
     "CardConfig",
     "load_auto_model",
@@ -49,6 +50,9 @@ __all__ = [
 ]
 
 ENCODER_PREFIXES = ("text_encoder.", "image_encoder.")
+#: How a text's token states become one vector: the card's CLS token, or the masked
+#: mean that sentence encoders such as all-MiniLM-L6-v2 were trained with.
+TEXT_POOLINGS = ("cls", "mean")
 
 
 def masked(features: Tensor, present: Tensor | None) -> Tensor:
@@ -86,8 +90,12 @@ class BiasClassifier(nn.Module):
         proj_dropout: float = 0.1,
         fusion_dropout: float = 0.1,
         num_classes: int = 1,
+        text_pooling: str = "cls",
     ) -> None:
         super().__init__()
+        if text_pooling not in TEXT_POOLINGS:
+            raise ModelError(f"text pooling {text_pooling!r} is not one of {TEXT_POOLINGS}")
+        self.text_pooling = text_pooling
         if fusion_method != "concat":
             # The card's other methods multiply the projections elementwise, which its
             # own author marks as not working; nothing published uses them.
@@ -182,10 +190,14 @@ class BiasClassifier(nn.Module):
 
     # --- stages -------------------------------------------------------------------
     def encode_text(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-        """[N, text_hidden]: the CLS token of the last hidden state."""
+        """[N, text_hidden]: the CLS token of the last hidden state, or (``text_pooling``
+        "mean") the mean of its non-padding tokens."""
         out = self.text_encoder(input_ids=input_ids, attention_mask=attention_mask, return_dict=True)
-        cls_token: Tensor = out.last_hidden_state[:, 0, :]
-        return cls_token
+        states: Tensor = out.last_hidden_state
+        if self.text_pooling == "cls":
+            return states[:, 0, :]
+        weights = attention_mask.to(states.dtype).unsqueeze(-1)
+        return (states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
     def encode_image(self, pixel_values: Tensor) -> Tensor:
         """[N, image_hidden]: the last feature map averaged over its spatial dims."""

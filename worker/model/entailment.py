@@ -10,6 +10,12 @@ mistaken for a real all-zero feature::
     [text_a | image_a | text_b | image_b | mask(4)]
       -> Dropout -> Linear(4P + 4, P) -> GELU -> Dropout -> Linear(P, 3)
 
+With ``features="pair"`` the input also carries each modality's interaction
+features, |a - b| and a * b (zero unless both posts have that modality), as in
+sentence-pair classifiers: an MLP over a bare concatenation has to learn to
+compare the two posts from few examples, these hand it the comparison
+(Linear(8P + 4, P) first).
+
 Post *a* is the referenced (earlier) post, *b* the post being moderated,
 as pair 1 and pair 2 of the reference dataset.
 """
@@ -21,11 +27,13 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from worker.errors import CheckpointError
+from worker.errors import CheckpointError, ModelError
 from worker.model.bias import masked
 from worker.names import ENTAILMENT_LABELS
 
-__all__ = ["EntailmentHead"]
+__all__ = ["ENTAILMENT_FEATURES", "EntailmentHead"]
+
+ENTAILMENT_FEATURES = ("concat", "pair")
 
 
 class EntailmentHead(nn.Module):
@@ -40,12 +48,16 @@ class EntailmentHead(nn.Module):
 
     labels = ENTAILMENT_LABELS
 
-    def __init__(self, projection_dim: int = 768, dropout: float = 0.1) -> None:
+    def __init__(self, projection_dim: int = 768, dropout: float = 0.1, features: str = "concat") -> None:
         super().__init__()
+        if features not in ENTAILMENT_FEATURES:
+            raise ModelError(f"entailment features {features!r} are not one of {ENTAILMENT_FEATURES}")
         self.projection_dim = projection_dim
+        self.features = features
+        width = (4 if features == "concat" else 8) * projection_dim + 4
         self.mlp = nn.Sequential(
             nn.Dropout(dropout),
-            nn.Linear(4 * projection_dim + 4, projection_dim),
+            nn.Linear(width, projection_dim),
             nn.GELU(),
             nn.Dropout(dropout),
             nn.Linear(projection_dim, len(ENTAILMENT_LABELS)),
@@ -59,6 +71,12 @@ class EntailmentHead(nn.Module):
         parts = [
             masked(features, present[:, i]) for i, features in enumerate((text_a, image_a, text_b, image_b))
         ]
+        if self.features == "pair":
+            for a, b, both in (
+                (parts[0], parts[2], present[:, 0] & present[:, 2]),
+                (parts[1], parts[3], present[:, 1] & present[:, 3]),
+            ):
+                parts += [masked((a - b).abs(), both), masked(a * b, both)]
         parts.append(present.to(text_a.dtype))
         logits: Tensor = self.mlp(torch.cat(parts, dim=-1))
         return logits
@@ -68,6 +86,20 @@ class EntailmentHead(nn.Module):
     ) -> Tensor:
         """Softmax of :meth:`forward`, [N, 3]."""
         return torch.softmax(self(text_a, image_a, text_b, image_b, present), dim=-1)
+
+    def ignore_images(self) -> None:
+        """Zero every weight that reads an image input (features, their interactions and
+        presence bits), so outputs no longer depend on images. For a head trained without
+        any image: those weights only ever saw zeros, so they hold their random start."""
+        p, first = self.projection_dim, self.mlp[1]
+        assert isinstance(first, nn.Linear)
+        columns = [*range(p, 2 * p), *range(3 * p, 4 * p)]
+        if self.features == "pair":
+            columns += range(6 * p, 8 * p)
+        bits = first.in_features - 4
+        columns += [bits + 1, bits + 3]  # image_a, image_b present
+        with torch.no_grad():
+            first.weight[:, columns] = 0.0
 
     def reorder_outputs(self, label_map: Mapping[str, int]) -> None:
         """Permute the last layer so a checkpoint trained with ``label_map``

