@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
 import shutil
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,12 +15,26 @@ import pytest
 
 from tests.conftest import _unavailable
 from worker.cache import EmbeddingCache, SeenPost
-from worker.embedded.ports import free_port
 from worker.embedded.process import ChildProcess
 from worker.embedded.redis_server import redis_answers
 from worker.settings import Settings
 
 pytestmark = pytest.mark.integration
+
+
+def cluster_port() -> int:
+    """A free port whose cluster-bus twin (port + 10000) is free too: Redis Cluster
+    refuses ports above 55535, which the kernel's ephemeral range often hands out."""
+    rng = random.Random()
+    while True:
+        port = rng.randrange(20000, 55000)
+        try:
+            for candidate in (port, port + 10000):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +43,7 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if server is None or cli is None:
         _unavailable("redis-server/redis-cli", FileNotFoundError("not on PATH"))
     assert server is not None and cli is not None
-    ports = [free_port() for _ in range(3)]
+    ports = [cluster_port() for _ in range(3)]
     nodes = []
     for port in ports:
         folder: Path = tmp_path_factory.mktemp(f"node-{port}")
@@ -51,10 +68,12 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         node.start()
         nodes.append(node)
     try:
+        deadline = time.monotonic() + 10
         for port in ports:
-            for _ in range(100):
-                if redis_answers("127.0.0.1", port):
-                    break
+            while not redis_answers("127.0.0.1", port):
+                if time.monotonic() > deadline:
+                    _unavailable("Redis Cluster", RuntimeError(f"node on port {port} did not start"))
+                time.sleep(0.05)
         create = [
             cli,
             "--cluster",
@@ -67,6 +86,17 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         done = subprocess.run(create, capture_output=True, text=True, timeout=60)
         if done.returncode != 0:
             _unavailable("Redis Cluster", RuntimeError(done.stdout + done.stderr))
+        # Slots are assigned; wait until every node agrees the cluster is up.
+        for port in ports:
+            while (
+                "cluster_state:ok"
+                not in subprocess.run(
+                    [cli, "-p", str(port), "cluster", "info"], capture_output=True, text=True, timeout=10
+                ).stdout
+            ):
+                if time.monotonic() > deadline + 30:
+                    _unavailable("Redis Cluster", RuntimeError("cluster_state never became ok"))
+                time.sleep(0.1)
         yield f"redis://127.0.0.1:{ports[0]}/0"
     finally:
         for node in nodes:
@@ -74,7 +104,7 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 async def test_vectors_and_posts_round_trip_across_the_cluster(cluster_url: str) -> None:
-    settings = Settings(redis_url=cluster_url, redis_cluster=True)  # type: ignore[arg-type]
+    settings = Settings(redis_url=cluster_url, redis_cluster=True, redis_timeout_s=5)  # type: ignore[arg-type]
     cache = EmbeddingCache.from_settings(settings)
     await cache.ping()
     vectors = {f"hash-{i}": np.full(8, i, dtype=np.float32) for i in range(50)}
