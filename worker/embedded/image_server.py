@@ -19,13 +19,12 @@ from __future__ import annotations
 import io
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from PIL import Image, ImageDraw
 
+from worker.embedded.http_base import CountingServer, QuietHandler
 from worker.embedded.ports import LOOPBACK
 
 __all__ = ["ImageServer", "sample_images"]
@@ -56,7 +55,7 @@ def sample_images() -> dict[str, tuple[bytes, str]]:
     return samples
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _Server
 
     def do_GET(self) -> None:
@@ -90,36 +89,10 @@ class _Handler(BaseHTTPRequestHandler):
         time.sleep(delay)
         self.wfile.write(body)
 
-    def _reply(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests request hundreds of files."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(CountingServer):
     def __init__(self) -> None:
-        super().__init__((LOOPBACK, 0), _Handler)
-        self.files: dict[str, tuple[bytes, str]] = {}
-        self.hits: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def count(self, path: str) -> None:
-        with self._lock:
-            self.hits[path] = self.hits.get(path, 0) + 1
-
-    def hit_count(self, path: str) -> int:
-        with self._lock:
-            return self.hits.get(path, 0)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients that hang up early (timeout tests) are expected, not errors."""
+        super().__init__(_Handler)
 
 
 class ImageServer:

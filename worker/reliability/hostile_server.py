@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from worker.embedded.http_base import CountingServer, QuietHandler
 from worker.embedded.ports import LOOPBACK
 
 __all__ = ["HostileServer"]
@@ -34,7 +33,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHUNK = 64 * 1024
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _Server
 
     def do_GET(self) -> None:
@@ -93,32 +92,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _route_hang(self, path: str, query: dict[str, str]) -> None:
         time.sleep(float(query.get("seconds", "30")))
 
-    def _reply(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the corpus makes hundreds of requests."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
+class _Server(CountingServer):
     def __init__(self) -> None:
-        super().__init__((LOOPBACK, 0), _Handler)
-        self.files: dict[str, tuple[bytes, str]] = {}
-        self.hits: dict[str, int] = {}
-        self._lock = threading.Lock()
-
-    def count(self, path: str) -> None:
-        with self._lock:
-            self.hits[path] = self.hits.get(path, 0) + 1
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """Clients hanging up mid-body is the point of most routes, not an error."""
+        super().__init__(_Handler)
 
 
 class HostileServer:
