@@ -19,6 +19,7 @@ from worker.cache import EmbeddingCache
 from worker.fetch import ImageFetcher
 from worker.health import Health, Monitor
 from worker.intake import InputRecord
+from worker.kafka_transport import ModerationApp
 from worker.model.types import Scorer
 from worker.pipeline import Pipeline
 from worker.publish import FaustPublisher
@@ -34,8 +35,9 @@ log = logging.getLogger(__name__)
 
 def _faust_app(settings: Settings) -> faust.App:
     datadir = Path(tempfile.mkdtemp(prefix="moderation-worker-"))
-    return faust.App(
+    return ModerationApp(
         settings.group_id,
+        fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
         broker=settings.broker,
         broker_credentials=kafka_credentials(settings),
         datadir=datadir,

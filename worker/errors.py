@@ -26,7 +26,8 @@ nothing foreign leaks into the pipeline.
     ├── PublishError           the broker did not acknowledge a record  (retriable)
     ├── ReplayError            a replay cannot go on: bad range, unknown topic, unwritable output
     │   └── CompareError       verdict sets that cannot be read or do not overlap
-    └── ServiceError           an embedded service (broker, redis-server) failed to start
+    ├── ServiceError           an embedded service (broker, redis-server) failed to start
+    └── ConfigError            a setting cannot be applied with the installed libraries
 
 The class decides the fate of the work: ``retriable`` tells the pipeline to try
 again (or run degraded), otherwise the input is dead-lettered or the image is
@@ -40,6 +41,7 @@ __all__ = [
     "CacheError",
     "CheckpointError",
     "CompareError",
+    "ConfigError",
     "FetchError",
     "FetchTimeout",
     "HTTPStatusError",
@@ -162,3 +164,7 @@ class CompareError(ReplayError):
 
 class ServiceError(ModerationError):
     kind = "service_error"
+
+
+class ConfigError(ModerationError):
+    kind = "config_error"

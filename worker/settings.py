@@ -80,6 +80,15 @@ class Settings(BaseSettings):
     rebalance_timeout_s: float = Field(
         60.0, gt=0, description="Consumer group rebalance timeout (MODERATION_REBALANCE_TIMEOUT_S)."
     )
+    consumer_fetch_max_wait_ms: int = Field(
+        500,
+        ge=0,
+        le=60_000,
+        description=(
+            "Longest the broker may hold a fetch that finds no new record; Kafka answers "
+            "as soon as one arrives (MODERATION_CONSUMER_FETCH_MAX_WAIT_MS)."
+        ),
+    )
     commit_interval_s: float = Field(
         1.0, gt=0, description="How often acknowledged offsets are committed (MODERATION_COMMIT_INTERVAL_S)."
     )

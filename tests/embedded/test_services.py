@@ -103,6 +103,7 @@ def test_tansu_overrides_name_real_settings() -> None:
         "MODERATION_SESSION_TIMEOUT_S": "3",
         "MODERATION_HEARTBEAT_INTERVAL_S": "0.3",
         "MODERATION_REBALANCE_TIMEOUT_S": "3",
+        "MODERATION_CONSUMER_FETCH_MAX_WAIT_MS": "20",
     }
     fields = {Settings.env_name(name): name for name in Settings.model_fields}
     assert set(overrides) <= set(fields)

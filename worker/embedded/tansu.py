@@ -6,6 +6,10 @@ sends no LeaveGroup at generation 0, so the next member to join waits out the wh
 session timeout of the one that left (18 s with default settings). Short timeouts
 bring a worker up on the embedded broker in about 4 s.
 
+Tansu also holds a fetch for the consumer's whole ``fetch.max.wait.ms`` when the
+consumer owns several partitions, even after a record arrived; a short wait keeps
+that out of every post's latency (Kafka answers at once; see worker/kafka_transport.py).
+
 Against a real Kafka cluster these values would make consumers drop out of their
 group at the first GC pause or slow batch and rebalance constantly, which is why they
 live here, applied only by the demo and the tests that start an
@@ -30,4 +34,5 @@ def tansu_group_overrides() -> dict[str, str]:
         Settings.env_name("session_timeout_s"): "3",
         Settings.env_name("heartbeat_interval_s"): "0.3",
         Settings.env_name("rebalance_timeout_s"): "3",
+        Settings.env_name("consumer_fetch_max_wait_ms"): "20",
     }
