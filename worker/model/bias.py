@@ -200,10 +200,13 @@ class BiasClassifier(nn.Module):
         return (states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
     def encode_image(self, pixel_values: Tensor) -> Tensor:
-        """[N, image_hidden]: the last feature map averaged over its spatial dims."""
-        out = self.image_encoder(pixel_values=pixel_values, return_dict=True)
+        """[N, image_hidden] in fp32: the last feature map averaged over its spatial dims.
+
+        The pixels are cast to the encoder's dtype (bf16 or fp16 under reduced precision)."""
+        dtype = next(self.image_encoder.parameters()).dtype
+        out = self.image_encoder(pixel_values=pixel_values.to(dtype), return_dict=True)
         pooled: Tensor = out.last_hidden_state.mean(dim=(-2, -1))
-        return pooled
+        return pooled.float()
 
     def project_text(self, features: Tensor) -> Tensor:
         projected: Tensor = self.text_projection(features)

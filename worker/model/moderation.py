@@ -28,7 +28,7 @@ from worker.model.checkpoint import load_tokenizer
 from worker.model.clip import ClipScorer
 from worker.model.entailment import EntailmentHead
 from worker.model.heads import HEADS_FORMAT, HeadsConfig, load_heads, save_heads
-from worker.model.precision import input_dtype, quantize_linear_int8, resolve_precision
+from worker.model.precision import cpu_has_native_bf16, input_dtype, quantize_linear_int8, resolve_precision
 from worker.model.preprocess import length_buckets, pad, resnet_processor, rgb
 from worker.model.scoring import score_posts
 from worker.model.types import FloatArray, PostFeatures, PostScores
@@ -147,6 +147,8 @@ class ModerationModel:
             quantize_linear_int8(self.bias.text_encoder)
             if self.clip is not None:
                 quantize_linear_int8(self.clip.model)
+            if cpu_has_native_bf16():
+                self.bias.image_encoder.to(torch.bfloat16)
         elif self.precision == "fp16":
             self.bias.text_encoder.half()
             self.bias.image_encoder.half()
@@ -261,6 +263,7 @@ class ModerationModel:
                     "processor": self.image_processor.to_dict(),
                     "feature": "spatial-mean",
                     "precision": self.precision,
+                    "dtype": str(input_dtype(self.bias.image_encoder)),
                 },
             ),
         }
