@@ -94,6 +94,7 @@ def agreement(
 
     t32, t8 = fp32.encode_texts(texts), other.encode_texts(texts)
     i32, i8 = fp32.clip_encode_images(images), other.clip_encode_images(images)
+    r32, r8 = fp32.encode_images(images), other.encode_images(images)  # ResNet: bf16 where native
     f32 = [PostFeatures(text=t) for t in t32]
     f8 = [PostFeatures(text=t) for t in t8]
     s32 = np.array([s.bias_score for s in fp32.score(f32)])
@@ -101,6 +102,7 @@ def agreement(
     return {
         "text_embedding_cosine_min": float(cosines(t32, t8).min()),
         "clip_image_embedding_cosine_min": float(cosines(i32, i8).min()),
+        "resnet_image_embedding_cosine_min": float(cosines(r32, r8).min()),
         "bias_score_abs_diff_max": float(np.abs(s32 - s8).max()),
         "bias_score_abs_diff_mean": float(np.abs(s32 - s8).mean()),
     }

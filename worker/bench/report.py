@@ -45,6 +45,7 @@ def print_table(r: dict[str, Any]) -> None:
         "p50_latency_ms",
         "p99_latency_ms",
         "p99_latency_bound_ms",
+        "batch_compute_ms_mean",
         "matmul_gflops",
         "flops_per_post",
         "flop_utilization",
@@ -55,6 +56,7 @@ def print_table(r: dict[str, Any]) -> None:
         value = r.get(key)
         figures.add_row(key, f"{value:,.3f}" if isinstance(value, float) else str(value))
     figures.add_row("batch_size_histogram", str(r.get("batch_size_histogram")))
+    figures.add_row("paced_batch_size_histogram", str(r.get("paced_batch_size_histogram")))
     if "int8_agreement" in r:
         figures.add_row("int8 vs fp32", ", ".join(f"{k}={v:.4f}" for k, v in r["int8_agreement"].items()))
     console.print(figures)

@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--forward-posts", type=int, default=64)
     parser.add_argument("--soak-seconds", type=float, default=600.0, help="paced run at 70%% load")
     parser.add_argument("--precision", default="int8", choices=["fp32", "int8"])
-    parser.add_argument("--max-batch", type=int, default=16)
+    parser.add_argument("--max-batch", type=int, default=Settings().max_batch)
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
     parser.add_argument("--models", type=Path, default=Path(".models/full"))
     args = parser.parse_args(argv)
