@@ -12,12 +12,11 @@ import safetensors.torch
 import torch
 from PIL import Image
 
+from tests.support.encoders import perturbed_text_encoder
 from worker.errors import CheckpointError
 from worker.model import ModerationModel, PostFeatures, ReferenceFeatures
 from worker.model.identity import state_sha256, weights_sha256
 from worker.settings import Settings
-
-from .test_identity import perturbed_text_encoder
 
 MakeSettings = Callable[..., Settings]
 

@@ -8,24 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
-from transformers import AutoModel, AutoTokenizer
 
+from tests.support.encoders import perturbed_text_encoder
 from worker.errors import ModelError
 from worker.model import ModerationModel
 from worker.model.identity import combine_hashes, short_id, state_sha256, weights_sha256
 from worker.settings import Settings
 
 MakeSettings = Callable[..., Settings]
-
-
-def perturbed_text_encoder(source: Path, dest: Path) -> Path:
-    """A copy of the tiny BERT with one weight changed by a tiny amount."""
-    bert = AutoModel.from_pretrained(source)
-    with torch.no_grad():
-        bert.pooler.dense.bias[0] += 1e-4
-    bert.save_pretrained(dest)
-    AutoTokenizer.from_pretrained(source).save_pretrained(dest)
-    return dest
 
 
 def test_weights_hash_is_content_only() -> None:

@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 import typer
 from PIL import Image
-from transformers import AutoModel, AutoTokenizer
 
 from worker.model.tiny import build_tiny_models
 from worker.settings import Settings
@@ -49,16 +47,6 @@ def entailment_rows(n: int, *, image_url: str = "", offset: int = 0) -> list[lis
         second = f"{_SECOND[label]} {(i + offset) % 7}"
         rows.append([f"a{i + offset}", first, image_url, f"b{i + offset}", second, image_url, label])
     return rows
-
-
-def perturbed_text_encoder(source: Path, dest: Path) -> Path:
-    """A copy of the tiny BERT with one weight changed by a tiny amount: another encoder."""
-    bert = AutoModel.from_pretrained(source)
-    with torch.no_grad():
-        bert.pooler.dense.bias[0] += 1e-4
-    bert.save_pretrained(dest)
-    AutoTokenizer.from_pretrained(source).save_pretrained(dest)
-    return dest
 
 
 def write_csv(path: Path, header: list[str], rows: list[list[str]]) -> Path:

@@ -10,10 +10,11 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
+from tests.support.encoders import perturbed_text_encoder
 from worker.model import ModerationModel, PostFeatures, ReferenceFeatures
 from worker.training.cli import register
 
-from .conftest import MakeSettings, perturbed_text_encoder, write_csv
+from .conftest import MakeSettings, write_csv
 
 
 def _train(cli: typer.Typer, train: Path, val: Path, out: Path, cache: Path, *extra: str) -> str:

@@ -120,9 +120,9 @@ async def _paced(bench: Bench, s: Streams, worker: ChildProcess, port: int) -> N
 
     batches = delta("moderation_batch_compute_seconds_count")
     r["batch_compute_ms_mean"] = 1000 * delta("moderation_batch_compute_seconds_sum") / max(1.0, batches)
+    earlier = _histogram(before, "moderation_batch_size_bucket")
     r["paced_batch_size_histogram"] = {
-        label: count - _histogram(before, "moderation_batch_size_bucket").get(label, 0)
-        for label, count in r["batch_size_histogram"].items()
+        label: count - earlier.get(label, 0) for label, count in r["batch_size_histogram"].items()
     }
 
 
