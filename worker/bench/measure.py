@@ -3,7 +3,7 @@ machine's fp32 matmul peak, and int8-versus-fp32 agreement.
 
 Example::
 
-    rate, flops = forward_posts_per_s(model, posts, images, batch=16)
+    rates, flops = forward_posts_per_s(model, posts, images, batch=8)
 """
 
 from __future__ import annotations
@@ -58,17 +58,25 @@ def _run_batch(model: ModerationModel, posts: Sequence[BenchPost], images: Mappi
 
 
 def forward_posts_per_s(
-    model: ModerationModel, posts: Sequence[BenchPost], images: Mapping[str, Image.Image], batch: int
-) -> tuple[float, float]:
-    """(posts per second, FLOPs per post) of the model alone at ``batch`` posts per call."""
+    model: ModerationModel,
+    posts: Sequence[BenchPost],
+    images: Mapping[str, Image.Image],
+    batch: int,
+    runs: int = 3,
+) -> tuple[list[float], float]:
+    """(posts per second of each of ``runs`` passes, FLOPs per post) of the model alone
+    at ``batch`` posts per call."""
     _run_batch(model, posts[:batch], images)  # warm-up
     with FlopCounterMode(display=False) as counter:
         _run_batch(model, posts[:batch], images)
     flops_per_post = counter.get_total_flops() / len(posts[:batch])
-    started = time.perf_counter()
-    for start in range(0, len(posts), batch):
-        _run_batch(model, posts[start : start + batch], images)
-    return len(posts) / (time.perf_counter() - started), float(flops_per_post)
+    rates = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        for start in range(0, len(posts), batch):
+            _run_batch(model, posts[start : start + batch], images)
+        rates.append(len(posts) / (time.perf_counter() - started))
+    return rates, float(flops_per_post)
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:

@@ -22,7 +22,15 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["StreamResult", "VerdictWatcher", "process_memory_mb", "produce_paced", "scrape"]
+__all__ = [
+    "StreamResult",
+    "VerdictWatcher",
+    "median",
+    "process_memory_mb",
+    "produce_paced",
+    "result",
+    "scrape",
+]
 
 
 @dataclass(frozen=True)
