@@ -95,9 +95,13 @@ async def test_images_per_image_outcomes_and_clip_flags() -> None:
 async def test_inline_reference_is_scored_and_by_id_without_cache_is_unavailable() -> None:
     inline = {"relation": "claim", "id": "r1", "text": "the other post", "image_urls": []}
     by_id = {"relation": "reply", "id": "r1"}
-    publisher, _, _ = await run([post("p1", reference=inline), post("p2", reference=by_id)])
+    scorer = FakeScorer()
+    publisher, _, _ = await run([post("p1", reference=inline), post("p2", reference=by_id)], scorer)
     verdicts = {v["post_id"]: v for v in publisher.on("verdicts")}
     assert verdicts["p1"]["entailment"]["status"] == "scored"
+    # The texts as written reach the model too (the entailment head's lexical trees read them).
+    [scored] = [p for p in scorer.scored if p.reference is not None]
+    assert scored.raw_text == "hello world" and scored.reference.raw_text == "the other post"
     assert verdicts["p1"]["entailment"]["label"] == "Contradictory"
     assert verdicts["p2"]["entailment"]["status"] == "reference_unavailable"
 

@@ -177,7 +177,7 @@ def _features(job: Job, tables: dict[str, dict[str, Vector]]) -> PostFeatures:
     if ref is not None and ref.unavailable is None:
         ref_text, ref_images = text_t.get(text_hash(ref.text)), _vectors(ref.images, image_t)
         if ref_text is not None or ref_images:
-            reference = ReferenceFeatures(text=ref_text, images=ref_images)
+            reference = ReferenceFeatures(text=ref_text, images=ref_images, raw_text=ref.text)
     post_hash = text_hash(job.post.text)
     return PostFeatures(
         text=text_t.get(post_hash),
@@ -185,4 +185,5 @@ def _features(job: Job, tables: dict[str, dict[str, Vector]]) -> PostFeatures:
         clip_text=clip_text_t.get(post_hash),
         clip_images=_vectors(job.images, clip_image_t) if post_hash in clip_text_t else [],
         reference=reference,
+        raw_text=job.post.text,
     )

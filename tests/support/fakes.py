@@ -41,6 +41,7 @@ class FakeScorer:
     def __init__(self, fail_on_text: str | None = None) -> None:
         self.encoded_texts: list[str] = []
         self.encoded_images = 0
+        self.scored: list[PostFeatures] = []
         self.fail_on_text = fail_on_text
 
     def count_tokens(self, text: str) -> int:
@@ -63,6 +64,7 @@ class FakeScorer:
         return np.ones((len(images), 2), dtype=np.float32) / np.sqrt(2)
 
     def score(self, posts: Sequence[PostFeatures]) -> list[PostScores]:
+        self.scored.extend(posts)
         out = []
         for post in posts:
             base = 0.1 if post.text is None else float(post.text[0]) / 10

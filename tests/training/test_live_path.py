@@ -16,13 +16,14 @@ from worker.errors import ModelError
 from worker.model import ModerationModel, PostFeatures, ReferenceFeatures
 from worker.model.entailment import EntailmentHead
 from worker.model.heads import HeadsConfig
+from worker.training.boost import BoostConfig
 from worker.training.data import read_entailment_csv
 from worker.training.dataset import image_refs, prepare
 from worker.training.fit import FitConfig, fit, predict
 from worker.training.images import load_images
 from worker.training.record import TrainConfig
 from worker.training.store import NoStore
-from worker.training.tasks import entailment_task, projections
+from worker.training.tasks import entailment_task, lexical_inputs, projections
 from worker.training.train import load_for_training
 
 from .conftest import MakeSettings
@@ -99,3 +100,46 @@ def test_checkpoint_scores_as_trained(
     scores = live.score(posts)
     got = np.array([s.entailment for s in scores], dtype=np.float32)
     np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
+def test_lexical_trees_score_live_as_in_training(
+    make_settings: MakeSettings, entailment_csvs: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """The trees are fitted on the training pairs, blended in training's predictions, saved,
+    and the live worker (given the posts' texts, as features.py gives them) blends alike."""
+    settings = make_settings()
+    boost = BoostConfig(rounds=8, min_child=3, learning_rate=0.3)
+    config = TrainConfig(
+        name="lexical", text_pooling="mean", projection_dim=16, lexical=boost, lexical_weight=0.6
+    )
+    model = load_for_training(settings, config)
+    pairs = (read_entailment_csv(entailment_csvs[0]), read_entailment_csv(entailment_csvs[1]))
+    prepared = prepare(model, NoStore(), load_images(image_refs(pairs, None), settings), pairs)
+    data = prepared.entailment
+    assert data is not None
+    table = lexical_inputs(prepared.tables, data.first, data.second, data.raw_texts)
+    assert not np.isnan(table).any()
+    task = entailment_task(
+        model.bias, model.entailment, prepared.tables, data.first, data.second, data.labels, (table, boost, 0)
+    )
+    task.prepare_fold(data.train_index)
+    assert model.entailment.lexical is not None
+    assert bool(torch.isfinite(model.entailment.lexical.threshold).any())
+    fit(task, data.train_index, data.val_index, FitConfig(epochs=3), projections(model.bias))
+    expected = predict(task, data.val_index)
+    mlp_alone = torch.softmax(task.logits(torch.from_numpy(data.val_index)), dim=-1).detach().numpy()
+    assert not np.allclose(expected, mlp_alone, atol=1e-3)
+    model.save_heads(tmp_path / "heads", name="lexical")
+
+    live = ModerationModel.load(make_settings(heads=tmp_path / "heads"))
+    assert (live.heads.lexical_trees, live.heads.lexical_weight) == (24, 0.6)
+    with_words, without = [], []
+    for pair in pairs[1]:
+        text_a, text_b = live.encode_texts([pair.first.text, pair.second.text])
+        reference = ReferenceFeatures(text=text_a, raw_text=pair.first.text)
+        with_words.append(PostFeatures(text=text_b, reference=reference, raw_text=pair.second.text))
+        without.append(PostFeatures(text=text_b, reference=ReferenceFeatures(text=text_a)))
+    got = np.array([s.entailment for s in live.score(with_words)], dtype=np.float32)
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    alone = np.array([s.entailment for s in live.score(without)], dtype=np.float32)
+    np.testing.assert_allclose(alone, mlp_alone, atol=1e-5)

@@ -16,6 +16,11 @@ sentence-pair classifiers: an MLP over a bare concatenation has to learn to
 compare the two posts from few examples, these hand it the comparison
 (Linear(8P + 4, P) first).
 
+With ``lexical_trees`` > 0 the head also holds a :class:`~worker.model.lexical.TreeEnsemble`
+over the two texts' overlap, and :meth:`EntailmentHead.probabilities` blends
+``(1 - w) * softmax(mlp) + w * softmax(trees)`` (``w = lexical_weight``) for
+every pair whose lexical row is given (no NaN); other pairs get the MLP alone.
+
 Post *a* is the referenced (earlier) post, *b* the post being moderated,
 as pair 1 and pair 2 of the reference dataset.
 """
@@ -29,6 +34,7 @@ from torch import Tensor, nn
 
 from worker.errors import CheckpointError, ModelError
 from worker.model.bias import masked
+from worker.model.lexical import TreeEnsemble
 from worker.names import ENTAILMENT_LABELS
 
 __all__ = ["ENTAILMENT_FEATURES", "EntailmentHead"]
@@ -48,10 +54,22 @@ class EntailmentHead(nn.Module):
 
     labels = ENTAILMENT_LABELS
 
-    def __init__(self, projection_dim: int = 768, dropout: float = 0.1, features: str = "concat") -> None:
+    def __init__(
+        self,
+        projection_dim: int = 768,
+        dropout: float = 0.1,
+        features: str = "concat",
+        lexical_trees: int = 0,
+        lexical_depth: int = 3,
+        lexical_weight: float = 0.5,
+    ) -> None:
         super().__init__()
         if features not in ENTAILMENT_FEATURES:
             raise ModelError(f"entailment features {features!r} are not one of {ENTAILMENT_FEATURES}")
+        if not 0 <= lexical_weight <= 1:
+            raise ModelError(f"lexical weight {lexical_weight} is not within [0, 1]")
+        self.lexical = TreeEnsemble(lexical_trees, lexical_depth) if lexical_trees > 0 else None
+        self.lexical_weight = lexical_weight
         self.projection_dim = projection_dim
         self.features = features
         width = (4 if features == "concat" else 8) * projection_dim + 4
@@ -82,10 +100,28 @@ class EntailmentHead(nn.Module):
         return logits
 
     def probabilities(
-        self, text_a: Tensor, image_a: Tensor, text_b: Tensor, image_b: Tensor, present: Tensor
+        self,
+        text_a: Tensor,
+        image_a: Tensor,
+        text_b: Tensor,
+        image_b: Tensor,
+        present: Tensor,
+        lexical: Tensor | None = None,
     ) -> Tensor:
-        """Softmax of :meth:`forward`, [N, 3]."""
-        return torch.softmax(self(text_a, image_a, text_b, image_b, present), dim=-1)
+        """Probabilities [N, 3]: softmax of :meth:`forward`, blended with the trees'
+        where ``lexical`` [N, len(LEXICAL_FEATURES)] has a row (see the module doc)."""
+        return self.blend(self(text_a, image_a, text_b, image_b, present), lexical)
+
+    def blend(self, logits: Tensor, lexical: Tensor | None) -> Tensor:
+        """The MLP's ``logits`` [N, 3] as probabilities, blended with the trees' answer
+        on ``lexical`` rows; a row holding NaN (texts missing) keeps the MLP's."""
+        probs = torch.softmax(logits, dim=-1)
+        if self.lexical is None or lexical is None or not len(lexical):
+            return probs
+        usable = ~lexical.isnan().any(dim=1, keepdim=True)
+        trees = torch.softmax(self.lexical(lexical.nan_to_num(0.0)), dim=-1)
+        weight = self.lexical_weight * usable.to(probs.dtype)
+        return (1 - weight) * probs + weight * trees
 
     def ignore_images(self) -> None:
         """Zero every weight that reads an image input (features, their interactions and
@@ -115,3 +151,8 @@ class EntailmentHead(nn.Module):
         with torch.no_grad():
             last.weight.copy_(last.weight[order].clone())
             last.bias.copy_(last.bias[order].clone())
+            if self.lexical is not None:
+                # Tree t adds to trained output klass[t], which is now output inverse[klass[t]].
+                inverse = torch.argsort(order)
+                self.lexical.klass.copy_(inverse[self.lexical.klass])
+                self.lexical.base.copy_(self.lexical.base[order].clone())

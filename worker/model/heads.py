@@ -54,6 +54,11 @@ class HeadsConfig(BaseModel):
     text_pooling: Literal["cls", "mean"] = "cls"
     #: Entailment input: "concat" of the two posts' features, or "pair" (plus |a-b|, a*b).
     entailment_features: Literal["concat", "pair"] = "concat"
+    #: Trees of the entailment head's lexical component (0: none), their depth, and the
+    #: weight of their probabilities in the blend (see worker/model/lexical.py).
+    lexical_trees: int = Field(0, ge=0)
+    lexical_depth: int = Field(3, ge=1, le=8)
+    lexical_weight: float = Field(0.5, ge=0, le=1)
     #: label -> output index of the entailment head as trained.
     entailment_labels: dict[str, int] = Field(
         default_factory=lambda: {label: i for i, label in enumerate(ENTAILMENT_LABELS)}
@@ -82,11 +87,27 @@ def encoder_hashes(bias: BiasClassifier) -> dict[str, str]:
 
 def save_heads(folder: Path, config: HeadsConfig, bias: BiasClassifier, entailment: EntailmentHead) -> None:
     """Write ``bias``'s heads and ``entailment`` as a checkpoint described by ``config``."""
-    built = (bias.projection_dim, bias.text_pooling, entailment.features)
-    said = (config.projection_dim, config.text_pooling, config.entailment_features)
+    lexical = entailment.lexical
+    built = (
+        bias.projection_dim,
+        bias.text_pooling,
+        entailment.features,
+        lexical.trees if lexical else 0,
+        lexical.depth if lexical else config.lexical_depth,
+        entailment.lexical_weight,
+    )
+    said = (
+        config.projection_dim,
+        config.text_pooling,
+        config.entailment_features,
+        config.lexical_trees,
+        config.lexical_depth,
+        config.lexical_weight,
+    )
     if said != built:
         raise ModelError(
-            f"heads config says (projection_dim, text_pooling, entailment_features)={said}, model has {built}"
+            "heads config says (projection_dim, text_pooling, entailment_features, lexical_trees, "
+            f"lexical_depth, lexical_weight)={said}, model has {built}"
         )
     tensors = {f"bias.{k}": v for k, v in bias.head_state_dict().items()}
     tensors |= {f"entailment.{k}": v for k, v in entailment.state_dict().items()}

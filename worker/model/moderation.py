@@ -111,7 +111,12 @@ class ModerationModel:
                 text_pooling=heads.text_pooling,
             )
             entailment = EntailmentHead(
-                heads.projection_dim, heads.entailment_dropout, heads.entailment_features
+                heads.projection_dim,
+                heads.entailment_dropout,
+                heads.entailment_features,
+                lexical_trees=heads.lexical_trees,
+                lexical_depth=heads.lexical_depth,
+                lexical_weight=heads.lexical_weight,
             )
         if settings.heads and fresh_heads is None:
             load_heads(settings.heads, heads, bias, entailment)
@@ -169,6 +174,9 @@ class ModerationModel:
                 "projection_dim": self.bias.projection_dim,
                 "text_pooling": self.bias.text_pooling,
                 "entailment_features": self.entailment.features,
+                "lexical_trees": self.entailment.lexical.trees if self.entailment.lexical else 0,
+                "lexical_depth": self.entailment.lexical.depth if self.entailment.lexical else 3,
+                "lexical_weight": self.entailment.lexical_weight,
                 "thresholds": thresholds or {},
                 "encoders": {
                     "text": self._components["text_encoder"],

@@ -23,6 +23,7 @@ from worker.errors import ModelError
 from worker.model.bias import BiasClassifier
 from worker.model.clip import ClipScorer
 from worker.model.entailment import EntailmentHead
+from worker.model.lexical import lexical_row
 from worker.model.types import FloatArray, PostFeatures, PostScores
 
 __all__ = ["score_posts"]
@@ -100,6 +101,8 @@ class _HeadBatch:
         self.with_reference = [n for n, ref in enumerate(refs) if ref is not None]
         self.ref_text = [texts.add(r.text) if r else -1 for r in refs]
         self.ref_images = [images.add_all(r.images) if r else [] for r in refs]
+        self.raw_texts = [(r.raw_text if r else None, p.raw_text) for p, r in zip(posts, refs, strict=True)]
+        self.encoded_text = texts.rows
         device = next(bias.parameters()).device
         self.text = _with_zero_row(bias.project_text(texts.tensor(device)))
         self.image = _with_zero_row(bias.project_image(images.tensor(device)))
@@ -131,6 +134,7 @@ class _HeadBatch:
             self.text[self._index([self.post_text[n] for n in rows])],
             torch.stack([self._mean_image(self.post_images[n]) for n in rows]),
             self._present(rows),
+            self._lexical(rows) if head.lexical is not None else None,
         )
         for n, row in zip(rows, probs.tolist(), strict=True):
             result[n] = (float(row[0]), float(row[1]), float(row[2]))
@@ -148,6 +152,18 @@ class _HeadBatch:
             for n in rows
         ]
         return torch.tensor(flags, device=self.text.device)
+
+    def _lexical(self, rows: list[int]) -> Tensor:
+        """The lexical trees' input per pair (see worker/model/lexical.py); NaN where a
+        post's text is missing, so that pair is answered by the MLP alone."""
+        table = [
+            lexical_row(*self.raw_texts[n], self._encoded(self.ref_text[n]), self._encoded(self.post_text[n]))
+            for n in rows
+        ]
+        return torch.tensor(table, dtype=torch.float32, device=self.text.device)
+
+    def _encoded(self, row: int) -> FloatArray | None:
+        return self.encoded_text[row] if row >= 0 else None
 
     def _index(self, rows: list[int]) -> Tensor:
         return torch.tensor(rows, dtype=torch.long, device=self.text.device)

@@ -35,6 +35,8 @@ class ReferenceFeatures:
 
     text: FloatArray | None = None
     images: list[FloatArray] = field(default_factory=list)
+    #: The text as written, for the entailment head's lexical trees.
+    raw_text: str | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -47,7 +49,9 @@ class PostFeatures:
 
     ``text`` / ``images`` come from :meth:`Scorer.encode_texts` /
     :meth:`Scorer.encode_images`, ``clip_*`` from the CLIP counterparts.
-    A post needs text or at least one image.
+    A post needs text or at least one image. ``raw_text`` (the text as written) lets
+    an entailment head with lexical trees compare the two posts' words; without it
+    (or without its reference's) that head answers from its MLP alone.
     """
 
     text: FloatArray | None = None
@@ -55,6 +59,7 @@ class PostFeatures:
     clip_text: FloatArray | None = None
     clip_images: list[FloatArray] = field(default_factory=list)
     reference: ReferenceFeatures | None = None
+    raw_text: str | None = None
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,10 @@ def train_command(
     patience: Annotated[int, typer.Option(help="Epochs without a better validation macro-F1.")] = 15,
     lr: Annotated[float, typer.Option(help="Learning rate of the heads.")] = 1e-3,
     tune_projections: Annotated[bool, typer.Option(help="Also train the shared projections.")] = False,
+    lexical: Annotated[
+        bool, typer.Option(help="Entailment: blend in boosted trees over the two texts' overlap.")
+    ] = True,
+    lexical_weight: Annotated[float, typer.Option(help="Weight of those trees in the blend.")] = 0.5,
     seed: Annotated[int, typer.Option(help="Seed of everything random.")] = 0,
     cv: Annotated[int, typer.Option(help="Cross-validation folds on the training CSV; 0: none.")] = 5,
     images: Images = True,
@@ -106,6 +110,8 @@ def train_command(
                 "entailment_features": features,
                 "cv_folds": cv,
                 "fetch_images": images,
+                "lexical": {} if lexical else None,
+                "lexical_weight": lexical_weight,
                 "fit": {"epochs": epochs, "patience": patience, "lr": lr, "loss": loss, "gamma": gamma}
                 | {"tune_projections": tune_projections, "seed": seed},
             }

@@ -35,6 +35,7 @@ class EntailmentData:
     labels: IntArray  # indices into ENTAILMENT_LABELS
     train_index: IntArray
     val_index: IntArray
+    raw_texts: list[tuple[str, str]]  # (first, second) as written, for the lexical trees
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,10 @@ def prepare(
         pairs = [*entailment[0], *entailment[1]]
         first, second = take(len(pairs)), take(len(pairs))
         labels = np.array([ENTAILMENT_LABELS.index(p.label) for p in pairs], dtype=np.int64)
-        entailment_data = EntailmentData(first, second, labels, *_indices(len(entailment[0]), len(pairs)))
+        raw = [(p.first.text, p.second.text) for p in pairs]
+        entailment_data = EntailmentData(
+            first, second, labels, *_indices(len(entailment[0]), len(pairs)), raw
+        )
     if bias is not None:
         examples = [*bias[0], *bias[1]]
         labels = np.array([e.label for e in examples], dtype=np.int64)

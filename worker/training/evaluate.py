@@ -132,8 +132,11 @@ def _entailment(model: ModerationModel, prepared: Prepared) -> tuple[IntArray, I
         first, second = _features(prepared, data.first, n), _features(prepared, data.second, n)
         if _empty(first) or _empty(second):
             continue  # only images, none usable: the worker would not score it either
-        reference = ReferenceFeatures(text=first.text, images=first.images)
-        posts.append(PostFeatures(text=second.text, images=second.images, reference=reference))
+        raw_first, raw_second = data.raw_texts[n]
+        reference = ReferenceFeatures(text=first.text, images=first.images, raw_text=raw_first)
+        posts.append(
+            PostFeatures(text=second.text, images=second.images, reference=reference, raw_text=raw_second)
+        )
         kept.append(n)
     predicted = [int(np.argmax(s.entailment or (0.0, 0.0, 1.0))) for s in _score(model, posts)]
     return data.labels[kept], np.asarray(predicted, dtype=np.int64), ENTAILMENT_LABELS

@@ -21,7 +21,7 @@ import copy
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
@@ -32,7 +32,9 @@ from torch import Tensor, nn
 from worker.model.types import FloatArray
 from worker.training.encode import IntArray
 from worker.training.metrics import classification_report
-from worker.training.tasks import Task
+
+if TYPE_CHECKING:  # tasks.py uses class_weights from here
+    from worker.training.tasks import Task
 
 __all__ = ["FitConfig", "FitResult", "class_weights", "fit", "loss_fn", "one_thread", "predict"]
 
@@ -160,7 +162,7 @@ def predict(task: Task, index: IntArray, batch_size: int = 512) -> FloatArray:
     out = []
     with torch.no_grad():
         for batch in torch.split(torch.from_numpy(index), batch_size):
-            out.append(torch.softmax(task.logits(batch), dim=-1))
+            out.append(task.probabilities(batch))
     if not out:
         return np.zeros((0, len(task.classes)), dtype=np.float32)
     return torch.cat(out).numpy().astype(np.float32)

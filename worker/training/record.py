@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from worker.errors import CheckpointError
+from worker.training.boost import BoostConfig
 from worker.training.crossval import CrossValidation
 from worker.training.fit import FitConfig
 from worker.training.metrics import Report
@@ -42,6 +43,10 @@ class TrainConfig(BaseModel):
     entailment_features: Literal["concat", "pair"] = "pair"
     dropout: float = Field(0.1, ge=0, lt=1)
     fit: FitConfig = FitConfig()
+    #: The entailment head's lexical trees (None: none); their seed is ``fit.seed``.
+    lexical: BoostConfig | None = BoostConfig()
+    #: Weight of the trees' probabilities in the entailment head's blend.
+    lexical_weight: float = Field(0.5, ge=0, le=1)
     cv_folds: int = Field(5, ge=0)
     fetch_images: bool = True
 

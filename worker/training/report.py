@@ -44,6 +44,10 @@ def task_lines(task: TaskRecord) -> list[str]:
             f"(folds {', '.join(f'{s:.2f}' for s in cv.fold_macro_f1)}; best epochs {cv.best_epochs})"
         )
         lines.append(f"  {_recalls(cv.report)}")
+        if cv.mlp_alone_macro_f1 is not None:
+            lines.append(
+                f"  the head's MLP alone, without its lexical trees: macro-F1 {cv.mlp_alone_macro_f1:.3f}"
+            )
         if task.cv_linear_probe is not None:
             lines.append(f"  baseline linear probe on frozen text features: {_brief(task.cv_linear_probe)}")
         if task.cv_majority is not None:

@@ -15,6 +15,8 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -24,12 +26,24 @@ from torch import Tensor, nn
 
 from worker.model.bias import BiasClassifier
 from worker.model.entailment import EntailmentHead
+from worker.model.lexical import LEXICAL_FEATURES, lexical_row
 from worker.model.types import FloatArray
 from worker.names import ENTAILMENT_LABELS
+from worker.training.boost import BoostConfig, fit_trees
 from worker.training.data import BIAS_LABELS
 from worker.training.encode import IntArray, PostRows, Tables
+from worker.training.fit import class_weights
 
-__all__ = ["Task", "bias_task", "entailment_task", "projections", "standardise_projection"]
+__all__ = [
+    "Task",
+    "bias_task",
+    "entailment_task",
+    "lexical_inputs",
+    "projections",
+    "standardise_projection",
+]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,21 @@ class Task:
     heads: list[nn.Module]  # what this task trains, besides the projections
     #: Makes the head ignore images (for a head that never saw one in training).
     ignore_images: Callable[[], None]
+    #: Example indices -> class probabilities as the live head gives them; None:
+    #: the softmax of ``logits``.
+    blended: Callable[[Tensor], Tensor] | None = None
+    #: Fits what is trained apart from the gradient loop (the lexical trees) on the
+    #: given training examples; called before :func:`~worker.training.fit.fit`.
+    fit_apart: Callable[[IntArray], None] | None = None
+
+    def probabilities(self, index: Tensor) -> Tensor:
+        if self.blended is not None:
+            return self.blended(index)
+        return torch.softmax(self.logits(index), dim=-1)
+
+    def prepare_fold(self, train_index: IntArray) -> None:
+        if self.fit_apart is not None:
+            self.fit_apart(train_index)
 
 
 def projections(bias: BiasClassifier) -> list[nn.Module]:
@@ -56,8 +85,11 @@ def entailment_task(
     first: PostRows,
     second: PostRows,
     labels: IntArray,
+    lexical: tuple[FloatArray, BoostConfig, int] | None = None,
 ) -> Task:
-    """Post 1 is the referenced post (a), post 2 the judged one (b)."""
+    """Post 1 is the referenced post (a), post 2 the judged one (b). With ``lexical``
+    (the trees' input per example from :func:`lexical_inputs`, their recipe and seed)
+    the head's trees are fitted per fold and its probabilities blend them in."""
     text, image = _with_zero_row(tables.text), _with_zero_row(tables.image)
     rows = [torch.from_numpy(r) for r in (first.text, first.image, second.text, second.image)]
 
@@ -69,7 +101,51 @@ def entailment_task(
         out: Tensor = head(text_a, image_a, text_b, image_b, present)
         return out
 
-    return Task("entailment", ENTAILMENT_LABELS, torch.from_numpy(labels), logits, [head], head.ignore_images)
+    task = Task("entailment", ENTAILMENT_LABELS, torch.from_numpy(labels), logits, [head], head.ignore_images)
+    if lexical is None or head.lexical is None:
+        return task
+    lexical_rows = torch.from_numpy(np.asarray(lexical[0], dtype=np.float32))
+
+    def blended(index: Tensor) -> Tensor:
+        return head.blend(logits(index), lexical_rows[index])
+
+    def fit_apart(train_index: IntArray) -> None:
+        _fit_lexical(head, lexical[0], labels, train_index, lexical[1], lexical[2])
+
+    return dataclasses.replace(task, blended=blended, fit_apart=fit_apart)
+
+
+def lexical_inputs(
+    tables: Tables, first: PostRows, second: PostRows, raw: list[tuple[str, str]]
+) -> FloatArray:
+    """The lexical trees' input [N, len(LEXICAL_FEATURES)] of every pair (NaN rows where
+    a text is missing), computed by the live worker's own function."""
+
+    def encoded(row: int) -> FloatArray | None:
+        return tables.text[row] if row >= 0 else None
+
+    table = [
+        lexical_row(text_a, text_b, encoded(int(first.text[n])), encoded(int(second.text[n])))
+        for n, (text_a, text_b) in enumerate(raw)
+    ]
+    return np.asarray(table, dtype=np.float32).reshape(len(raw), len(LEXICAL_FEATURES))
+
+
+def _fit_lexical(
+    head: EntailmentHead, table: FloatArray, labels: IntArray, index: IntArray, config: BoostConfig, seed: int
+) -> None:
+    """Boost the head's trees on the usable rows of ``index``; with too few of them the
+    trees are switched off (weight 0) rather than left untrained."""
+    assert head.lexical is not None
+    usable = index[~np.isnan(table[index]).any(axis=1)]
+    if len(usable) < 2 * config.min_child or len(np.unique(labels[usable])) < 2:
+        log.warning("lexical trees: only %d pairs with both texts; the MLP answers alone", len(usable))
+        head.lexical_weight = 0.0
+        return
+    weight = class_weights(torch.from_numpy(labels[usable]), len(ENTAILMENT_LABELS)).numpy()
+    x = table[usable].astype(np.float64)
+    trees = fit_trees(x, labels[usable], weight.astype(np.float64), config, seed)
+    head.lexical.load_state_dict(trees.to_module().state_dict())
 
 
 def bias_task(bias: BiasClassifier, tables: Tables, posts: PostRows, labels: IntArray) -> Task:

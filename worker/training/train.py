@@ -30,6 +30,7 @@ from torch import nn
 from worker.errors import ModelError
 from worker.model.heads import HeadsConfig
 from worker.model.moderation import ModerationModel
+from worker.names import ENTAILMENT_LABELS
 from worker.settings import Settings
 from worker.training.baselines import linear_probe_cv
 from worker.training.crossval import cross_validate, stratified_folds
@@ -42,7 +43,14 @@ from worker.training.metrics import Report, classification_report, majority_base
 from worker.training.record import DataFile, TaskRecord, TrainConfig, TrainingRecord
 from worker.training.runtime import MINILM, resolve_encoder
 from worker.training.store import FeatureStore
-from worker.training.tasks import Task, bias_task, entailment_task, projections, standardise_projection
+from worker.training.tasks import (
+    Task,
+    bias_task,
+    entailment_task,
+    lexical_inputs,
+    projections,
+    standardise_projection,
+)
 
 __all__ = ["load_for_training", "train"]
 
@@ -64,6 +72,9 @@ def load_for_training(settings: Settings, config: TrainConfig) -> ModerationMode
         entailment_dropout=config.dropout,
         text_pooling=config.text_pooling,
         entailment_features=config.entailment_features,
+        lexical_trees=len(ENTAILMENT_LABELS) * config.lexical.rounds if config.lexical else 0,
+        lexical_depth=config.lexical.depth if config.lexical else 3,
+        lexical_weight=config.lexical_weight,
     )
     model = ModerationModel.load(plain, fresh_heads=heads)
     # The worker starts untrained heads from seed 0; training starts them from its own seed.
@@ -176,8 +187,12 @@ def _run_entailment(
 ) -> TaskRecord:
     data = prepared.entailment
     assert data is not None
+    lexical = None
+    if config.lexical is not None:
+        table = lexical_inputs(prepared.tables, data.first, data.second, data.raw_texts)
+        lexical = (table, config.lexical, config.fit.seed)
     task = entailment_task(
-        model.bias, model.entailment, prepared.tables, data.first, data.second, data.labels
+        model.bias, model.entailment, prepared.tables, data.first, data.second, data.labels, lexical
     )
     probe = None
     if config.cv_folds > 1:
@@ -227,6 +242,7 @@ def _run_task(
         cv_majority = majority_baseline(labels[train_index], task.classes, majority)
         log.info("%s: %d-fold CV macro-F1 %.3f", task.name, config.cv_folds, cv.report.macro_f1)
         clock.lap(f"{task.name}_cv")
+    task.prepare_fold(train_index)
     result = fit(task, train_index, val_index, config.fit, shared)
     if not uses_images:
         task.ignore_images()
