@@ -14,6 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from worker.embedded import EmbeddedBroker, EmbeddedRedis, tansu_group_overrides
 from worker.embedded.ports import port_accepts
 from worker.embedded.redis_server import redis_answers
+from worker.embedded.stack import EmbeddedStack
 from worker.errors import ServiceError
 from worker.settings import Settings
 
@@ -107,3 +108,15 @@ def test_tansu_overrides_name_real_settings() -> None:
     }
     fields = {Settings.env_name(name): name for name in Settings.model_fields}
     assert set(overrides) <= set(fields)
+
+
+def test_a_worker_setting_given_to_the_stack_wins_over_the_broker_timings(tmp_path: Path) -> None:
+    models = {"text": tmp_path / "t", "image": tmp_path / "i", "clip": tmp_path / "c"}
+    with EmbeddedStack(tmp_path, models=models) as stack:
+        default = stack.worker_env()
+        chosen = stack.worker_env(consumer_fetch_max_wait_ms=500, session_timeout_s=7)
+    assert default["MODERATION_CONSUMER_FETCH_MAX_WAIT_MS"] == "20"
+    assert default["MODERATION_SESSION_TIMEOUT_S"] == "3"
+    assert chosen["MODERATION_CONSUMER_FETCH_MAX_WAIT_MS"] == "500"
+    assert chosen["MODERATION_SESSION_TIMEOUT_S"] == "7"
+    assert chosen["MODERATION_HEARTBEAT_INTERVAL_S"] == "0.3"

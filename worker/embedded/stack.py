@@ -98,8 +98,9 @@ class EmbeddedStack:
             "log_level": "info",
             **overrides,
         }
-        env.update({Settings.env_name(k): str(v) for k, v in settings.items()})
+        # The embedded broker's timings first, so that an override given here wins.
         env.update(tansu_group_overrides())
+        env.update({Settings.env_name(k): str(v) for k, v in settings.items()})
         env["HF_HUB_OFFLINE"] = "1"
         env.setdefault("TOKENIZERS_PARALLELISM", "false")
         return env
