@@ -48,8 +48,11 @@ def test_train_writes_a_checkpoint_the_worker_loads(
     assert heads["text_pooling"] == "cls"  # the tiny BERT is no sentence-transformers folder
     assert heads["projection_dim"] == 32  # the tiny text encoder's width
     assert set(heads["encoders"]) == {"text", "image"}
+    assert (heads["lexical_trees"], heads["lexical_depth"], heads["lexical_weight"]) == (600, 3, 0.5)
     assert (out / "heads.safetensors").is_file()
     record = json.loads((out / "training.json").read_text())
+    assert record["config"]["lexical"]["rounds"] == 200  # the command line asks for the trees
+    assert "MLP alone, without its lexical trees" in output
     ent = record["entailment"]
     assert ent["cross_validation"]["folds"] == 3
     assert ent["cv_majority"]["macro_f1"] < 0.3
@@ -98,6 +101,10 @@ def test_training_is_reproducible(
     other = (tmp_path / "other" / "heads.safetensors").read_bytes()
     assert (first / "heads.safetensors").read_bytes() != other
     assert list((tmp_path / "cache").glob("embeddings-text-*.npz"))
+    _train(cli, *entailment_csvs, tmp_path / "plain", tmp_path / "cache", "--cv", "0", "--no-lexical")
+    plain = json.loads((tmp_path / "plain" / "heads.json").read_text())
+    assert plain["lexical_trees"] == 0
+    assert json.loads((tmp_path / "plain" / "training.json").read_text())["config"]["lexical"] is None
 
 
 def test_a_checkpoint_on_other_encoders_is_refused(

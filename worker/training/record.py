@@ -44,7 +44,9 @@ class TrainConfig(BaseModel):
     dropout: float = Field(0.1, ge=0, lt=1)
     fit: FitConfig = FitConfig()
     #: The entailment head's lexical trees (None: none); their seed is ``fit.seed``.
-    lexical: BoostConfig | None = BoostConfig()
+    #: ``train`` on the command line asks for them; a recipe recorded before they
+    #: existed has none, and re-runs (``evaluate --cv``) as it was.
+    lexical: BoostConfig | None = None
     #: Weight of the trees' probabilities in the entailment head's blend.
     lexical_weight: float = Field(0.5, ge=0, le=1)
     cv_folds: int = Field(5, ge=0)
