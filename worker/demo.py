@@ -2,7 +2,8 @@
 
 Starts the embedded broker, ``redis-server``, a local image server and a real
 ``moderation-worker run`` process; produces sample posts (real tweet pairs when
-``../shared/data`` exists); waits until every post has a verdict or a dead letter;
+``../shared/data`` exists, and then the entailment head trained on them, see
+:mod:`worker.demo_heads`); waits until every post has a verdict or a dead letter;
 prints them; stops everything it started.
 """
 
@@ -20,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from worker.demo_data import SamplePost, demo_posts, find_data_dir
+from worker.demo_heads import demo_heads
 from worker.embedded.kafka_io import Record, collect, create_topics, produce
 from worker.embedded.ports import free_port
 from worker.embedded.stack import EmbeddedStack
@@ -31,6 +33,11 @@ DEMO_MAX_MESSAGE_BYTES = 65_536
 WARNING = (
     "[bold yellow]The demo models are tiny and have RANDOM weights:[/] the pipeline, topics, "
     "cache and schemas are real, the scores mean nothing."
+)
+TRAINED = (
+    "[bold yellow]Entailment is real, the rest is not:[/] MiniLM text features and the entailment "
+    "head trained on the reference pairs (text only; val_df.csv served its early stopping); the "
+    "bias head, the image encoder and CLIP are tiny and RANDOM, their scores mean nothing."
 )
 
 
@@ -130,7 +137,6 @@ def _save(workdir: Path, records: list[Record]) -> None:
 def run_demo(data_dir: Path | None, n_posts: int, models_dir: Path) -> int:
     """Run the demo; returns the process exit code."""
     console = Console(width=max(Console().width, 150))
-    console.print(WARNING)
     data_dir = data_dir or find_data_dir()
     console.print(f"posts from: {data_dir or 'the built-in sample (no ../shared/data found)'}")
     workdir = Path(".run") / time.strftime("demo-%Y%m%d-%H%M%S")
@@ -152,8 +158,13 @@ def run_demo(data_dir: Path | None, n_posts: int, models_dir: Path) -> int:
         valid_ids = {json.loads(s.value)["id"] for s in sample if s.kind == "valid"}
         invalid = sum(1 for s in sample if s.kind == "invalid")
         console.print(f"produced {len(valid_ids)} valid and {invalid} invalid posts; starting the worker")
+        heads = demo_heads(data_dir, Path(stack.models["image"]).parent, console.print)
+        warning = TRAINED if heads else WARNING
+        console.print(warning)
         web_port = free_port()
-        worker = stack.start_worker("worker", max_message_bytes=DEMO_MAX_MESSAGE_BYTES, web_port=web_port)
+        worker = stack.start_worker(
+            "worker", max_message_bytes=DEMO_MAX_MESSAGE_BYTES, web_port=web_port, **heads
+        )
         console.print(
             f"worker endpoints: http://127.0.0.1:{web_port}/metrics (Prometheus), "
             f"/healthz (liveness), /readyz (readiness)"
@@ -181,7 +192,7 @@ def run_demo(data_dir: Path | None, n_posts: int, models_dir: Path) -> int:
             f"in {elapsed:.1f}s (worker start included); worker exited with {exit_code}; "
             f"worker log: {worker.log_path}; all outputs: {workdir / 'outputs.jsonl'}"
         )
-        console.print(WARNING)
+        console.print(warning)
         if missing or dead < invalid:
             console.print(
                 f"[bold red]missing answers:[/] {sorted(missing)[:10]} dead letters {dead}/{invalid}"
