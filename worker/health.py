@@ -59,34 +59,34 @@ class Monitor:
         self.health = health
 
     async def check(self) -> None:
-        await asyncio.gather(self._check_broker(), self._check_cache())
+        # Both answers are published together: /readyz must never show the broker
+        # connected beside a cache state that was not checked yet.
+        broker, cache = await asyncio.gather(self._broker_state(), self._cache_state())
+        self.health.broker_connected, self.health.cache = broker, cache
         self._update_lag()
 
-    async def _check_broker(self) -> None:
+    async def _broker_state(self) -> bool:
         try:
             producer = self.app.producer._ensure_producer()
             await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout=5.0)
         except Exception as exc:  # any failure means "not connected"; the reason is logged
             if self.health.broker_connected:
                 log.warning("broker unreachable: %r", exc)
-            self.health.broker_connected = False
-            return
-        self.health.broker_connected = True
+            return False
+        return True
 
-    async def _check_cache(self) -> None:
+    async def _cache_state(self) -> CacheState:
         if self.cache is None:
-            self.health.cache = "disabled"
-            return
+            return "disabled"
         try:
             await self.cache.ping()
         except CacheError as exc:
             if self.health.cache != "unavailable":
                 log.warning("Redis unavailable, running without the cache: %s", exc)
-            self.health.cache = "unavailable"
-            return
+            return "unavailable"
         if self.health.cache == "unavailable":
             log.info("Redis is back; caching resumes")
-        self.health.cache = "ok"
+        return "ok"
 
     def _update_lag(self) -> None:
         consumer = self.app.consumer
