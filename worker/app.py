@@ -17,6 +17,7 @@ import faust
 
 from worker.cache import EmbeddingCache
 from worker.fetch import ImageFetcher
+from worker.gc_pauses import GcPauses, freeze_startup_heap
 from worker.health import Health, Monitor
 from worker.intake import InputRecord
 from worker.kafka_transport import ModerationApp
@@ -115,6 +116,8 @@ def build_app(
     pipeline.stats.set_model(_identity_labels(scorer))
     add_endpoints(app, pipeline.stats, health)
 
+    pauses = GcPauses(pipeline.stats.on_gc_pause)
+
     async def start_pipeline() -> None:
         outputs = [settings.verdicts_topic, settings.flagged_topic, settings.dlq_topic]
         if candidate is not None:
@@ -122,6 +125,9 @@ def build_app(
         for name in outputs:
             await app.topic(name, partitions=settings.topic_partitions).maybe_declare()
         await pipeline.start()
+        if settings.gc_freeze:
+            log.info("startup heap frozen: %d objects out of the collector's reach", freeze_startup_heap())
+        pauses.install()
         health.pipeline_started = True
         await monitor.check()
         log.info(
@@ -137,6 +143,7 @@ def build_app(
     async def stop_pipeline(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         # Runs after faust waited for every in-flight record to be acked.
         await pipeline.stop()
+        pauses.uninstall()
         log.info("pipeline stopped: %s", pipeline.stats.summary())
         await fetcher.aclose()
         if cache is not None:

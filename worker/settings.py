@@ -108,6 +108,14 @@ class Settings(BaseSettings):
     web_port: int = Field(
         6066, ge=1, le=65535, description="Port of the worker's HTTP endpoint (MODERATION_WEB_PORT)."
     )
+    gc_freeze: bool = Field(
+        True,
+        description=(
+            "Freeze the objects alive at startup out of the garbage collector's reach, so a full "
+            "collection pauses the worker for under a millisecond instead of ~250 ms "
+            "(MODERATION_GC_FREEZE)."
+        ),
+    )
     health_interval_s: float = Field(
         5.0,
         gt=0,

@@ -20,6 +20,7 @@ __all__ = ["PipelineStats"]
 
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+_GC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
 
 
 class _Prometheus:
@@ -48,6 +49,13 @@ class _Prometheus:
             "From the post's Kafka timestamp to its verdict's acknowledgement.",
             _LATENCY_BUCKETS,
         )
+        self.gc_pause = Histogram(
+            "moderation_gc_pause_seconds",
+            "Garbage-collector pauses (every thread stops), by generation.",
+            ("generation",),
+            buckets=_GC_BUCKETS,
+            registry=registry,
+        )
         self.cache = counter("cache_lookups", "Embedding cache lookups.", ("result",))
         self.images = counter("image_fetches", "Image fetch outcomes, by kind.", ("outcome",))
         self.lag = Gauge(
@@ -70,6 +78,8 @@ class PipelineStats:
     compute_s: float = 0.0
     cache_hits: int = 0
     cache_misses: int = 0
+    #: Seconds spent in garbage collection, by generation.
+    gc_pause_s: dict[int, float] = field(default_factory=dict)
     registry: CollectorRegistry = field(default_factory=CollectorRegistry, repr=False)
 
     def __post_init__(self) -> None:
@@ -99,6 +109,10 @@ class PipelineStats:
     def on_dead_letter(self, reason: str) -> None:
         self.dead_letters[reason] += 1
         self._prom.dead_letters.labels(reason).inc()
+
+    def on_gc_pause(self, generation: int, seconds: float) -> None:
+        self.gc_pause_s[generation] = self.gc_pause_s.get(generation, 0.0) + seconds
+        self._prom.gc_pause.labels(str(generation)).observe(seconds)
 
     def on_batch(self, size: int, compute_s: float, waits_s: list[float]) -> None:
         self.batches += 1

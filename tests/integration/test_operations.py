@@ -89,9 +89,12 @@ def test_metrics_count_what_was_sent_and_readiness_reports_the_parts(stack: Embe
     lags = [v for (name, _), v in metrics.items() if name == "moderation_consumer_lag"]
     assert lags and all(lag == 0 for lag in lags)
     assert any(name == "moderation_model_info" for name, _ in metrics)
+    assert value("moderation_gc_pause_seconds_count", generation="0") > 0
     log_lines = [
         json.loads(line) for line in worker.log_path.read_text().splitlines() if line.startswith("{")
     ]
     assert any(line.get("kind") == "invalid_json" and "offset" in line for line in log_lines)
+    frozen = [line["msg"] for line in log_lines if line["msg"].startswith("startup heap frozen")]
+    assert frozen and int(frozen[0].split()[3]) > 10_000, frozen
     texts = [json.loads(value)["text"] for _, value in posts]
     assert not any(text in line["msg"] for line in log_lines for text in texts)

@@ -132,6 +132,9 @@ async def _paced(bench: Bench, s: Streams, worker: ChildProcess, port: int, star
 
     batches = delta("moderation_batch_compute_seconds_count")
     r["batch_compute_ms_mean"] = 1000 * delta("moderation_batch_compute_seconds_sum") / max(1.0, batches)
+    full = 'moderation_gc_pause_seconds_{}{{generation="2"}}'
+    r["paced_full_gc_count"] = int(delta(full.format("count")))
+    r["paced_full_gc_pause_ms_total"] = 1000 * delta(full.format("sum"))
     earlier = _histogram(before, "moderation_batch_size_bucket")
     r["paced_batch_size_histogram"] = {
         label: count - earlier.get(label, 0) for label, count in r["batch_size_histogram"].items()

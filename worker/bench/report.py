@@ -46,6 +46,8 @@ def print_table(r: dict[str, Any]) -> None:
         "p99_latency_ms",
         "p99_latency_bound_ms",
         "batch_compute_ms_mean",
+        "paced_full_gc_count",
+        "paced_full_gc_pause_ms_total",
         "matmul_gflops",
         "flops_per_post",
         "flop_utilization",

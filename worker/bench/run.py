@@ -106,6 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-batch", type=int, default=Settings().max_batch)
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
     parser.add_argument("--models", type=Path, default=Path(".models/full"))
+    parser.add_argument(
+        "--no-gc-freeze",
+        dest="gc_freeze",
+        action="store_false",
+        help="run the worker with MODERATION_GC_FREEZE=false (to compare)",
+    )
     args = parser.parse_args(argv)
     corpus = BenchCorpus.load(find_data_dir())
     started = time.monotonic()
@@ -114,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.results["config"] = {
         "precision": args.precision,
         "max_batch": args.max_batch,
+        "gc_freeze": args.gc_freeze,
         "models": {"text": "BERT-base", "image": "ResNet-34", "clip": "CLIP ViT-B/16"},
         "data": "shared/data tweet pairs" if find_data_dir() else "built-in sample",
     }
@@ -154,6 +161,7 @@ async def end_to_end(bench: Bench) -> None:
             web_port=port,
             precision=settings.precision,
             max_batch=settings.max_batch,
+            gc_freeze=bench.args.gc_freeze,
             log_level="warning",
         )
         bench.results["max_wait_ms"] = settings.max_wait_ms
