@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
@@ -106,6 +107,60 @@ async def test_transparency_is_flattened_onto_white() -> None:
     body = encode(Image.new("RGBA", (4, 4), (0, 0, 0, 0)), "PNG")
     fetched = await fetch_one(lambda request: image_response(body))
     assert fetched.image.getpixel((1, 1)) == (255, 255, 255)
+
+
+def gradient(size: tuple[int, int]) -> Image.Image:
+    """A smooth image: what it looks like survives any reasonable downscale."""
+    return Image.merge(
+        "RGB",
+        [
+            Image.linear_gradient("L").resize(size),
+            Image.linear_gradient("L").rotate(90).resize(size),
+            Image.new("L", size, 128),
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("size", "min_side", "decoded"),
+    [
+        ((1024, 576), 224, (512, 288)),  # 1/4 would make 144 < 224
+        ((4032, 3024), 224, (504, 378)),  # a phone photo: 1/8
+        ((1024, 576), 0, (1024, 576)),  # reduction off
+        ((300, 200), 224, (300, 200)),  # already too small to halve
+        ((1024, 576), 600, (1024, 576)),  # the short side may not drop below min_side
+    ],
+)
+async def test_jpegs_decode_at_the_smallest_scale_that_keeps_min_side(
+    size: tuple[int, int], min_side: int, decoded: tuple[int, int]
+) -> None:
+    body = encode(gradient(size), "JPEG", quality=90)
+    fetched = await fetch_one(lambda request: image_response(body, "image/jpeg"), decode_min_side=min_side)
+    assert fetched.image.size == decoded and fetched.image.mode == "RGB"
+    assert (fetched.width, fetched.height) == size  # the stored size is what is reported
+
+
+async def test_a_reduced_jpeg_looks_like_the_full_one_scaled_down() -> None:
+    body = encode(gradient((1024, 576)), "JPEG", quality=90)
+    handler = functools.partial(lambda body, request: image_response(body, "image/jpeg"), body)
+    reduced = (await fetch_one(handler)).image
+    full = (await fetch_one(handler, decode_min_side=0)).image.resize(reduced.size, Image.Resampling.BOX)
+    differences = np.abs(np.asarray(reduced, dtype=np.int16) - np.asarray(full, dtype=np.int16))
+    assert differences.max() <= 4 and differences.mean() < 0.5
+
+
+async def test_rotation_is_applied_to_a_reduced_jpeg() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 degrees clockwise to display
+    body = encode(gradient((1024, 576)), "JPEG", exif=exif.tobytes())
+    fetched = await fetch_one(lambda request: image_response(body, "image/jpeg"))
+    assert fetched.image.size == (288, 512)
+
+
+async def test_other_formats_are_never_reduced() -> None:
+    body = encode(gradient((1024, 576)), "PNG")
+    fetched = await fetch_one(lambda request: image_response(body))
+    assert fetched.image.size == (1024, 576)
 
 
 # --- HTTP status -----------------------------------------------------------------------

@@ -60,6 +60,8 @@ class FetchedImage:
 
     ``url`` is the URL asked for, before redirects; ``fetch_ms`` is the wall time of
     the whole :meth:`ImageFetcher.fetch`, waiting for a slot and decoding included.
+    ``width`` and ``height`` are the stored image's; a JPEG's ``image`` may be decoded
+    smaller (``settings.decode_min_side``).
     """
 
     url: str
@@ -156,7 +158,11 @@ class ImageFetcher:
                 raise FetchTimeout(f"fetching {url} took over the deadline") from exc
         loop = asyncio.get_running_loop()
         decoded = await loop.run_in_executor(
-            self._decoder, decode_image, content, self._settings.max_image_pixels
+            self._decoder,
+            decode_image,
+            content,
+            self._settings.max_image_pixels,
+            self._settings.decode_min_side,
         )
         return FetchedImage(
             url=url,

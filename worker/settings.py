@@ -253,6 +253,16 @@ class Settings(BaseSettings):
         ge=1,
         description="Images with more pixels are refused before decoding (MODERATION_MAX_IMAGE_PIXELS).",
     )
+    decode_min_side: int = Field(
+        224,
+        ge=0,
+        description=(
+            "JPEGs decode at the smallest 1/2, 1/4 or 1/8 scale whose sides both stay at or above "
+            "this many pixels, about 5x cheaper than a full decode; keep it at or above the image "
+            "encoders' input side (224 for ResNet-34 and CLIP ViT-B/16); 0 decodes in full "
+            "(MODERATION_DECODE_MIN_SIDE)."
+        ),
+    )
 
     # --- Models ------------------------------------------------------------------
     text_encoder: str = Field(

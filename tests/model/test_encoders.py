@@ -126,3 +126,20 @@ def test_length_buckets_respect_max_items() -> None:
     groups = length_buckets([7] * 10, max_items=4)
     assert [len(g) for g in groups] == [4, 4, 2]
     assert sorted(i for g in groups for i in g) == list(range(10))
+
+
+def test_the_jpeg_decode_scale_is_part_of_the_image_cache_ids(
+    make_settings: MakeSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    reduced = ModerationModel.load(make_settings(decode_min_side=224))
+    full = ModerationModel.load(make_settings(decode_min_side=0))
+    assert reduced.encoder_ids["text"] == full.encoder_ids["text"]
+    assert reduced.encoder_ids["clip_text"] == full.encoder_ids["clip_text"]
+    assert reduced.encoder_ids["image"] != full.encoder_ids["image"]
+    assert reduced.encoder_ids["clip_image"] != full.encoder_ids["clip_image"]
+    assert not [r for r in caplog.records if "decode_min_side" in r.getMessage()]
+    # The tiny ResNet takes 64-pixel squares: a smaller decode side is warned about.
+    assert reduced.image_input_side == 64
+    with caplog.at_level("WARNING", logger="worker.model.moderation"):
+        ModerationModel.load(make_settings(decode_min_side=63))
+    assert "MODERATION_DECODE_MIN_SIDE=64" in caplog.text

@@ -21,7 +21,7 @@ from worker.bench.data import BenchPost
 from worker.model import ModerationModel
 from worker.model.types import PostFeatures, ReferenceFeatures
 
-__all__ = ["agreement", "forward_posts_per_s", "matmul_gflops"]
+__all__ = ["agreement", "decode_agreement", "forward_posts_per_s", "matmul_gflops"]
 
 
 def _run_batch(model: ModerationModel, posts: Sequence[BenchPost], images: Mapping[str, Image.Image]) -> None:
@@ -91,15 +91,30 @@ def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    result: np.ndarray = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
+    return result
+
+
+def decode_agreement(
+    model: ModerationModel, full: Sequence[Image.Image], reduced: Sequence[Image.Image]
+) -> dict[str, float]:
+    """How far image embeddings move when the same JPEGs are decoded at a reduced scale."""
+    result = {"resnet_image_embedding_cosine_min": float(
+        _cosines(model.encode_images(full), model.encode_images(reduced)).min()
+    )}
+    if model.clip is not None:
+        result["clip_image_embedding_cosine_min"] = float(
+            _cosines(model.clip_encode_images(full), model.clip_encode_images(reduced)).min()
+        )
+    return result
+
+
 def agreement(
     fp32: ModerationModel, other: ModerationModel, texts: Sequence[str], images: Sequence[Image.Image]
 ) -> dict[str, float]:
     """How far ``other`` (e.g. int8) strays from fp32 on the same inputs."""
-
-    def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        result: np.ndarray = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)
-        return result
-
+    cosines = _cosines
     t32, t8 = fp32.encode_texts(texts), other.encode_texts(texts)
     i32, i8 = fp32.clip_encode_images(images), other.clip_encode_images(images)
     r32, r8 = fp32.encode_images(images), other.encode_images(images)  # ResNet: bf16 where native

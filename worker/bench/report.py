@@ -63,6 +63,10 @@ def print_table(r: dict[str, Any]) -> None:
     figures.add_row("paced_batch_size_histogram", str(r.get("paced_batch_size_histogram")))
     if "int8_agreement" in r:
         figures.add_row("int8 vs fp32", ", ".join(f"{k}={v:.4f}" for k, v in r["int8_agreement"].items()))
+    if "decode_agreement" in r:
+        figures.add_row(
+            "reduced vs full JPEG decode", ", ".join(f"{k}={v:.5f}" for k, v in r["decode_agreement"].items())
+        )
     console.print(figures)
     targets = Table(title="targets")
     for column in ("target", "measured", "wanted", "met"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import io
 import json
 import statistics
 import time
@@ -19,6 +18,7 @@ from worker.bench import baseline, measure
 from worker.bench.data import BenchCorpus, BenchPost, photo, tagged
 from worker.bench.models import build_full_models
 from worker.bench.report import print_table
+from worker.decode import decode_image
 from worker.demo_data import find_data_dir
 from worker.embedded.kafka_io import create_topics
 from worker.embedded.ports import free_port
@@ -43,13 +43,12 @@ class Bench:
         number = int(path.rsplit("/", 1)[1].split(".")[0])
         return tagged(self.photos[number % len(self.photos)], number)
 
-    def decoded(self, posts: list[BenchPost]) -> dict[str, Image.Image]:
-        out: dict[str, Image.Image] = {}
-        for path in BenchCorpus.image_paths(posts):
-            image = Image.open(io.BytesIO(self.image_bytes(path)))
-            image.load()
-            out[path] = image
-        return out
+    def decoded(self, posts: list[BenchPost], min_side: int = 0) -> dict[str, Image.Image]:
+        """The posts' images, decoded in full (as the cards do) or as the worker does."""
+        return {
+            path: decode_image(self.image_bytes(path), Settings().max_image_pixels, min_side).image
+            for path in BenchCorpus.image_paths(posts)
+        }
 
     def settings(self, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
@@ -78,8 +77,10 @@ def in_process(bench: Bench) -> None:
     gc.collect()
     model = ModerationModel.load(bench.settings())
     forward_posts = bench.corpus.posts(args.forward_posts, "fwd", with_images=True)
+    # The model gets its images the way the worker decodes them (JPEGs at a reduced scale).
+    worker_images = bench.decoded(forward_posts, model.settings.decode_min_side)
     rates, r["flops_per_post"] = measure.forward_posts_per_s(
-        model, forward_posts, bench.decoded(forward_posts), args.max_batch
+        model, forward_posts, worker_images, args.max_batch
     )
     r["forward_posts_per_s_runs"], r["forward_posts_per_s"] = rates, statistics.median(rates)
     text_fwd = bench.corpus.posts(args.forward_posts, "fwdt", with_images=False)
@@ -89,9 +90,16 @@ def in_process(bench: Bench) -> None:
         fp32 = ModerationModel.load(bench.settings(precision="fp32"))
         sample = forward_posts[:32]
         r["int8_agreement"] = measure.agreement(
-            fp32, model, [p.text for p in sample], list(bench.decoded(sample).values())[:16]
+            fp32,
+            model,
+            [p.text for p in sample],
+            [worker_images[p] for p in bench.corpus.image_paths(sample)][:16],
         )
         del fp32
+    full = bench.decoded(forward_posts[:16])
+    r["decode_agreement"] = measure.decode_agreement(
+        model, list(full.values()), [worker_images[p] for p in full]
+    )
     del model
     gc.collect()
 

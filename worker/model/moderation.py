@@ -29,7 +29,7 @@ from worker.model.clip import ClipScorer
 from worker.model.entailment import EntailmentHead
 from worker.model.heads import HEADS_FORMAT, HeadsConfig, load_heads, save_heads
 from worker.model.precision import cpu_has_native_bf16, input_dtype, quantize_linear_int8, resolve_precision
-from worker.model.preprocess import length_buckets, pad, resnet_processor, rgb
+from worker.model.preprocess import input_side, length_buckets, pad, resnet_processor, rgb
 from worker.model.scoring import score_posts
 from worker.model.types import FloatArray, PostFeatures, PostScores
 from worker.settings import Settings
@@ -84,6 +84,7 @@ class ModerationModel:
         self.precision = resolve_precision(settings.precision, self.device)
         self._apply_precision()
         self._encoder_ids = self._make_encoder_ids()
+        self._check_decode_side()
 
     # --- loading ------------------------------------------------------------------
     @classmethod
@@ -253,7 +254,28 @@ class ModerationModel:
             raise ModelError("CLIP is disabled (settings.clip_model is empty)")
         return self.clip
 
+    @property
+    def image_input_side(self) -> int:
+        """The largest side, in pixels, that the image encoders take their input at."""
+        sides = [input_side(self.image_processor)]
+        if self.clip is not None:
+            sides.append(input_side(self.clip.image_processor))
+        return max(sides)
+
+    def _check_decode_side(self) -> None:
+        wanted, side = self.settings.decode_min_side, self.image_input_side
+        if 0 < wanted < side:
+            log.warning(
+                "decode_min_side is %d but the image encoders take %d-pixel inputs: JPEGs will be "
+                "decoded smaller than the models want and scaled up; set MODERATION_DECODE_MIN_SIDE=%d",
+                wanted,
+                side,
+                side,
+            )
+
     def _make_encoder_ids(self) -> dict[str, str]:
+        # How JPEGs are decoded changes the pixels, so it is part of every image id.
+        decode = {"decode_min_side": self.settings.decode_min_side}
         tokenizer_sha = ids.text_sha256([self.tokenizer.backend_tokenizer.to_str()])
         result = {
             "text": ids.short_id(
@@ -269,6 +291,7 @@ class ModerationModel:
                 self._components["image_encoder"],
                 {
                     "processor": self.image_processor.to_dict(),
+                    **decode,
                     "feature": "spatial-mean",
                     "precision": self.precision,
                     "dtype": str(input_dtype(self.bias.image_encoder)),
@@ -279,7 +302,9 @@ class ModerationModel:
             clip_sha = self._components["clip"]
             precision = {"precision": self.precision}
             result["clip_text"] = ids.short_id(clip_sha, {**self.clip.preprocessing("text"), **precision})
-            result["clip_image"] = ids.short_id(clip_sha, {**self.clip.preprocessing("image"), **precision})
+            result["clip_image"] = ids.short_id(
+                clip_sha, {**self.clip.preprocessing("image"), **precision, **decode}
+            )
         return result
 
 

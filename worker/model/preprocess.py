@@ -24,6 +24,7 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "card_image_processor",
+    "input_side",
     "length_buckets",
     "pad",
     "resnet_processor",
@@ -65,6 +66,18 @@ def resnet_processor(id_or_path: str) -> Any:
         log.warning("no image processor config for %r; resizing to %d", id_or_path, CARD_IMAGE_SIDE)
         side = CARD_IMAGE_SIDE
     return card_image_processor(side)
+
+
+def input_side(processor: Any) -> int:
+    """The largest side, in pixels, that an HF image processor resizes or crops to."""
+    sides = [0]
+    for name in ("size", "crop_size"):
+        spec = getattr(processor, name, None)  # a dict, or transformers' SizeDict
+        for key in ("height", "width", "shortest_edge"):
+            value = spec.get(key) if isinstance(spec, dict) else getattr(spec, key, None)
+            if value:
+                sides.append(int(value))
+    return max(sides)
 
 
 def length_buckets(lengths: Sequence[int], *, max_items: int = 64, max_waste: float = 0.5) -> list[list[int]]:

@@ -88,7 +88,7 @@ def _read_file(key: str, ref: ImageRef, settings: Settings, found: FoundImages) 
     assert ref.path is not None
     try:
         content = ref.path.read_bytes()
-        decoded = decode_image(content, settings.max_image_pixels)
+        decoded = decode_image(content, settings.max_image_pixels, settings.decode_min_side)
     except (OSError, FetchError) as exc:
         found.failures[f"unreadable file ({type(exc).__name__})"] += 1
         return
