@@ -11,10 +11,19 @@ Example::
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from pydantic.config import JsonDict
 
 from worker import names
@@ -38,6 +47,29 @@ __all__ = [
 PostId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
 ImageURL = Annotated[str, StringConstraints(max_length=2048, pattern=r"^[hH][tT][tT][pP][sS]?://\S+$")]
 Text = Annotated[str, StringConstraints(max_length=25_000)]
+_RFC3339 = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})"
+)
+
+
+def _rfc3339(value: Any) -> Any:
+    """RFC 3339 text to a datetime (a datetime, from Python, passes through). Pydantic
+    alone would also read "1700000000" as a Unix time and accept a time without seconds."""
+    if not isinstance(value, str):
+        return value
+    match = _RFC3339.fullmatch(value)
+    if match is None:
+        raise ValueError("not an RFC 3339 date-time with an offset, e.g. 2026-11-25T01:00:00Z")
+    day, clock, fraction, offset = match.groups()
+    micro = f".{(fraction or '')[:6]:0<6}"  # RFC 3339 allows any precision; Python keeps 6
+    zone = "+00:00" if offset in ("Z", "z") else offset
+    try:
+        return datetime.fromisoformat(f"{day}T{clock}{micro}{zone}")
+    except ValueError as exc:  # e.g. month 13, hour 25
+        raise ValueError(f"not a valid date-time: {exc}") from exc
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 Relation = Literal["reply", "quote", "claim"]
 EntailmentLabel = Literal["Contradictory", "Implies", "NoEntailment"]
 Modality = Literal["text", "image"]
@@ -91,7 +123,7 @@ class Post(_Input):
         default_factory=list, description="Up to four http(s) image URLs."
     )
     author_id: PostId = Field(description="Author id.")
-    created_at: AwareDatetime = Field(description="RFC 3339 time the post was created.")
+    created_at: Timestamp = Field(description="RFC 3339 time the post was created.")
     lang: Annotated[str, StringConstraints(min_length=2, max_length=35)] | None = Field(
         None, description="BCP 47 language tag, when known."
     )
