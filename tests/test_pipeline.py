@@ -5,16 +5,21 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import httpx
 import pytest
+from prometheus_client import generate_latest
 
 from tests.support.fakes import FakePublisher, FakeScorer, image_transport
+from worker.cache import EmbeddingCache
+from worker.embedded.ports import free_port
 from worker.errors import ModelError
 from worker.fetch import ImageFetcher
 from worker.intake import InputRecord
+from worker.logs import Throttle, cache_warnings
 from worker.model.types import PostFeatures, PostScores
 from worker.pipeline import Pipeline
 from worker.settings import Settings
@@ -44,13 +49,16 @@ def record(offset: int, value: bytes, partition: int = 0) -> InputRecord:
 
 
 async def run(
-    values: list[bytes], scorer: FakeScorer | None = None, publisher: FakePublisher | None = None
+    values: list[bytes],
+    scorer: FakeScorer | None = None,
+    publisher: FakePublisher | None = None,
+    cache: EmbeddingCache | None = None,
 ) -> tuple[FakePublisher, list[int], Pipeline]:
     scorer = scorer or FakeScorer()
     publisher = publisher or FakePublisher()
     client = httpx.AsyncClient(transport=image_transport())
     fetcher = ImageFetcher(SETTINGS, client, resolver=public_resolver)
-    pipeline = Pipeline(SETTINGS, scorer, fetcher, None, publisher)
+    pipeline = Pipeline(SETTINGS, scorer, fetcher, cache, publisher)
     acked: list[int] = []
     await pipeline.start()
     for offset, value in enumerate(values):
@@ -104,6 +112,49 @@ async def test_inline_reference_is_scored_and_by_id_without_cache_is_unavailable
     assert scored.raw_text == "hello world" and scored.reference.raw_text == "the other post"
     assert verdicts["p1"]["entailment"]["label"] == "Contradictory"
     assert verdicts["p2"]["entailment"]["status"] == "reference_unavailable"
+
+
+async def test_with_redis_down_verdicts_say_degraded_and_its_warnings_are_throttled(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(cache_warnings, "_last", {})
+    # Nothing listens on this port: every Redis call fails at once with "connection refused".
+    cache = EmbeddingCache.from_settings(Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    inline = {"relation": "claim", "id": "r1", "text": "the other post", "image_urls": []}
+    values = [post(f"p{i}", text=f"post {i}", reference=inline) for i in range(12)]
+    with caplog.at_level("WARNING"):
+        publisher, acked, pipeline = await run(values, cache=cache)
+    await cache.aclose()
+    verdicts = publisher.on("verdicts")
+    assert len(verdicts) == 12 and acked == list(range(12))
+    assert all(v["degraded"] == ["cache_unavailable"] for v in verdicts)
+    assert pipeline.stats.degraded == {"cache_unavailable": 12}
+    metrics = generate_latest(pipeline.stats.registry).decode()
+    assert 'moderation_degraded_verdicts_published_total{part="cache_unavailable"} 12.0' in metrics
+    # Twelve posts failed every cache call, but each kind of failure is logged once a minute.
+    messages = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert sum("could not remember post" in m for m in messages) == 1
+    assert sum("embedding cache unavailable" in m for m in messages) == 1
+    assert len(messages) <= 6, messages
+
+
+def test_the_throttle_says_how_many_warnings_it_held_back(caplog: pytest.LogCaptureFixture) -> None:
+    now = [0.0]
+    throttle = Throttle(60.0, clock=lambda: now[0])
+    logger = logging.getLogger("test.throttle")
+    with caplog.at_level("WARNING", logger="test.throttle"):
+        assert throttle.warning(logger, "a", "redis down: %s", "refused")
+        for _ in range(5):
+            now[0] += 10
+            assert not throttle.warning(logger, "a", "redis down: %s", "refused")
+        assert throttle.warning(logger, "b", "another kind")  # keys are apart
+        now[0] = 61.0
+        assert throttle.warning(logger, "a", "redis down: %s", "timeout")
+    assert [r.getMessage() for r in caplog.records] == [
+        "redis down: refused",
+        "another kind",
+        "redis down: timeout (5 more like this in the last 61 s)",
+    ]
 
 
 async def test_identical_texts_in_a_batch_are_encoded_once() -> None:

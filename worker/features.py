@@ -25,6 +25,7 @@ import numpy as np
 from worker.cache import EmbeddingCache
 from worker.errors import CacheError, ModelError
 from worker.jobs import ImageSlot, Job
+from worker.logs import cache_warnings
 from worker.model.types import PostFeatures, PostScores, ReferenceFeatures, Scorer
 from worker.stats import PipelineStats
 
@@ -92,7 +93,9 @@ class FeatureStage:
                 encoder = self.scorer.encoder_ids[kind]
                 w.found.update(await self.cache.get_many(kind, encoder, w.missing()))
         except CacheError as exc:
-            log.warning("embedding cache unavailable, computing everything: %s", exc)
+            cache_warnings.warning(
+                log, "cache-lookup", "embedding cache unavailable, computing everything: %s", exc
+            )
             return False
         return True
 
@@ -104,7 +107,7 @@ class FeatureStage:
                 if items:
                     await self.cache.put_many(kind, self.scorer.encoder_ids[kind], items)
         except CacheError as exc:
-            log.warning("could not store embeddings in the cache: %s", exc)
+            cache_warnings.warning(log, "cache-store", "could not store embeddings in the cache: %s", exc)
             return False
         return True
 

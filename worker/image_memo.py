@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from worker.cache import EmbeddingCache, ImageMeta
 from worker.errors import CacheError
 from worker.jobs import ImageSlot
+from worker.logs import cache_warnings
 from worker.model.types import FloatArray
 
 __all__ = ["ImageMemo"]
@@ -43,7 +44,7 @@ class ImageMemo:
             metas = await self.cache.recall_images([slot.url for slot, _ in wanted])
             found = await self._vectors(metas, wanted)
         except CacheError as exc:
-            log.warning("image memo unavailable, fetching: %s", exc)
+            cache_warnings.warning(log, "memo-lookup", "image memo unavailable, fetching: %s", exc)
             return
         for slot, kinds in wanted:
             meta = metas.get(slot.url)
@@ -82,4 +83,4 @@ class ImageMemo:
         try:
             await self.cache.remember_images(items, self.ttl_s)
         except CacheError as exc:
-            log.warning("could not remember image URLs: %s", exc)
+            cache_warnings.warning(log, "memo-store", "could not remember image URLs: %s", exc)

@@ -13,12 +13,52 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-__all__ = ["CONTEXT_FIELDS", "JsonFormatter", "configure_logging"]
+__all__ = ["CONTEXT_FIELDS", "JsonFormatter", "Throttle", "cache_warnings", "configure_logging"]
 
 #: ``extra=`` keys copied into every JSON line that has them.
 CONTEXT_FIELDS = ("post_id", "topic", "partition", "offset", "error", "kind", "batch_size")
+
+
+class Throttle:
+    """Lets one warning per key through every ``interval_s``; the next one that passes
+    says how many were held back. A Redis outage otherwise writes a warning for every
+    post, thousands a minute, burying everything else in the log.
+
+    Example::
+
+        throttle.warning(log, "cache-lookup", "embedding cache unavailable: %s", exc)
+    """
+
+    def __init__(self, interval_s: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval_s = interval_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last: dict[str, tuple[float, int]] = {}  # key -> (last logged at, held back since)
+
+    def warning(self, logger: logging.Logger, key: str, msg: str, *args: object) -> bool:
+        """Log ``msg % args`` unless ``key`` was logged less than ``interval_s`` ago;
+        True when it was logged."""
+        now = self._clock()
+        with self._lock:
+            last, held = self._last.get(key, (None, 0))
+            if last is not None and now - last < self.interval_s:
+                self._last[key] = (last, held + 1)
+                return False
+            self._last[key] = (now, 0)
+        if held and last is not None:
+            msg += " (%d more like this in the last %.0f s)"
+            args = (*args, held, now - last)
+        logger.warning(msg, *args)
+        return True
+
+
+#: Warnings about the cache (Redis), which fail once per post while it is down.
+cache_warnings = Throttle(60.0)
 
 
 class JsonFormatter(logging.Formatter):

@@ -245,7 +245,7 @@ class Pipeline:
             body = shadow.model_dump_json().encode()
             sends.append(send_with_retry(self.publisher, s.shadow_topic, key, body, JSON_HEADERS))
         await asyncio.gather(*sends)
-        self.stats.on_verdict(verdict.flagged, self._latency_s(job.record))
+        self.stats.on_verdict(verdict.flagged, self._latency_s(job.record), verdict.degraded)
         self._release(job.ticket)
 
     async def _dead_letter(self, record: InputRecord, exc: Exception, ticket: Ticket) -> None:

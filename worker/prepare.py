@@ -18,6 +18,7 @@ from worker.errors import CacheError, FetchError
 from worker.fetch import ImageFetcher
 from worker.image_memo import ImageMemo
 from worker.jobs import ImageSlot, Job, ResolvedReference
+from worker.logs import cache_warnings
 from worker.messages import Reference
 from worker.settings import Settings
 
@@ -118,7 +119,9 @@ class Preparer:
                     found = await self.cache.recall_post(post_id)
                 except CacheError as exc:
                     job.degraded.add("cache_unavailable")
-                    log.warning("could not look up referenced post %s: %s", post_id, exc)
+                    cache_warnings.warning(
+                        log, "post-lookup", "could not look up referenced post %s: %s", post_id, exc
+                    )
                     found = None
                 if found is not None:
                     return found
@@ -141,4 +144,4 @@ class Preparer:
             await self.cache.remember_post(job.post.id, seen)
         except CacheError as exc:
             job.degraded.add("cache_unavailable")
-            log.warning("could not remember post %s: %s", job.post.id, exc)
+            cache_warnings.warning(log, "post-store", "could not remember post %s: %s", job.post.id, exc)

@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, Info
@@ -36,6 +37,11 @@ class _Prometheus:
         self.consumed = counter("posts_consumed", "Records read from the posts topic.")
         self.verdicts = counter("verdicts_published", "Verdicts acknowledged by the broker.")
         self.flagged = counter("flagged_verdicts_published", "Flagged verdicts published.")
+        self.degraded = counter(
+            "degraded_verdicts_published",
+            "Verdicts published with a part degraded (e.g. cache_unavailable), by part.",
+            ("part",),
+        )
         self.dead_letters = counter("dead_letters", "Dead letters published, by reason.", ("reason",))
         self.batch_size = histogram("batch_size", "Posts per model batch.", _BATCH_BUCKETS)
         self.batch_wait = histogram(
@@ -72,6 +78,8 @@ class PipelineStats:
     consumed: int = 0
     verdicts: int = 0
     flagged: int = 0
+    #: Verdicts published with each degraded part (one verdict may count under several).
+    degraded: Counter[str] = field(default_factory=Counter)
     dead_letters: Counter[str] = field(default_factory=Counter)
     batches: int = 0
     batch_sizes: Counter[int] = field(default_factory=Counter)
@@ -89,7 +97,7 @@ class PipelineStats:
         dead = sum(self.dead_letters.values())
         return (
             f"consumed={self.consumed} verdicts={self.verdicts} flagged={self.flagged} "
-            f"dead_letters={dead} batches={self.batches} "
+            f"dead_letters={dead} degraded={sum(self.degraded.values())} batches={self.batches} "
             f"cache_hits={self.cache_hits} cache_misses={self.cache_misses}"
         )
 
@@ -97,9 +105,12 @@ class PipelineStats:
         self.consumed += 1
         self._prom.consumed.inc()
 
-    def on_verdict(self, flagged: bool, latency_s: float | None) -> None:
+    def on_verdict(self, flagged: bool, latency_s: float | None, degraded: Sequence[str] = ()) -> None:
         self.verdicts += 1
         self._prom.verdicts.inc()
+        for part in degraded:
+            self.degraded[part] += 1
+            self._prom.degraded.labels(part).inc()
         if flagged:
             self.flagged += 1
             self._prom.flagged.inc()
