@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from worker.bench.data import BenchCorpus
-from worker.bench.e2e import COLD_RUNS, _histogram
+from worker.bench.e2e import COLD_RUNS, _histogram, slowest
 from worker.bench.run import derive
 from worker.bench.stream import median, result
 
@@ -20,6 +20,16 @@ def test_result_spans_first_post_to_last_verdict() -> None:
     assert sorted(stream.latencies_ms) == [100.0, 200.0, 1500.0]
     assert stream.percentile(0.5) == 200.0
     assert stream.percentile(0.99) == 1500.0
+
+
+def test_slowest_lists_the_worst_posts_in_sending_order() -> None:
+    sent = {f"p{i}": 10_000 + 500 * i for i in range(100)}
+    seen = {post: t + 200 for post, t in sent.items()}
+    seen["p70"] += 900  # sent 35 s in, answered 1100 ms later
+    seen["p10"] += 400
+    seen["p90"] += 100
+    assert slowest(sent, seen) == [[5.0, 600.0], [35.0, 1100.0]]
+    assert slowest(sent, seen, share=0.03) == [[5.0, 600.0], [35.0, 1100.0], [45.0, 300.0]]
 
 
 def test_histogram_turns_cumulative_buckets_into_counts() -> None:

@@ -115,6 +115,7 @@ async def _paced(bench: Bench, s: Streams, worker: ChildProcess, port: int, star
     r["paced_rate_posts_per_s"] = rate
     r["paced_posts"] = count
     r["p50_latency_ms"], r["p99_latency_ms"] = paced.percentile(0.5), paced.percentile(0.99)
+    r["paced_slowest"] = slowest(sent, s.watcher.seen)
     memory = process_memory_mb(worker.pid)
     r["peak_rss_mb"] = memory["VmHWM"]
     r["rss_mb_samples"] = samples
@@ -139,6 +140,16 @@ async def _paced(bench: Bench, s: Streams, worker: ChildProcess, port: int, star
     r["paced_batch_size_histogram"] = {
         label: count - earlier.get(label, 0) for label, count in r["batch_size_histogram"].items()
     }
+
+
+def slowest(sent: dict[str, int], seen: dict[str, int], share: float = 0.02) -> list[list[float]]:
+    """The slowest ``share`` of posts as [seconds into the run, latency ms], in sending
+    order: a run of neighbours means the whole machine stalled, lone ones a slow post."""
+    start = min(sent.values())
+    latencies = sorted(((seen[i] - t, t) for i, t in sent.items()), reverse=True)
+    worst = latencies[: max(1, round(share * len(latencies)))]
+    worst.sort(key=lambda w: w[1])
+    return [[round((t - start) / 1000, 2), float(latency)] for latency, t in worst]
 
 
 def _histogram(metrics: dict[str, float], name: str) -> dict[str, int]:

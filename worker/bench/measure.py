@@ -100,9 +100,11 @@ def decode_agreement(
     model: ModerationModel, full: Sequence[Image.Image], reduced: Sequence[Image.Image]
 ) -> dict[str, float]:
     """How far image embeddings move when the same JPEGs are decoded at a reduced scale."""
-    result = {"resnet_image_embedding_cosine_min": float(
-        _cosines(model.encode_images(full), model.encode_images(reduced)).min()
-    )}
+    result = {
+        "resnet_image_embedding_cosine_min": float(
+            _cosines(model.encode_images(full), model.encode_images(reduced)).min()
+        )
+    }
     if model.clip is not None:
         result["clip_image_embedding_cosine_min"] = float(
             _cosines(model.clip_encode_images(full), model.clip_encode_images(reduced)).min()

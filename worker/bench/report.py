@@ -61,6 +61,10 @@ def print_table(r: dict[str, Any]) -> None:
         figures.add_row(key + " (median above)", ", ".join(f"{v:.3f}" for v in r.get(key, [])))
     figures.add_row("batch_size_histogram", str(r.get("batch_size_histogram")))
     figures.add_row("paced_batch_size_histogram", str(r.get("paced_batch_size_histogram")))
+    figures.add_row(
+        "paced_slowest 2% (s into the run: ms)",
+        " ".join(f"{at:g}:{ms:.0f}" for at, ms in r.get("paced_slowest", [])),
+    )
     if "int8_agreement" in r:
         figures.add_row("int8 vs fp32", ", ".join(f"{k}={v:.4f}" for k, v in r["int8_agreement"].items()))
     if "decode_agreement" in r:
