@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import io
 import socket
+import warnings
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -414,6 +415,17 @@ async def test_bomb_beyond_pillows_own_limit(loads: list[object]) -> None:
     body = bomb_png(15_000)  # 225 M pixels: Pillow's guard fires while reading the header
     with pytest.raises(NotAnImage, match="pixels"):
         await fetch_one(lambda request: image_response(body))
+    assert loads == []
+
+
+async def test_between_pillows_warning_and_its_error_the_image_is_still_refused(loads: list[object]) -> None:
+    # 100 M pixels: Pillow (limit ~89 M) only warns up to twice its limit, then decodes.
+    # Outside pytest that warning is a line on stderr, so it is silenced here as there.
+    body = bomb_png(10_000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with pytest.raises(NotAnImage, match=f"more than {Image.MAX_IMAGE_PIXELS} pixels"):
+            await fetch_one(lambda request: image_response(body), max_image_pixels=200_000_000)
     assert loads == []
 
 

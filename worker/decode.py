@@ -15,9 +15,10 @@ resizing afterwards. With ``min_side`` set, the smallest of those scales that ke
 504 x 378). The reported width and height stay those of the stored image.
 
 Pillow has a guard of its own, ``Image.MAX_IMAGE_PIXELS`` (about 89 M pixels): it
-warns above it and raises ``DecompressionBombError`` above twice it, while opening.
-Both are caught here and reported like our own limit, so the effective limit is the
-smaller of ``max_pixels`` and Pillow's. Pillow's global is left alone.
+raises ``DecompressionBombError`` above twice it while opening, which is caught here,
+but between once and twice it only *warns* and would decode. The header check here
+therefore refuses anything above the smaller of ``max_pixels`` and Pillow's limit,
+reported like our own. Pillow's global is left alone (``None`` turns its guard off).
 
 Example::
 
@@ -96,9 +97,10 @@ def _open_header(content: bytes, max_pixels: int) -> Image.Image:
     except Exception as exc:  # Pillow's header parsers raise many unrelated types
         raise NotAnImage(f"unreadable image header: {exc}") from exc
     width, height = image.size
-    if width * height > max_pixels:
+    limit = max_pixels if Image.MAX_IMAGE_PIXELS is None else min(max_pixels, Image.MAX_IMAGE_PIXELS)
+    if width * height > limit:
         image.close()
-        raise _too_many_pixels(max_pixels)
+        raise _too_many_pixels(limit)
     return image
 
 
