@@ -46,6 +46,8 @@ def test_derive_computes_ratios_and_the_latency_bound() -> None:
     r = {
         "e2e_posts_per_s": 4.0,
         "forward_posts_per_s": 5.0,
+        "e2e_posts_per_s_runs": [3.0, 4.0, 4.5],
+        "forward_posts_per_s_runs": [4.0, 5.0, 5.0],
         "seed_loop_posts_per_s": 0.5,
         "text_only_e2e_posts_per_s": 15.0,
         "text_only_seed_loop_posts_per_s": 1.0,
@@ -57,6 +59,7 @@ def test_derive_computes_ratios_and_the_latency_bound() -> None:
     }
     derive(r)
     assert r["e2e_over_forward"] == pytest.approx(0.8)
+    assert r["e2e_over_forward_runs"] == pytest.approx([0.75, 0.8, 0.9])
     assert r["e2e_over_seed_loop"] == pytest.approx(8.0)
     assert r["text_only_e2e_over_seed_loop"] == pytest.approx(15.0)
     assert r["repeated_post_cost_ratio"] == pytest.approx(0.01)

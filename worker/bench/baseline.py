@@ -26,7 +26,7 @@ from worker.model import compat
 from worker.model.bias import BiasClassifier
 from worker.model.entailment import EntailmentHead
 
-__all__ = ["seed_loop_posts_per_s"]
+__all__ = ["SeedLoop", "seed_loop_posts_per_s", "seed_pass"]
 
 
 def _card_transform() -> Any:
@@ -91,6 +91,14 @@ class SeedLoop:
                 self.clip(**inputs).logits_per_image.softmax(dim=1)
 
 
+def seed_pass(loop: SeedLoop, posts: Sequence[BenchPost], images: Mapping[str, Image.Image]) -> float:
+    """Posts per second of one pass of ``loop`` over ``posts``."""
+    started = time.perf_counter()
+    for post in posts:
+        loop.run(post, images)
+    return len(posts) / (time.perf_counter() - started)
+
+
 def seed_loop_posts_per_s(
     paths: Mapping[str, Path],
     posts: Sequence[BenchPost],
@@ -101,10 +109,4 @@ def seed_loop_posts_per_s(
     """Posts per second of each of ``runs`` passes over ``posts``."""
     loop = SeedLoop(paths, prompts)
     loop.run(posts[0], images)  # warm-up, not timed
-    rates = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        for post in posts:
-            loop.run(post, images)
-        rates.append(len(posts) / (time.perf_counter() - started))
-    return rates
+    return [seed_pass(loop, posts, images) for _ in range(runs)]

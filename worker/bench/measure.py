@@ -21,7 +21,14 @@ from worker.bench.data import BenchPost
 from worker.model import ModerationModel
 from worker.model.types import PostFeatures, ReferenceFeatures
 
-__all__ = ["agreement", "decode_agreement", "forward_posts_per_s", "matmul_gflops"]
+__all__ = [
+    "agreement",
+    "decode_agreement",
+    "flops_per_post",
+    "forward_pass",
+    "forward_posts_per_s",
+    "matmul_gflops",
+]
 
 
 def _run_batch(model: ModerationModel, posts: Sequence[BenchPost], images: Mapping[str, Image.Image]) -> None:
@@ -57,6 +64,26 @@ def _run_batch(model: ModerationModel, posts: Sequence[BenchPost], images: Mappi
     model.score(features)
 
 
+def forward_pass(
+    model: ModerationModel, posts: Sequence[BenchPost], images: Mapping[str, Image.Image], batch: int
+) -> float:
+    """Posts per second of one pass over ``posts``, ``batch`` posts per call."""
+    started = time.perf_counter()
+    for start in range(0, len(posts), batch):
+        _run_batch(model, posts[start : start + batch], images)
+    return len(posts) / (time.perf_counter() - started)
+
+
+def flops_per_post(
+    model: ModerationModel, posts: Sequence[BenchPost], images: Mapping[str, Image.Image], batch: int
+) -> float:
+    """FLOPs per post of one batch of ``posts`` (after a warm-up batch, not counted)."""
+    _run_batch(model, posts[:batch], images)
+    with FlopCounterMode(display=False) as counter:
+        _run_batch(model, posts[:batch], images)
+    return float(counter.get_total_flops() / len(posts[:batch]))
+
+
 def forward_posts_per_s(
     model: ModerationModel,
     posts: Sequence[BenchPost],
@@ -66,17 +93,8 @@ def forward_posts_per_s(
 ) -> tuple[list[float], float]:
     """(posts per second of each of ``runs`` passes, FLOPs per post) of the model alone
     at ``batch`` posts per call."""
-    _run_batch(model, posts[:batch], images)  # warm-up
-    with FlopCounterMode(display=False) as counter:
-        _run_batch(model, posts[:batch], images)
-    flops_per_post = counter.get_total_flops() / len(posts[:batch])
-    rates = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        for start in range(0, len(posts), batch):
-            _run_batch(model, posts[start : start + batch], images)
-        rates.append(len(posts) / (time.perf_counter() - started))
-    return rates, float(flops_per_post)
+    flops = flops_per_post(model, posts, images, batch)
+    return [forward_pass(model, posts, images, batch) for _ in range(runs)], flops
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:

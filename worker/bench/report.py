@@ -57,7 +57,12 @@ def print_table(r: dict[str, Any]) -> None:
     ):
         value = r.get(key)
         figures.add_row(key, f"{value:,.3f}" if isinstance(value, float) else str(value))
-    for key in ("seed_loop_posts_per_s_runs", "forward_posts_per_s_runs", "e2e_posts_per_s_runs"):
+    for key in (
+        "seed_loop_posts_per_s_runs",
+        "forward_posts_per_s_runs",
+        "e2e_posts_per_s_runs",
+        "e2e_over_forward_runs",
+    ):
         figures.add_row(key + " (median above)", ", ".join(f"{v:.3f}" for v in r.get(key, [])))
     figures.add_row("batch_size_histogram", str(r.get("batch_size_histogram")))
     figures.add_row("paced_batch_size_histogram", str(r.get("paced_batch_size_histogram")))
