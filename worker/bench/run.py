@@ -69,8 +69,9 @@ class Bench:
 
     def decoded(self, posts: list[BenchPost], min_side: int = 0) -> dict[str, Image.Image]:
         """The posts' images, decoded in full (as the cards do) or as the worker does."""
+        max_pixels = Settings().max_image_pixels
         return {
-            path: decode_image(self.image_bytes(path), Settings().max_image_pixels, min_side).image
+            path: decode_image(self.image_bytes(path), max_pixels, min_side).image
             for path in BenchCorpus.image_paths(posts)
         }
 
