@@ -8,7 +8,9 @@ and the zero-shot prompts plus the image, then ``model(**inputs)``); fp32; no ca
 
 Example::
 
-    rate = seed_loop_posts_per_s(paths, posts, images, prompts)
+    loop = SeedLoop(paths, prompts)
+    loop.run(posts[0], images)  # warm-up
+    rate = seed_pass(loop, posts, images)
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from worker.model import compat
 from worker.model.bias import BiasClassifier
 from worker.model.entailment import EntailmentHead
 
-__all__ = ["SeedLoop", "seed_loop_posts_per_s", "seed_pass"]
+__all__ = ["SeedLoop", "seed_pass"]
 
 
 def _card_transform() -> Any:
@@ -97,16 +99,3 @@ def seed_pass(loop: SeedLoop, posts: Sequence[BenchPost], images: Mapping[str, I
     for post in posts:
         loop.run(post, images)
     return len(posts) / (time.perf_counter() - started)
-
-
-def seed_loop_posts_per_s(
-    paths: Mapping[str, Path],
-    posts: Sequence[BenchPost],
-    images: Mapping[str, Image.Image],
-    prompts: Sequence[str],
-    runs: int = 3,
-) -> list[float]:
-    """Posts per second of each of ``runs`` passes over ``posts``."""
-    loop = SeedLoop(paths, prompts)
-    loop.run(posts[0], images)  # warm-up, not timed
-    return [seed_pass(loop, posts, images) for _ in range(runs)]

@@ -134,7 +134,6 @@ def agreement(
     fp32: ModerationModel, other: ModerationModel, texts: Sequence[str], images: Sequence[Image.Image]
 ) -> dict[str, float]:
     """How far ``other`` (e.g. int8) strays from fp32 on the same inputs."""
-    cosines = _cosines
     t32, t8 = fp32.encode_texts(texts), other.encode_texts(texts)
     i32, i8 = fp32.clip_encode_images(images), other.clip_encode_images(images)
     r32, r8 = fp32.encode_images(images), other.encode_images(images)  # ResNet: bf16 where native
@@ -143,9 +142,9 @@ def agreement(
     s32 = np.array([s.bias_score for s in fp32.score(f32)])
     s8 = np.array([s.bias_score for s in other.score(f8)])
     return {
-        "text_embedding_cosine_min": float(cosines(t32, t8).min()),
-        "clip_image_embedding_cosine_min": float(cosines(i32, i8).min()),
-        "resnet_image_embedding_cosine_min": float(cosines(r32, r8).min()),
+        "text_embedding_cosine_min": float(_cosines(t32, t8).min()),
+        "clip_image_embedding_cosine_min": float(_cosines(i32, i8).min()),
+        "resnet_image_embedding_cosine_min": float(_cosines(r32, r8).min()),
         "bias_score_abs_diff_max": float(np.abs(s32 - s8).max()),
         "bias_score_abs_diff_mean": float(np.abs(s32 - s8).mean()),
     }
