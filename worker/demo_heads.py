@@ -52,6 +52,7 @@ def demo_heads(data_dir: Path | None, tiny_dir: Path, say: Callable[[str], objec
 
 def _train(text_encoder: str, image_encoder: Path, csvs: tuple[Path, Path], out: Path) -> None:
     from worker.training.boost import BoostConfig
+    from worker.training.fit import FitConfig
     from worker.training.record import TrainConfig
     from worker.training.runtime import auto_pooling, open_store, training_settings
     from worker.training.train import train
@@ -60,6 +61,8 @@ def _train(text_encoder: str, image_encoder: Path, csvs: tuple[Path, Path], out:
     config = TrainConfig(
         name=HEADS_FOLDER,
         text_pooling=auto_pooling(text_encoder),
+        text_links="strip",
+        fit=FitConfig(stop_on="head"),
         cv_folds=0,
         fetch_images=False,  # the dataset's image host is out of reach here
         lexical=BoostConfig(),

@@ -52,6 +52,9 @@ def test_train_writes_a_checkpoint_the_worker_loads(
     assert (out / "heads.safetensors").is_file()
     record = json.loads((out / "training.json").read_text())
     assert record["config"]["lexical"]["rounds"] == 200  # the command line asks for the trees
+    # ... strips links before encoding, and stops early on the MLP's own figure.
+    assert heads["text_links"] == record["config"]["text_links"] == "strip"
+    assert record["config"]["fit"]["stop_on"] == "head"
     assert "MLP alone, without its lexical trees" in output
     ent = record["entailment"]
     assert ent["cross_validation"]["folds"] == 3

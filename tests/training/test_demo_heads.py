@@ -48,6 +48,9 @@ def test_trains_once_and_the_worker_loads_it(
     assert len(said) == 1 and "training the entailment head" in said[0]
     config = json.loads((heads / "heads.json").read_text())
     assert config["text_pooling"] == "mean" and config["lexical_trees"] == 600
+    assert config["text_links"] == "strip"
+    recipe = json.loads((heads / "training.json").read_text())["config"]
+    assert recipe["text_links"] == "strip" and recipe["fit"]["stop_on"] == "head"
     written = (heads / "heads.safetensors").stat().st_mtime_ns
     assert demo_heads(tmp_path / "data", tiny, said.append) == overrides  # reused, not retrained
     assert (heads / "heads.safetensors").stat().st_mtime_ns == written and len(said) == 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -106,3 +108,31 @@ def test_standardised_projection() -> None:
     assert out.mean(dim=0).abs().max() < 1e-3
     # A rotation of unit-variance features: the total variance is kept, 6 dimensions' worth.
     assert out.var(dim=0).sum() == pytest.approx(6.0, rel=0.05)
+
+
+def test_early_stopping_scores_the_head_alone_or_the_blend() -> None:
+    """A blended task whose blend ignores the head (always the majority class): stopping
+    on the blend sees no epoch improve; stopping on the head follows the head's learning."""
+    index = np.arange(160)
+    train, val = index[index % 4 != 0], index[index % 4 == 0]
+    majority = torch.tensor([0.0, 0.0, 1.0])
+
+    def always_majority(batch: Tensor) -> Tensor:
+        return majority.expand(len(batch), 3)
+
+    figures = {}
+    for stop_on in ("blend", "head"):
+        task = dataclasses.replace(_toy_task(), blended=always_majority)
+        result = fit(task, train, val, FitConfig(epochs=20, patience=20, lr=0.05, stop_on=stop_on))
+        figures[stop_on] = [h["val_macro_f1"] for h in result.history]
+        # Whatever early stopping scored, predictions are what the worker gives: the blend.
+        assert (predict(task, val).argmax(axis=1) == 2).all()
+        assert (predict(task, val, blended=False).argmax(axis=1) == 2).mean() < 0.9
+    assert len(set(figures["blend"])) == 1 and figures["blend"][0] < 0.35
+    assert max(figures["head"]) > 0.85
+
+
+def test_recipes_recorded_before_stop_on_existed_stopped_on_the_blend() -> None:
+    assert FitConfig.model_validate({"seed": 3}).stop_on == "blend"
+    with pytest.raises(ValueError, match="stop_on"):
+        FitConfig(stop_on="mlp")  # type: ignore[arg-type]

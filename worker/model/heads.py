@@ -27,6 +27,7 @@ from worker.model import identity as ids
 from worker.model.bias import ENCODER_PREFIXES, BiasClassifier
 from worker.model.checkpoint import load_strict, read_tensors
 from worker.model.entailment import EntailmentHead
+from worker.model.links import TextLinks
 from worker.names import ENTAILMENT_LABELS
 
 __all__ = ["HEADS_FORMAT", "HeadsConfig", "encoder_hashes", "load_heads", "save_heads"]
@@ -52,6 +53,9 @@ class HeadsConfig(BaseModel):
     entailment_dropout: float = Field(0.1, ge=0, lt=1)
     #: How the text encoder's token states are pooled ("cls": the card's; "mean").
     text_pooling: Literal["cls", "mean"] = "cls"
+    #: Whether the text encoder is shown the posts' links ("keep") or not ("strip");
+    #: see worker/model/links.py. Heads written before this existed kept them.
+    text_links: TextLinks = "keep"
     #: Entailment input: "concat" of the two posts' features, or "pair" (plus |a-b|, a*b).
     entailment_features: Literal["concat", "pair"] = "concat"
     #: Trees of the entailment head's lexical component (0: none), their depth, and the

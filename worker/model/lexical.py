@@ -30,6 +30,7 @@ import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
+from worker.model.links import LINK as _URL
 from worker.names import ENTAILMENT_LABELS
 
 __all__ = ["LEXICAL_FEATURES", "TreeEnsemble", "lexical_row", "pair_features"]
@@ -53,7 +54,6 @@ LEXICAL_FEATURES = (
     "text_cosine",
 )
 
-_URL = re.compile(r"https?://\S+")
 _WORD = re.compile(r"[#@]?\w+")
 _NUMBER = re.compile(r"\d+")
 _SPACE = re.compile(r"\s+")

@@ -28,6 +28,7 @@ from worker.model.checkpoint import load_tokenizer
 from worker.model.clip import ClipScorer
 from worker.model.entailment import EntailmentHead
 from worker.model.heads import HEADS_FORMAT, HeadsConfig, load_heads, save_heads
+from worker.model.links import encoder_text
 from worker.model.precision import cpu_has_native_bf16, input_dtype, quantize_linear_int8, resolve_precision
 from worker.model.preprocess import input_side, length_buckets, pad, resnet_processor, rgb
 from worker.model.scoring import score_posts
@@ -245,8 +246,9 @@ class ModerationModel:
             return []
         # A Rust tokenizer called from two threads at once can fail with
         # "Already borrowed" (it stores the truncation setting), hence the lock.
+        shown = [encoder_text(text, self.heads.text_links) for text in texts]
         with self._tokenizer_lock:
-            encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_text_tokens)
+            encoded = self.tokenizer(shown, truncation=True, max_length=self.max_text_tokens)
         return [list(ids_) for ids_ in encoded["input_ids"]]
 
     def _require_clip(self) -> ClipScorer:
@@ -277,6 +279,8 @@ class ModerationModel:
         # How JPEGs are decoded changes the pixels, so it is part of every image id.
         decode = {"decode_min_side": self.settings.decode_min_side}
         tokenizer_sha = ids.text_sha256([self.tokenizer.backend_tokenizer.to_str()])
+        # Only a change from the original "keep" enters the id, so existing caches stay valid.
+        links = {"links": self.heads.text_links} if self.heads.text_links != "keep" else {}
         result = {
             "text": ids.short_id(
                 self._components["text_encoder"],
@@ -285,6 +289,7 @@ class ModerationModel:
                     "max_tokens": self.max_text_tokens,
                     "feature": self.bias.text_pooling,
                     "precision": self.precision,
+                    **links,
                 },
             ),
             "image": ids.short_id(

@@ -65,6 +65,9 @@ def train_command(
     text_encoder: TextEncoder = None,
     image_encoder: ImageEncoder = None,
     pooling: Annotated[str, typer.Option(help="auto (mean for sentence-transformers), cls, mean.")] = "auto",
+    links: Annotated[
+        str, typer.Option(help="strip: the text encoder does not see the posts' links; keep: it does.")
+    ] = "strip",
     features: Annotated[
         str, typer.Option(help="Entailment input: pair (adds |a-b|, a*b) or concat.")
     ] = "pair",
@@ -79,6 +82,10 @@ def train_command(
         bool, typer.Option(help="Entailment: blend in boosted trees over the two texts' overlap.")
     ] = True,
     lexical_weight: Annotated[float, typer.Option(help="Weight of those trees in the blend.")] = 0.5,
+    stop_on: Annotated[
+        str,
+        typer.Option(help="Early stopping scores: head (the MLP's own answer) or blend (with the trees)."),
+    ] = "head",
     seed: Annotated[int, typer.Option(help="Seed of everything random.")] = 0,
     cv: Annotated[int, typer.Option(help="Cross-validation folds on the training CSV; 0: none.")] = 5,
     images: Images = True,
@@ -107,13 +114,14 @@ def train_command(
                 "name": name or out.name,
                 "projection_dim": projection_dim,
                 "text_pooling": auto_pooling(settings.text_encoder) if pooling == "auto" else pooling,
+                "text_links": links,
                 "entailment_features": features,
                 "cv_folds": cv,
                 "fetch_images": images,
                 "lexical": {} if lexical else None,
                 "lexical_weight": lexical_weight,
                 "fit": {"epochs": epochs, "patience": patience, "lr": lr, "loss": loss, "gamma": gamma}
-                | {"tune_projections": tune_projections, "seed": seed},
+                | {"tune_projections": tune_projections, "seed": seed, "stop_on": stop_on},
             }
         )
         with open_store(cache, cache_dir, settings) as store:

@@ -20,6 +20,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from worker.errors import CheckpointError
+from worker.model.links import TextLinks
 from worker.training.boost import BoostConfig
 from worker.training.crossval import CrossValidation
 from worker.training.fit import FitConfig
@@ -40,6 +41,9 @@ class TrainConfig(BaseModel):
     #: Width of the shared projections; None: the text encoder's hidden size.
     projection_dim: int | None = Field(None, ge=1)
     text_pooling: Literal["cls", "mean"] = "cls"
+    #: What the text encoder is shown of the posts' links (worker/model/links.py);
+    #: ``train`` strips them, a recipe recorded before this existed kept them.
+    text_links: TextLinks = "keep"
     entailment_features: Literal["concat", "pair"] = "pair"
     dropout: float = Field(0.1, ge=0, lt=1)
     fit: FitConfig = FitConfig()

@@ -71,6 +71,7 @@ def load_for_training(settings: Settings, config: TrainConfig) -> ModerationMode
         fusion_dropout=config.dropout,
         entailment_dropout=config.dropout,
         text_pooling=config.text_pooling,
+        text_links=config.text_links,
         entailment_features=config.entailment_features,
         lexical_trees=len(ENTAILMENT_LABELS) * config.lexical.rounds if config.lexical else 0,
         lexical_depth=config.lexical.depth if config.lexical else 3,
