@@ -18,13 +18,12 @@ from __future__ import annotations
 import re
 from typing import Final, Literal
 
-__all__ = ["LINK", "TEXT_LINKS", "TextLinks", "encoder_text"]
+__all__ = ["LINK", "TextLinks", "encoder_text"]
 
 #: A link as written in a post: scheme, then everything up to the next space.
 LINK: Final = re.compile(r"https?://\S+")
 
 TextLinks = Literal["keep", "strip"]
-TEXT_LINKS: Final[tuple[TextLinks, ...]] = ("keep", "strip")
 
 _SPACE = re.compile(r"\s+")
 

@@ -79,8 +79,7 @@ def cross_validate(
         task.prepare_fold(fold_train)
         result = fit(task, fold_train, fold_val, config, projections)
         predicted[held_out] = predict(task, train_index[held_out]).argmax(axis=1)
-        with torch.no_grad():
-            mlp_alone[held_out] = task.logits(torch.from_numpy(train_index[held_out])).argmax(dim=1).numpy()
+        mlp_alone[held_out] = predict(task, train_index[held_out], blended=False).argmax(axis=1)
         scores.append(classification_report(labels[held_out], predicted[held_out], task.classes).macro_f1)
         epochs.append(result.best_epoch)
     _reset(modules, initial)
