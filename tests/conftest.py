@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
-
-from worker.embedded import EmbeddedBroker, EmbeddedRedis, ImageServer
-from worker.errors import ServiceError
+from moderation_lab.embedded import EmbeddedBroker, EmbeddedRedis, ImageServer
+from moderation_lab.errors import ServiceError
 
 
 def _unavailable(what: str, exc: BaseException) -> NoReturn:

@@ -11,18 +11,18 @@ from typing import Any, ClassVar
 
 import httpx
 import pytest
+from moderation_lab.embedded.ports import free_port
 from prometheus_client import generate_latest
 
 from tests.support.fakes import FakePublisher, FakeScorer, image_transport
-from worker.cache import EmbeddingCache
-from worker.embedded.ports import free_port
+from worker.config.settings import Settings
+from worker.consume.intake import InputRecord
 from worker.errors import ModelError
-from worker.fetch import ImageFetcher
-from worker.intake import InputRecord
-from worker.logs import Throttle, cache_warnings
+from worker.fetch.client import ImageFetcher
+from worker.inference.cache import EmbeddingCache
 from worker.model.types import PostFeatures, PostScores
+from worker.ops.logs import Throttle, cache_warnings
 from worker.pipeline import Pipeline
-from worker.settings import Settings
 from worker.shadow import Shadow
 
 SETTINGS = Settings(max_batch=4, max_wait_ms=5, allow_private_hosts=True)

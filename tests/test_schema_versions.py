@@ -16,8 +16,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-
-from worker.schema_files import schema_dir
+from moderation_lab.schemas import schema_dir
 
 EXAMPLES = Path(__file__).resolve().parent / "schema_examples"
 _FILE = re.compile(r"^(?P<name>[a-z_]+)\.v(?P<version>\d+)\.json$")

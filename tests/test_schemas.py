@@ -8,12 +8,12 @@ from typing import Any
 
 import jsonschema
 import pytest
+from moderation_lab.demo.data import demo_posts, invalid_records
+from moderation_lab.schemas import SCHEMAS, render, schema_dir
 
 from tests.test_pipeline import post, run
-from worker.demo_data import demo_posts, invalid_records
+from worker.consume.intake import parse_post
 from worker.errors import InvalidPost
-from worker.intake import parse_post
-from worker.schema_files import SCHEMAS, render, schema_dir
 
 
 def validator(name: str) -> jsonschema.Draft202012Validator:

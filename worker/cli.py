@@ -10,15 +10,13 @@ Example::
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from typing import Annotated
 
 import typer
 from pydantic import ValidationError
 
+from worker.config.settings import Settings
 from worker.errors import ModerationError
-from worker.logs import configure_logging
-from worker.settings import Settings
+from worker.ops.logs import configure_logging
 
 __all__ = ["app", "main"]
 
@@ -32,7 +30,7 @@ def run() -> None:
     """Consume posts and publish verdicts until stopped (SIGTERM/SIGINT finish in-flight work)."""
     import faust
 
-    from worker.app import build_app
+    from worker.consume.app import build_app
     from worker.model import ModerationModel
     from worker.shadow import shadow_settings
 
@@ -78,79 +76,6 @@ def _settings_or_exit() -> Settings:
         raise typer.Exit(2) from exc
 
 
-@app.command()
-def demo(
-    data_dir: Annotated[
-        Path | None, typer.Option(help="Folder with multimodal-entailment/ CSVs (real tweets).")
-    ] = None,
-    posts: Annotated[int, typer.Option(help="Posts to produce.")] = 40,
-    models_dir: Annotated[Path, typer.Option(help="Where the tiny demo models live.")] = Path(".models/tiny"),
-) -> None:
-    """Start broker, Redis, an image server and a worker; produce posts; print verdicts."""
-    from worker.demo import run_demo
-
-    raise typer.Exit(run_demo(data_dir=data_dir, n_posts=posts, models_dir=models_dir))
-
-
-@app.command()
-def schemas(
-    check: Annotated[bool, typer.Option("--check", help="Fail if schemas/ is out of date.")] = False,
-) -> None:
-    """Write (or check) the JSON Schemas in schemas/ from the message classes."""
-    from worker.schema_files import SCHEMAS, render, schema_dir, write_all
-
-    if not check:
-        for path in write_all():
-            typer.echo(f"wrote {path}")
-        return
-    stale = [
-        name
-        for name in SCHEMAS
-        if not (schema_dir() / name).exists()
-        or (schema_dir() / name).read_text(encoding="utf-8") != render(name)
-    ]
-    if stale:
-        typer.echo(f"out of date: {', '.join(stale)} (run: moderation-worker schemas)", err=True)
-        raise typer.Exit(1)
-    typer.echo("schemas are up to date")
-
-
-@app.command("tiny-models")
-def tiny_models(dest: Path) -> None:
-    """Build tiny BERT, ResNet and CLIP models (random weights) for tests and the demo."""
-    from worker.model.tiny import build_tiny_models
-
-    for name, path in build_tiny_models(dest).items():
-        typer.echo(f"{name}: {path}")
-
-
-@app.command("convert-card")
-def convert_card(
-    card_folder: Annotated[
-        Path, typer.Argument(help="Folder with the card's config.json and model_weights.pth.")
-    ],
-    out: Annotated[Path, typer.Argument(help="Empty folder to write text/, image/ and heads/ into.")],
-    tokenizer: Annotated[
-        str | None, typer.Option(help="Tokenizer id or folder (default: the card's).")
-    ] = None,
-    image_encoder: Annotated[
-        str | None, typer.Option(help="Image encoder config id or folder (default: microsoft/resnet-34).")
-    ] = None,
-) -> None:
-    """Convert the bias model card's checkpoint into folders `run` loads (MODERATION_TEXT_ENCODER, ...)."""
-    from worker.model.convert import convert_card_checkpoint
-
-    try:
-        paths = convert_card_checkpoint(
-            card_folder, out, tokenizer_id_or_path=tokenizer, image_id_or_path=image_encoder
-        )
-    except ModerationError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    for name, path in paths.items():
-        typer.echo(f"{name}: {path}")
-
-
 @app.command("settings")
 def settings_table() -> None:
     """Print every setting as a Markdown table (the README's configuration table)."""
@@ -172,7 +97,7 @@ def settings_markdown() -> str:
 
 def _register_subcommands() -> None:
     # Their heavy imports happen inside the commands, so these registrations are cheap.
-    from worker.replay.cli import register as register_audit_commands
+    from worker.audit.cli import register as register_audit_commands
     from worker.training.cli import register as register_training_commands
 
     register_audit_commands(app)

@@ -24,9 +24,6 @@ nothing foreign leaks into the pipeline.
     │   └── CheckpointError    a checkpoint does not fit the architecture
     ├── CacheError             Redis unreachable or misbehaving          (retriable)
     ├── PublishError           the broker did not acknowledge a record  (retriable)
-    ├── ReplayError            a replay cannot go on: bad range, unknown topic, unwritable output
-    │   └── CompareError       verdict sets that cannot be read or do not overlap
-    ├── ServiceError           an embedded service (broker, redis-server) failed to start
     └── ConfigError            a setting cannot be applied with the installed libraries
 
 The class decides the fate of the work: ``retriable`` tells the pipeline to try
@@ -40,7 +37,6 @@ __all__ = [
     "BlockedURL",
     "CacheError",
     "CheckpointError",
-    "CompareError",
     "ConfigError",
     "FetchError",
     "FetchTimeout",
@@ -53,10 +49,8 @@ __all__ = [
     "NotAnImage",
     "OversizeMessage",
     "PublishError",
-    "ReplayError",
     "ResponseTooLarge",
     "SchemaViolation",
-    "ServiceError",
     "UnusableContent",
 ]
 
@@ -153,17 +147,6 @@ class PublishError(ModerationError):
     kind = "publish_error"
     retriable = True
 
-
-class ReplayError(ModerationError):
-    kind = "replay_error"
-
-
-class CompareError(ReplayError):
-    kind = "compare_error"
-
-
-class ServiceError(ModerationError):
-    kind = "service_error"
 
 
 class ConfigError(ModerationError):

@@ -154,7 +154,7 @@ class ModelIdentity(_Output):
     components: dict[str, str] = Field(description="sha256 of each component's weights.")
     settings_sha256: str | None = Field(
         None,
-        description="Hash of the settings that affect scores and labels (worker.settings_hash); "
+        description="Hash of the settings that affect scores and labels (worker.config.fingerprint); "
         "absent from verdicts written before it existed.",
     )
 

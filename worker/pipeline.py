@@ -6,7 +6,7 @@ Stages, each bounded so memory stays flat:
    records go to the dead-letter topic. Blocks when ``max_inflight_posts`` records
    are unanswered, which pauses consumption (backpressure).
 2. ``_prepare`` (a task per post): resolve the reference, fetch images concurrently.
-3. ``_form_batches``: the pure :class:`~worker.batching.BatchBuilder` decides when
+3. ``_form_batches``: the pure :class:`~worker.inference.batching.BatchBuilder` decides when
    to cut a batch; at most one formed batch waits while another computes.
 4. ``_compute_batches``: cache lookup, encoders and heads on the inference thread.
 5. ``_finish`` (a task per post): publish, and only after the broker acknowledged
@@ -29,25 +29,25 @@ from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from worker.acks import InOrderAcker, Ticket
-from worker.batching import BatchBuilder, BatchPolicy
-from worker.cache import EmbeddingCache
-from worker.dead_letters import build_dead_letter
+from worker.config.fingerprint import identity_with_settings
+from worker.config.settings import Settings
+from worker.consume.intake import InputRecord, parse_post
 from worker.errors import InvalidPost, ModelError, UnusableContent
-from worker.features import FeatureStage
-from worker.fetch import ImageFetcher
-from worker.image_memo import ImageMemo
-from worker.intake import InputRecord, parse_post
-from worker.jobs import Job
+from worker.fetch.client import ImageFetcher
+from worker.fetch.memo import ImageMemo
+from worker.inference.batching import BatchBuilder, BatchPolicy
+from worker.inference.cache import EmbeddingCache
+from worker.inference.jobs import Job
+from worker.inference.prepare import Preparer
+from worker.inference.runner import FeatureStage
 from worker.messages import Timings, Verdict
 from worker.model.types import Scorer
-from worker.prepare import Preparer
-from worker.publish import Publisher, send_with_retry
-from worker.settings import Settings
-from worker.settings_hash import identity_with_settings
+from worker.ops.metrics import PipelineStats
 from worker.shadow import Shadow
-from worker.stats import PipelineStats
-from worker.verdicts import build_verdict
+from worker.verdicts.acks import InOrderAcker, Ticket
+from worker.verdicts.build import build_verdict
+from worker.verdicts.dead_letters import build_dead_letter
+from worker.verdicts.publish import Publisher, send_with_retry
 
 __all__ = ["Pipeline"]
 

@@ -17,16 +17,16 @@ import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from worker.cache import EmbeddingCache
-from worker.features import FeatureStage
-from worker.jobs import Job
+from worker.config.fingerprint import identity_with_settings
+from worker.config.settings import Settings
+from worker.inference.cache import EmbeddingCache
+from worker.inference.jobs import Job
+from worker.inference.runner import FeatureStage
 from worker.messages import Timings, Verdict
+from worker.model.choice import named_settings
 from worker.model.types import Scorer
-from worker.replay.choice import named_settings
-from worker.settings import Settings
-from worker.settings_hash import identity_with_settings
-from worker.stats import PipelineStats
-from worker.verdicts import build_verdict
+from worker.ops.metrics import PipelineStats
+from worker.verdicts.build import build_verdict
 
 __all__ = ["Shadow", "shadow_settings"]
 
@@ -37,7 +37,9 @@ def shadow_settings(live: Settings) -> Settings | None:
     """The shadow model's settings: the live ones, its models, its overrides."""
     if live.shadow_model_dir is None:
         return None
-    return named_settings(live, live.shadow_model_dir, live.shadow_settings)
+    return named_settings(
+        live, live.shadow_model_dir, live.shadow_settings, source="MODERATION_SHADOW_SETTINGS"
+    )
 
 
 class Shadow:

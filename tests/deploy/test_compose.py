@@ -22,7 +22,7 @@ from jsonschema import Draft7Validator, Draft201909Validator, Draft202012Validat
 from jsonschema.protocols import Validator
 
 from worker import names
-from worker.settings import ENV_PREFIX, Settings
+from worker.config.settings import ENV_PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -306,7 +306,7 @@ def test_worker_environment_names_are_settings(services: dict[str, dict[str, Any
     fields = {Settings.env_name(field) for field in Settings.model_fields}
     for key in environment(services["worker"]):
         if key.startswith(ENV_PREFIX):
-            assert key in fields, f"{key} is not a field of worker.settings.Settings"
+            assert key in fields, f"{key} is not a field of worker.config.settings.Settings"
         else:
             assert key in THIRD_PARTY_ENV, f"unexpected variable {key} in the worker's environment"
 

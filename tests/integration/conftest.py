@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from moderation_lab.embedded.stack import EmbeddedStack
+from moderation_lab.errors import ServiceError
 
 from tests.conftest import _unavailable
-from worker.embedded.stack import EmbeddedStack
-from worker.errors import ServiceError
 
 
 @pytest.fixture(scope="module")

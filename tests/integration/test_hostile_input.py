@@ -12,12 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-
-from worker.embedded.stack import EmbeddedStack
-from worker.reliability.canary import Canary
-from worker.reliability.harness import Context
-from worker.reliability.hostile_server import HostileServer
-from worker.reliability.scenario_hostile import hostile_input
+from moderation_lab.embedded.stack import EmbeddedStack
+from moderation_lab.reliability.canary import Canary
+from moderation_lab.reliability.harness import Context
+from moderation_lab.reliability.hostile_server import HostileServer
+from moderation_lab.reliability.scenario_hostile import hostile_input
 
 pytestmark = pytest.mark.integration
 

@@ -8,13 +8,13 @@ import time
 
 import httpx
 import pytest
+from moderation_lab.demo.data import invalid_records
+from moderation_lab.embedded.kafka_io import Record, collect, produce
+from moderation_lab.embedded.ports import free_port
+from moderation_lab.embedded.stack import EmbeddedStack
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.test_worker import Topics, sample_posts, verdict_ids
-from worker.demo_data import invalid_records
-from worker.embedded.kafka_io import Record, collect, produce
-from worker.embedded.ports import free_port
-from worker.embedded.stack import EmbeddedStack
 
 pytestmark = pytest.mark.integration
 

@@ -20,19 +20,19 @@ from typing import Any
 import pytest
 import typer
 from aiokafka import AIOKafkaProducer
+from moderation_lab.embedded.kafka_io import Record, collect
+from moderation_lab.embedded.stack import EmbeddedStack
 from typer.testing import CliRunner
 
 from tests.integration.test_worker import Topics, sample_posts, verdict_ids
-from worker.compare.diff import compare_sets
-from worker.compare.load import load_verdicts, read_jsonl
-from worker.embedded.kafka_io import Record, collect
-from worker.embedded.stack import EmbeddedStack
-from worker.replay.canonical import canonical, canonical_lines
-from worker.replay.cli import register
-from worker.replay.kafka import KafkaLog
-from worker.replay.planning import plan_ranges
-from worker.replay.ranges import RangeRequest
-from worker.settings import Settings
+from worker.audit.cli import register
+from worker.audit.compare.diff import compare_sets
+from worker.audit.compare.load import load_verdicts, read_jsonl
+from worker.audit.replay.canonical import canonical, canonical_lines
+from worker.audit.replay.kafka import KafkaLog
+from worker.audit.replay.planning import plan_ranges
+from worker.audit.replay.ranges import RangeRequest
+from worker.config.settings import Settings
 
 pytestmark = pytest.mark.integration
 

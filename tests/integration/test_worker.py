@@ -12,11 +12,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-
-from worker.demo_data import invalid_records
-from worker.embedded.kafka_io import Record, collect, create_topics, produce
-from worker.embedded.stack import EmbeddedStack
-from worker.schema_files import schema_dir
+from moderation_lab.demo.data import invalid_records
+from moderation_lab.embedded.kafka_io import Record, collect, create_topics, produce
+from moderation_lab.embedded.stack import EmbeddedStack
+from moderation_lab.schemas import schema_dir
 
 pytestmark = pytest.mark.integration
 

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from moderation_lab.tiny_models import build_tiny_models
 from PIL import Image
 
+from worker.config.settings import Settings
 from worker.model import ModerationModel
-from worker.model.tiny import build_tiny_models
-from worker.settings import Settings
 
 MakeSettings = Callable[..., Settings]
 

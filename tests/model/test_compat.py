@@ -26,7 +26,7 @@ def test_fresh_interpreter_builds_tiny_models_with_warnings_as_errors(tmp_path: 
     # torchvision is already imported. Building the tiny models imports BERT,
     # ResNet, CLIP and the torchvision-backed image processors.
     result = subprocess.run(
-        [sys.executable, "-W", "error", "-m", "worker.model.tiny", str(tmp_path)],
+        [sys.executable, "-W", "error", "-m", "moderation_lab.tiny_models", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 from torch import nn
 
+from worker.config.settings import Settings
 from worker.errors import ModelError
 from worker.model import ModerationModel, Scorer
 from worker.model.moderation import length_buckets
-from worker.settings import Settings
 
 MakeSettings = Callable[..., Settings]
 

@@ -13,10 +13,10 @@ import torch
 from PIL import Image
 
 from tests.support.encoders import perturbed_text_encoder
+from worker.config.settings import Settings
 from worker.errors import CheckpointError
 from worker.model import ModerationModel, PostFeatures, ReferenceFeatures
 from worker.model.identity import state_sha256, weights_sha256
-from worker.settings import Settings
 
 MakeSettings = Callable[..., Settings]
 

@@ -10,10 +10,10 @@ import torch
 from torch import nn
 
 from tests.support.encoders import perturbed_text_encoder
+from worker.config.settings import Settings
 from worker.errors import ModelError
 from worker.model import ModerationModel
 from worker.model.identity import combine_hashes, short_id, state_sha256, weights_sha256
-from worker.settings import Settings
 
 MakeSettings = Callable[..., Settings]
 

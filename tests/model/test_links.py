@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from worker.config.settings import Settings
 from worker.model import ModerationModel
 from worker.model import identity as ids
 from worker.model.heads import HeadsConfig
 from worker.model.links import encoder_text
-from worker.settings import Settings
 
 MakeSettings = Callable[..., Settings]
 

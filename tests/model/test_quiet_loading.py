@@ -10,9 +10,9 @@ import pytest
 from transformers import AutoConfig, BertModel, ResNetForImageClassification
 from transformers.utils import logging as hf_logging
 
+from worker.config.settings import Settings
 from worker.model import ModerationModel
 from worker.model.checkpoint import load_auto_model
-from worker.settings import Settings
 
 MakeSettings = Callable[..., Settings]
 

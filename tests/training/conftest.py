@@ -16,13 +16,17 @@ from typing import Any
 
 import pytest
 import typer
+from moderation_lab.tiny_models import build_tiny_models
 from PIL import Image
 
-from worker.model.tiny import build_tiny_models
-from worker.settings import Settings
+from tests.model.conftest import sample_images, tiny_model
+from worker.config.settings import Settings
 from worker.training.cli import register
 
 MakeSettings = Callable[..., Settings]
+
+#: Shared with the model tests (convert-card scores against the tiny model).
+__all__ = ["sample_images", "tiny_model"]
 
 ENTAILMENT_HEADER = ["id_1", "text_1", "image_1", "id_2", "text_2", "image_2", "label"]
 _FIRST = [

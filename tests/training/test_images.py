@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from worker.embedded.ports import free_port
-from worker.settings import Settings
+from moderation_lab.embedded.ports import free_port
+
+from worker.config.settings import Settings
 from worker.training.data import ImageRef
 from worker.training.images import load_images
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from moderation_lab.demo.data import find_data_dir
 
-from worker.demo_data import find_data_dir
 from worker.names import ENTAILMENT_LABELS
 from worker.training.data import read_entailment_csv
 from worker.training.metrics import majority_baseline

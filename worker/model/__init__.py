@@ -4,7 +4,7 @@ The pipeline depends on :class:`Scorer` only; :class:`ModerationModel` is the
 real implementation. Importing this package first makes torchvision (and so
 transformers) importable next to a CPU-only torch, and turns transformers'
 progress bars off (see :mod:`.compat`). The tiny offline stand-in models are in
-:mod:`.tiny` (not imported here, so that ``python -m worker.model.tiny`` runs it
+:mod:`.tiny` (not imported here, so that ``python -m moderation_lab.tiny_models`` runs it
 as a fresh module).
 
 Example::

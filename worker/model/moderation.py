@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from worker.config.settings import Settings
 from worker.errors import ModelError
 from worker.messages import ModelIdentity
 from worker.model import identity as ids
@@ -33,7 +34,6 @@ from worker.model.precision import cpu_has_native_bf16, input_dtype, quantize_li
 from worker.model.preprocess import input_side, length_buckets, pad, resnet_processor, rgb
 from worker.model.scoring import score_posts
 from worker.model.types import FloatArray, PostFeatures, PostScores
-from worker.settings import Settings
 
 # HEADS_FORMAT, HeadsConfig and length_buckets moved out; they stay importable from here.
 __all__ = ["HEADS_FORMAT", "HeadsConfig", "ModerationModel", "length_buckets"]

@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from pydantic import ValidationError
 
+from worker.config.settings import Settings
 from worker.errors import ModelError, ModerationError
-from worker.settings import Settings
 
 if TYPE_CHECKING:  # the heavy modules load when a command runs, not when the CLI starts
     from worker.training.evaluate import DataRole
     from worker.training.record import TaskRecord, TrainConfig, TrainingRecord
     from worker.training.store import FeatureStore
 
-__all__ = ["evaluate_command", "register", "train_command"]
+__all__ = ["convert_card_command", "evaluate_command", "register", "train_command"]
 
 _CACHE_DIR = Path(".models/cache")
 
@@ -51,9 +51,10 @@ Csv = Annotated[Path | None, typer.Option(exists=True, dir_okay=False)]
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``train`` and ``evaluate`` commands to ``app``."""
+    """Add the ``train``, ``evaluate`` and ``convert-card`` commands to ``app``."""
     app.command("train")(train_command)
     app.command("evaluate")(evaluate_command)
+    app.command("convert-card")(convert_card_command)
 
 
 def train_command(
@@ -242,3 +243,29 @@ def _write(path: Path, text: str) -> None:
 
 def _logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def convert_card_command(
+    card_folder: Annotated[
+        Path, typer.Argument(help="Folder with the card's config.json and model_weights.pth.")
+    ],
+    out: Annotated[Path, typer.Argument(help="Empty folder to write text/, image/ and heads/ into.")],
+    tokenizer: Annotated[
+        str | None, typer.Option(help="Tokenizer id or folder (default: the card's).")
+    ] = None,
+    image_encoder: Annotated[
+        str | None, typer.Option(help="Image encoder config id or folder (default: microsoft/resnet-34).")
+    ] = None,
+) -> None:
+    """Convert the bias model card's checkpoint into folders `run` loads (MODERATION_TEXT_ENCODER, ...)."""
+    from worker.training.convert_card import convert_card_checkpoint
+
+    try:
+        paths = convert_card_checkpoint(
+            card_folder, out, tokenizer_id_or_path=tokenizer, image_id_or_path=image_encoder
+        )
+    except ModerationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    for name, path in paths.items():
+        typer.echo(f"{name}: {path}")

@@ -23,7 +23,7 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from worker.features import text_hash
+from worker.inference.runner import text_hash
 from worker.model.moderation import ModerationModel
 from worker.model.types import FloatArray
 from worker.training.data import Post

@@ -24,11 +24,11 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from worker.config.settings import Settings
 from worker.messages import ModelIdentity
 from worker.model.moderation import ModerationModel
 from worker.model.types import PostFeatures, PostScores, ReferenceFeatures
 from worker.names import ENTAILMENT_LABELS
-from worker.settings import Settings
 from worker.training.data import (
     BIAS_LABELS,
     DatasetError,

@@ -2,7 +2,7 @@
 
 An image that cannot be had is *masked*, exactly as in the live worker: the post
 then counts as text-only. A local file (``image_1_path`` columns) is tried first;
-then the URL, through :class:`~worker.fetch.ImageFetcher` with the worker's URL
+then the URL, through :class:`~worker.fetch.client.ImageFetcher` with the worker's URL
 policy, timeouts and size caps. A host that fails ``_GIVE_UP_AFTER`` times in a
 row without one success (DNS failure, refused connection, timeouts) is given up
 for the rest of the run, so an unreachable image host costs seconds, not one
@@ -26,10 +26,10 @@ from urllib.parse import urlsplit
 
 from PIL import Image
 
-from worker.decode import decode_image
+from worker.config.settings import Settings
 from worker.errors import FetchError
-from worker.fetch import ImageFetcher
-from worker.settings import Settings
+from worker.fetch.client import ImageFetcher
+from worker.fetch.decode import decode_image
 from worker.training.data import ImageRef
 
 __all__ = ["FoundImages", "LoadedImage", "load_images"]

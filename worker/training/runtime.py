@@ -19,9 +19,9 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from worker.cache import EmbeddingCache
+from worker.config.settings import Settings
 from worker.errors import CacheError, ModelError
-from worker.settings import Settings
+from worker.inference.cache import EmbeddingCache
 from worker.training.store import FeatureStore, FileStore, NoStore, RedisStore
 
 __all__ = ["MINILM", "auto_pooling", "open_store", "resolve_encoder", "training_settings"]

@@ -5,7 +5,7 @@ Keys are those of the live worker: the content's sha256 under the encoder id
 truncation, pooling and precision). A changed encoder or pooling therefore
 never reads another's vectors. The file store writes one
 ``embeddings-<kind>-<encoder id>.npz`` per encoder; the Redis store is the
-worker's own :class:`~worker.cache.EmbeddingCache`, so training and the worker
+worker's own :class:`~worker.inference.cache.EmbeddingCache`, so training and the worker
 warm each other's cache.
 
 Example::
@@ -26,8 +26,8 @@ from typing import Protocol
 
 import numpy as np
 
-from worker.cache import EmbeddingCache
 from worker.errors import CacheError
+from worker.inference.cache import EmbeddingCache
 from worker.model.types import FloatArray
 
 __all__ = ["FeatureStore", "FileStore", "NoStore", "RedisStore"]

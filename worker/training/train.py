@@ -27,11 +27,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from worker.config.settings import Settings
 from worker.errors import ModelError
 from worker.model.heads import HeadsConfig
 from worker.model.moderation import ModerationModel
 from worker.names import ENTAILMENT_LABELS
-from worker.settings import Settings
 from worker.training.baselines import linear_probe_cv
 from worker.training.crossval import cross_validate, stratified_folds
 from worker.training.data import file_sha256, read_bias_csv, read_entailment_csv

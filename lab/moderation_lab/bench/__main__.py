@@ -1,0 +1,3 @@
+from moderation_lab.bench.run import main
+
+raise SystemExit(main())

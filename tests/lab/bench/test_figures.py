@@ -1,0 +1,83 @@
+"""The benchmark's arithmetic: spans from Kafka timestamps, histograms from Prometheus
+buckets, the derived ratios, and streams that never share content by accident."""
+
+from __future__ import annotations
+
+import pytest
+from moderation_lab.bench.data import BenchCorpus
+from moderation_lab.bench.e2e import COLD_RUNS, _histogram, slowest
+from moderation_lab.bench.run import derive
+from moderation_lab.bench.stream import median, result
+
+
+def test_result_spans_first_post_to_last_verdict() -> None:
+    sent = {"a": 1_000, "b": 1_500, "c": 2_000}
+    seen = {"a": 1_200, "b": 3_000, "c": 2_100, "other": 9_999}
+    stream = result(sent, seen)
+    assert stream.seconds == pytest.approx(2.0)  # 1000 -> 3000 ms; "other" is not ours
+    assert stream.posts_per_s == pytest.approx(1.5)
+    assert sorted(stream.latencies_ms) == [100.0, 200.0, 1500.0]
+    assert stream.percentile(0.5) == 200.0
+    assert stream.percentile(0.99) == 1500.0
+
+
+def test_slowest_lists_the_worst_posts_in_sending_order() -> None:
+    sent = {f"p{i}": 10_000 + 500 * i for i in range(100)}
+    seen = {post: t + 200 for post, t in sent.items()}
+    seen["p70"] += 900  # sent 35 s in, answered 1100 ms later
+    seen["p10"] += 400
+    seen["p90"] += 100
+    assert slowest(sent, seen) == [[5.0, 600.0], [35.0, 1100.0]]
+    assert slowest(sent, seen, share=0.03) == [[5.0, 600.0], [35.0, 1100.0], [45.0, 300.0]]
+
+
+def test_histogram_turns_cumulative_buckets_into_counts() -> None:
+    metrics = {
+        'moderation_batch_size_bucket{le="1.0"}': 5.0,
+        'moderation_batch_size_bucket{le="8.0"}': 12.0,
+        'moderation_batch_size_bucket{le="+Inf"}': 12.0,
+        "moderation_batch_size_count": 12.0,
+    }
+    assert _histogram(metrics, "moderation_batch_size_bucket") == {"<=1": 5, "<=8": 7, "+Inf": 0}
+
+
+def test_derive_computes_ratios_and_the_latency_bound() -> None:
+    r = {
+        "e2e_posts_per_s": 4.0,
+        "forward_posts_per_s": 5.0,
+        "e2e_posts_per_s_runs": [3.0, 4.0, 4.5],
+        "forward_posts_per_s_runs": [4.0, 5.0, 5.0],
+        "seed_loop_posts_per_s": 0.5,
+        "text_only_e2e_posts_per_s": 15.0,
+        "text_only_seed_loop_posts_per_s": 1.0,
+        "e2e_all_repeat_posts_per_s": 400.0,
+        "flops_per_post": 1e10,
+        "matmul_gflops": 100.0,
+        "max_wait_ms": 50.0,
+        "batch_compute_ms_mean": 200.0,
+    }
+    derive(r)
+    assert r["e2e_over_forward"] == pytest.approx(0.8)
+    assert r["e2e_over_forward_runs"] == pytest.approx([0.75, 0.8, 0.9])
+    assert r["e2e_over_seed_loop"] == pytest.approx(8.0)
+    assert r["text_only_e2e_over_seed_loop"] == pytest.approx(15.0)
+    assert r["repeated_post_cost_ratio"] == pytest.approx(0.01)
+    assert r["flop_utilization"] == pytest.approx(0.4)
+    assert r["p99_latency_bound_ms"] == pytest.approx(450.0)
+
+
+def test_median_of_runs_ignores_one_slow_run() -> None:
+    assert median([4.4, 3.1, 4.5]) == 4.4
+
+
+def test_cold_streams_share_no_text_with_each_other_or_the_text_stream() -> None:
+    pairs = [(f"first {i}", f"second {i}") for i in range(2000)]
+    corpus, n = BenchCorpus(pairs), 40
+    streams = [corpus.posts(n, f"cold{k}", with_images=True, start=k * n) for k in range(COLD_RUNS)]
+    streams.append(corpus.posts(n, "text", with_images=False, start=COLD_RUNS * n))
+    texts = [{p.text for p in stream} | {p.reference[1] for p in stream if p.reference} for stream in streams]
+    for i, a in enumerate(texts):
+        for b in texts[i + 1 :]:
+            assert not a & b
+    images = [set(BenchCorpus.image_paths(stream)) for stream in streams[:COLD_RUNS]]
+    assert sum(len(i) for i in images) == len(set().union(*images))

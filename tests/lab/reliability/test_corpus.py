@@ -1,0 +1,62 @@
+"""The hostile corpus agrees with the worker's own parsing, decoding and URL policy.
+
+These run without any service: they check that each case's expected outcome is the
+one the code gives, so the integration test fails only for real reasons.
+"""
+
+from __future__ import annotations
+
+import pytest
+from moderation_lab.reliability.corpus import Case, build_corpus, hostile_images, ssrf_hosts
+from moderation_lab.reliability.hostile_server import HostileServer
+
+from worker.consume.intake import parse_post
+from worker.errors import BlockedURL, InvalidPost, NotAnImage
+from worker.fetch.decode import decode_image
+from worker.fetch.url_policy import AddressPolicy, parse_ip_literal
+
+MAX_MESSAGE_BYTES = 1_048_576
+
+
+@pytest.fixture(scope="module")
+def cases() -> list[Case]:
+    with HostileServer() as host:
+        return build_corpus(host, canary_port=9, closed_port=10)
+
+
+def test_dead_letter_cases_fail_intake_with_the_expected_kind(cases: list[Case]) -> None:
+    for case in cases:
+        if case.dead_letter in (None, "no_usable_content"):
+            continue
+        with pytest.raises(InvalidPost) as caught:
+            parse_post(case.value, MAX_MESSAGE_BYTES)
+        assert caught.value.kind == case.dead_letter, case.name
+
+
+def test_verdict_cases_are_valid_posts_with_one_expectation_per_image(cases: list[Case]) -> None:
+    verdicts = [case for case in cases if case.dead_letter is None]
+    assert len(verdicts) >= 10
+    for case in verdicts:
+        post = parse_post(case.value, MAX_MESSAGE_BYTES)
+        assert len(post.image_urls) == len(case.images), case.name
+        assert post.id == case.post_id
+
+
+@pytest.mark.parametrize("name", sorted(hostile_images()))
+def test_each_hostile_image_decodes_as_expected(name: str) -> None:
+    body, _, expected = hostile_images()[name]
+    if expected == "ok":
+        assert decode_image(body, 40_000_000).width == 96
+    else:
+        with pytest.raises(NotAnImage):
+            decode_image(body, 40_000_000)
+
+
+@pytest.mark.parametrize("host", ssrf_hosts(9))
+def test_every_ssrf_spelling_is_a_loopback_literal_or_a_name(host: str) -> None:
+    name = host.rsplit(":", 1)[0]
+    if parse_ip_literal(name) is None:
+        assert name == "localhost"  # a name: refused once resolved, see the integration test
+        return
+    with pytest.raises(BlockedURL):
+        AddressPolicy().check_literal(name, 9)

@@ -1,0 +1,23 @@
+"""The test-only slow scorer: same answers as the model it wraps, only later."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from moderation_lab.reliability.slow_worker import SlowScorer
+
+from tests.support.fakes import FakeScorer
+from worker.model.types import PostFeatures, Scorer
+
+
+def test_slow_scorer_delegates_and_sleeps_in_score() -> None:
+    inner = FakeScorer()
+    slow = SlowScorer(inner, delay_s=0.05)
+    assert isinstance(slow, Scorer)
+    assert slow.identity == inner.identity and slow.encoder_ids == inner.encoder_ids
+    assert slow.count_tokens("a b") == inner.count_tokens("a b")
+    features = [PostFeatures(text=np.array([3.0, 1.0], dtype=np.float32))]
+    started = time.monotonic()
+    assert slow.score(features) == inner.score(features)
+    assert time.monotonic() - started >= 0.05

@@ -1,0 +1,103 @@
+"""``moderation-worker replay`` and ``compare``: audits answered from Kafka itself.
+
+Example::
+
+    moderation-worker replay --from 2026-11-20T00:00:00Z --to 2026-11-21T00:00:00Z --out audit.jsonl
+    moderation-worker replay --offsets 0:100-200 --model-dir models/candidate --out candidate.jsonl
+    moderation-worker compare topic:verdicts candidate.jsonl --plot compare.png
+
+``register(app)`` adds both commands to a Typer app (the main CLI calls it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from worker.config.settings import Settings
+from worker.errors import ModerationError
+
+__all__ = ["register"]
+
+_OUT = "JSONL file for the verdicts; dead letters go to NAME.dlq.jsonl."
+_TO_TOPIC = "Audit topic for the verdicts (created if missing); dead letters go to TOPIC.dlq."
+_SET = "SETTING=VALUE for this run only (e.g. bias_threshold=0.7, broker=kafka://host:9092); repeatable."
+_OFFSETS = "[PARTITION:]START-END, END exclusive, either bound optional; repeatable."
+_MODEL_DIR = "Folder with text/, image/ and optional clip/, heads/ to score with."
+
+
+def _console() -> Console:
+    return Console(width=max(Console().width, 140))
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        typer.echo(f"error: invalid settings: {problems}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def replay(
+    out: Annotated[Path | None, typer.Option("--out", help=_OUT)] = None,
+    to_topic: Annotated[str | None, typer.Option("--to-topic", help=_TO_TOPIC)] = None,
+    topic: Annotated[
+        str | None, typer.Option(help="Topic to replay (default: MODERATION_POSTS_TOPIC).")
+    ] = None,
+    partition: Annotated[
+        list[int] | None, typer.Option("--partition", "-p", help="Only this partition; repeatable.")
+    ] = None,
+    offsets: Annotated[list[str] | None, typer.Option("--offsets", help=_OFFSETS)] = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="From this time on (RFC 3339 or epoch ms).")
+    ] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Up to, not including, this time.")] = None,
+    model_dir: Annotated[Path | None, typer.Option(help=_MODEL_DIR)] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=_SET)] = None,
+    progress: Annotated[bool, typer.Option(help="Show the progress bar (on stderr).")] = True,
+) -> None:
+    """Re-score a range of posts (by offsets, by time, or the whole log) into a JSONL file or an audit topic.
+
+    Reads outside any consumer group and commits nothing; the live worker is not touched.
+    """
+    if (out is None) == (to_topic is None):
+        typer.echo("error: give exactly one of --out FILE or --to-topic TOPIC", err=True)
+        raise typer.Exit(2)
+    from worker.audit.replay.command import ReplayArgs, replay_command
+
+    args = ReplayArgs(
+        out, to_topic, topic, partition or [], offsets or [], from_, to, model_dir, set_ or [], progress
+    )
+    try:
+        replay_command(_settings(), args, _console())
+    except ModerationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def compare(
+    left: Annotated[str, typer.Argument(help="JSONL file of verdicts, or topic:NAME for a whole topic.")],
+    right: Annotated[str, typer.Argument(help="The other verdict set, the same way.")],
+    plot: Annotated[Path, typer.Option(help="Where to write the PNG plot.")] = Path("compare.png"),
+    examples: Annotated[int, typer.Option(min=0, help="Example posts shown per label flip.")] = 5,
+    set_: Annotated[list[str] | None, typer.Option("--set", help=_SET)] = None,
+) -> None:
+    """Compare two verdict sets over the same posts: agreement per head, label flips, score differences."""
+    from worker.audit.replay.command import compare_command
+
+    try:
+        compare_command(_settings(), left, right, plot, examples, set_ or [], _console())
+    except ModerationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``replay`` and ``compare`` to ``app``."""
+    app.command("replay")(replay)
+    app.command("compare")(compare)

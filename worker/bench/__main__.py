@@ -1,3 +1,0 @@
-from worker.bench.run import main
-
-raise SystemExit(main())

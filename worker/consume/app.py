@@ -1,0 +1,155 @@
+"""Where the faust app is assembled: topics, the consuming agent, start-up and shutdown.
+
+Example::
+
+    app, pipeline = build_app(settings, scorer)
+    faust.Worker(app, loglevel="info").execute_from_commandline()
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any, cast
+
+import faust
+
+from worker.config.credentials import kafka_credentials
+from worker.config.settings import Settings
+from worker.consume.intake import InputRecord
+from worker.consume.kafka_app import ModerationApp
+from worker.fetch.client import ImageFetcher
+from worker.inference.cache import EmbeddingCache
+from worker.model.types import Scorer
+from worker.ops.gc import GcPauses, freeze_startup_heap
+from worker.ops.health import Health, Monitor
+from worker.ops.web import add_endpoints
+from worker.pipeline import Pipeline
+from worker.shadow import Shadow
+from worker.verdicts.publish import FaustPublisher
+
+__all__ = ["build_app", "record_from_event"]
+
+log = logging.getLogger(__name__)
+
+
+def _faust_app(settings: Settings) -> faust.App:
+    datadir = Path(tempfile.mkdtemp(prefix="moderation-worker-"))
+    return ModerationApp(
+        settings.group_id,
+        fetch_max_wait_ms=settings.consumer_fetch_max_wait_ms,
+        broker=settings.broker,
+        broker_credentials=kafka_credentials(settings),
+        datadir=datadir,
+        key_serializer="raw",
+        value_serializer="raw",
+        consumer_auto_offset_reset="earliest",
+        processing_guarantee="at_least_once",
+        producer_acks=-1,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
+        broker_rebalance_timeout=settings.rebalance_timeout_s,
+        broker_commit_interval=settings.commit_interval_s,
+        stream_wait_empty=True,  # finish and commit in-flight posts before a rebalance
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replicas,
+        topic_disable_leader=True,
+        web_enabled=True,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        web_host=settings.web_host,
+    )
+
+
+def record_from_event(event: Any) -> InputRecord:
+    """The raw record behind a faust event (bytes exactly as they were read)."""
+    message = event.message
+    timestamp = message.timestamp
+    return InputRecord(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        timestamp_ms=int(timestamp * 1000) if timestamp else None,
+        key=message.key,
+        value=message.value if message.value is not None else b"",
+    )
+
+
+def _identity_labels(scorer: Scorer) -> dict[str, str]:
+    identity = scorer.identity
+    return {
+        "text_encoder": identity.text_encoder,
+        "image_encoder": identity.image_encoder,
+        "clip": identity.clip or "",
+        "heads": identity.heads,
+        "weights_sha256": identity.weights_sha256,
+    }
+
+
+def build_app(
+    settings: Settings, scorer: Scorer, shadow: tuple[Settings, Scorer] | None = None
+) -> tuple[faust.App, Pipeline]:
+    """The faust app with its agent, and the pipeline the agent feeds.
+
+    ``shadow``: a candidate model's settings and scorer, whose verdicts go to
+    ``settings.shadow_topic`` only.
+    """
+    app = _faust_app(settings)
+    cache = EmbeddingCache.from_settings(settings) if settings.cache_enabled else None
+    fetcher = ImageFetcher(settings)
+    candidate = Shadow(shadow[0], shadow[1], cache) if shadow is not None else None
+    pipeline = Pipeline(settings, scorer, fetcher, cache, FaustPublisher(app), shadow=candidate)
+    posts = app.topic(
+        settings.posts_topic, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions
+    )
+
+    @app.agent(posts, name="moderate")
+    async def moderate(stream: Any) -> None:
+        # Acks are manual: a record is acked only once its verdict or dead letter
+        # has been acknowledged by the broker (see worker.verdicts.acks).
+        async for event in stream.noack().events():
+            await pipeline.submit(record_from_event(event), ack=event.ack)
+
+    health = Health(models_loaded=True)
+    monitor = Monitor(app, pipeline, cache, health)
+    pipeline.stats.set_model(_identity_labels(scorer))
+    add_endpoints(app, pipeline.stats, health)
+
+    pauses = GcPauses(pipeline.stats.on_gc_pause)
+
+    async def start_pipeline() -> None:
+        outputs = [settings.verdicts_topic, settings.flagged_topic, settings.dlq_topic]
+        if candidate is not None:
+            outputs.append(settings.shadow_topic)
+        for name in outputs:
+            await app.topic(name, partitions=settings.topic_partitions).maybe_declare()
+        await pipeline.start()
+        if settings.gc_freeze:
+            log.info("startup heap frozen: %d objects out of the collector's reach", freeze_startup_heap())
+        pauses.install()
+        health.pipeline_started = True
+        await monitor.check()
+        log.info(
+            "pipeline started: consuming %s; metrics, /healthz and /readyz on http://%s:%d",
+            settings.posts_topic,
+            settings.web_host,
+            settings.web_port,
+        )
+
+    async def check_health() -> None:
+        await monitor.check()
+
+    async def stop_pipeline(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
+        # Runs after faust waited for every in-flight record to be acked.
+        await pipeline.stop()
+        pauses.uninstall()
+        log.info("pipeline stopped: %s", pipeline.stats.summary())
+        await fetcher.aclose()
+        if cache is not None:
+            await cache.aclose()
+
+    app.task(start_pipeline)
+    app.timer(settings.health_interval_s)(check_health)
+    app.on_before_shutdown.connect(cast(Any, stop_pipeline))
+    return app, pipeline
