@@ -57,7 +57,7 @@ async def run(
     scorer = scorer or FakeScorer()
     publisher = publisher or FakePublisher()
     client = httpx.AsyncClient(transport=image_transport())
-    fetcher = ImageFetcher(SETTINGS, client, resolver=public_resolver)
+    fetcher = ImageFetcher(SETTINGS.fetch, client, resolver=public_resolver)
     pipeline = Pipeline(SETTINGS, scorer, fetcher, cache, publisher)
     acked: list[int] = []
     await pipeline.start()
@@ -230,7 +230,7 @@ class CandidateScorer(FakeScorer):
 async def run_with_shadow(values: list[bytes], candidate: CandidateScorer) -> FakePublisher:
     publisher = FakePublisher()
     client = httpx.AsyncClient(transport=image_transport())
-    fetcher = ImageFetcher(SETTINGS, client, resolver=public_resolver)
+    fetcher = ImageFetcher(SETTINGS.fetch, client, resolver=public_resolver)
     shadow = Shadow(SETTINGS.model_copy(update={"bias_threshold": 0.9}), candidate, None)
     pipeline = Pipeline(SETTINGS, FakeScorer(), fetcher, None, publisher, shadow=shadow)
     await pipeline.start()

@@ -2,39 +2,69 @@
 
 Example::
 
-    moderation-worker run            # consume posts, publish verdicts (settings from MODERATION_*)
-    moderation-worker demo           # everything embedded, verdicts printed
-    moderation-worker schemas --check
+    moderation-worker run                 # consume posts, publish verdicts (settings from MODERATION_*)
+    moderation-worker settings --check    # the effective configuration, or what is wrong with it
+    moderation-worker replay --help       # audits: replay a topic range, compare verdict sets
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
-from worker.config.settings import Settings
-from worker.errors import ModerationError
+from worker import __version__
+from worker.config.settings import Settings, load_settings
+from worker.errors import ConfigError, ModerationError
 from worker.ops.logs import configure_logging
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n")[0])
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Streaming content moderation: Kafka posts in, verdicts out. Configured by MODERATION_* "
+    "variables: `moderation-worker settings` lists them.",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"moderation-worker {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Streaming content moderation: Kafka posts in, verdicts out."""
+
 
 _FAUST_LEVELS = {"debug": "debug", "info": "info", "warning": "warn", "error": "error"}
 
 
 @app.command()
 def run() -> None:
-    """Consume posts and publish verdicts until stopped (SIGTERM/SIGINT finish in-flight work)."""
+    """Consume posts and publish verdicts until stopped (SIGTERM/SIGINT finish in-flight work).
+
+    Configured by MODERATION_* environment variables only: `moderation-worker settings`
+    lists them with their defaults, `moderation-worker settings --check` shows what this
+    environment gives (docs/configuration.md has the same table).
+    """
+    # Settings first: a wrong one is reported before torch and faust are imported.
+    settings = _settings_or_exit()
     import faust
 
     from worker.consume.app import build_app
     from worker.model import ModerationModel
     from worker.shadow import shadow_settings
 
-    settings = _settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)
     try:
         scorer = ModerationModel.load(settings)
@@ -66,20 +96,43 @@ def run() -> None:
 
 def _settings_or_exit() -> Settings:
     try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{Settings.env_name(str(e['loc'][0]))}: {e['msg']}" if e["loc"] else e["msg"]
-            for e in exc.errors()
-        )
-        typer.echo(f"error: invalid settings: {problems}", err=True)
+        return load_settings()
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
 
 
 @app.command("settings")
-def settings_table() -> None:
-    """Print every setting as a Markdown table (the README's configuration table)."""
-    typer.echo(settings_markdown())
+def settings_command(
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Validate this environment and print the effective configuration."),
+    ] = False,
+) -> None:
+    """Every setting with its default and meaning (Markdown); --check: this environment's values."""
+    if not check:
+        typer.echo(settings_markdown())
+        return
+    settings = _settings_or_exit()
+    typer.echo(effective_configuration(settings))
+
+
+def effective_configuration(settings: Settings) -> str:
+    """One line per setting: variable, value (secrets hidden), and whether it was set."""
+    rows = []
+    for name in Settings.model_fields:
+        value = getattr(settings, name)
+        shown = "(secret)" if hasattr(value, "get_secret_value") else _plain(value)
+        source = "set" if name in settings.model_fields_set else "default"
+        rows.append((Settings.env_name(name), shown, source))
+    width = max(len(variable) for variable, _, _ in rows)
+    return "\n".join(f"{variable:<{width}}  {shown}  ({source})" for variable, shown, source in rows)
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, tuple):
+        return json.dumps(list(value))
+    return "" if value is None else str(value)
 
 
 def settings_markdown() -> str:
@@ -90,7 +143,7 @@ def settings_markdown() -> str:
             default = "(secret)"
         if isinstance(default, tuple):
             default = list(default)
-        description = (field.description or "").rsplit(" (MODERATION_", 1)[0]
+        description = field.description or ""
         rows.append(f"| `{Settings.env_name(name)}` | `{default}` | {description} |")
     return "\n".join(rows)
 

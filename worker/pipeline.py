@@ -85,7 +85,13 @@ class Pipeline:
         # model with other encoders could not use: with a shadow, every image is fetched.
         if cache is not None and settings.image_url_ttl_s > 0 and shadow is None:
             memo = ImageMemo(cache, scorer.encoder_ids, settings.image_url_ttl_s)
-        self._preparer = Preparer(settings, fetcher, cache, memo, clip="clip_image" in scorer.encoder_ids)
+        self._preparer = Preparer(
+            fetcher,
+            cache,
+            memo,
+            reference_wait_ms=settings.reference_wait_ms,
+            clip="clip_image" in scorer.encoder_ids,
+        )
         self._features = FeatureStage(scorer, cache, self.stats)
         self._acker = InOrderAcker()
         self._slots = asyncio.Semaphore(settings.max_inflight_posts)

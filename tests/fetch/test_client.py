@@ -75,7 +75,7 @@ def image_response(body: bytes, content_type: str = "image/png") -> httpx.Respon
 @contextlib.asynccontextmanager
 async def fetcher_for(handler: Handler, **settings: Any) -> AsyncIterator[ImageFetcher]:
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    async with client, ImageFetcher(Settings(**settings), client, resolver=fake_resolver) as f:
+    async with client, ImageFetcher(Settings(**settings).fetch, client, resolver=fake_resolver) as f:
         yield f
 
 
@@ -465,7 +465,7 @@ def real_settings(**overrides: Any) -> Settings:
 
 @pytest.mark.integration
 async def test_fetches_sample_images_from_local_server(image_server: ImageServer) -> None:
-    async with ImageFetcher(real_settings()) as fetcher:
+    async with ImageFetcher(real_settings().fetch) as fetcher:
         png_image = await fetcher.fetch(image_server.url("/img/green-48x32.png"))
         jpeg_image = await fetcher.fetch(image_server.url("/img/grey-160x120.jpg"))
     assert (png_image.format, png_image.width, png_image.height) == ("PNG", 48, 32)
@@ -474,7 +474,7 @@ async def test_fetches_sample_images_from_local_server(image_server: ImageServer
 
 @pytest.mark.integration
 async def test_local_server_error_routes(image_server: ImageServer) -> None:
-    async with ImageFetcher(real_settings(fetch_read_timeout_s=0.2)) as fetcher:
+    async with ImageFetcher(real_settings(fetch_read_timeout_s=0.2).fetch) as fetcher:
         for status in (404, 500):
             with pytest.raises(HTTPStatusError) as caught:
                 await fetcher.fetch(image_server.url(f"/status/{status}"))
@@ -490,7 +490,7 @@ async def test_local_server_error_routes(image_server: ImageServer) -> None:
 @pytest.mark.integration
 async def test_loopback_refused_unless_allowed(image_server: ImageServer) -> None:
     before = image_server.hits("/img/red-64.png")
-    async with ImageFetcher(Settings(allow_private_hosts=False)) as fetcher:
+    async with ImageFetcher(Settings(allow_private_hosts=False).fetch) as fetcher:
         with pytest.raises(BlockedURL, match="loopback"):
             await fetcher.fetch(image_server.url("/img/red-64.png"))
     assert image_server.hits("/img/red-64.png") == before
@@ -500,7 +500,7 @@ async def test_loopback_refused_unless_allowed(image_server: ImageServer) -> Non
 async def test_closed_port_is_unreachable() -> None:
     from moderation_lab.embedded import free_port
 
-    async with ImageFetcher(real_settings()) as fetcher:
+    async with ImageFetcher(real_settings().fetch) as fetcher:
         with pytest.raises(HostUnreachable):
             await fetcher.fetch(f"http://127.0.0.1:{free_port()}/a.png")
 
@@ -514,7 +514,7 @@ async def test_no_spelling_of_loopback_reaches_a_real_listener(image_server: Ima
         canary.self_test()
         urls = [f"http://{host}/x.png" for host in ssrf_hosts(canary.port)]
         urls += [image_server.url(f"/redirect?to=http://{host}/x.png") for host in ssrf_hosts(canary.port)]
-        async with ImageFetcher(settings) as fetcher:
+        async with ImageFetcher(settings.fetch) as fetcher:
             for url in urls:
                 with pytest.raises(BlockedURL):
                     await fetcher.fetch(url)

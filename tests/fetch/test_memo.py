@@ -26,7 +26,11 @@ async def run_posts(settings: Settings, values: list[bytes], requests: list[str]
     cache = EmbeddingCache.from_settings(settings)
     publisher = FakePublisher()
     pipeline = Pipeline(
-        settings, FakeScorer(), ImageFetcher(settings, client, resolver=public_resolver), cache, publisher
+        settings,
+        FakeScorer(),
+        ImageFetcher(settings.fetch, client, resolver=public_resolver),
+        cache,
+        publisher,
     )
     await pipeline.start()
     for offset, value in enumerate(values):

@@ -94,7 +94,7 @@ class Resolver:
 
 
 def fetcher(network: Network, resolver: Resolver | None = None, **settings: Any) -> ImageFetcher:
-    return ImageFetcher(Settings(**settings), resolver=resolver or Resolver(), network=network)
+    return ImageFetcher(Settings(**settings).fetch, resolver=resolver or Resolver(), network=network)
 
 
 async def test_connects_to_the_checked_address_with_the_original_host_header() -> None:
@@ -166,7 +166,9 @@ async def test_slow_resolution_times_out_as_a_connect_timeout() -> None:
         await asyncio.sleep(5)
         return ["93.184.216.34"]
 
-    async with ImageFetcher(Settings(fetch_connect_timeout_s=0.05), resolver=slow, network=Network()) as f:
+    async with ImageFetcher(
+        Settings(fetch_connect_timeout_s=0.05).fetch, resolver=slow, network=Network()
+    ) as f:
         with pytest.raises(FetchTimeout):
             await f.fetch("http://img.example/a.png")
 

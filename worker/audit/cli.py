@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
-from worker.config.settings import Settings
-from worker.errors import ModerationError
+from worker.config.settings import Settings, load_settings
+from worker.errors import ConfigError, ModerationError
 
 __all__ = ["register"]
 
@@ -36,10 +35,9 @@ def _console() -> Console:
 
 def _settings() -> Settings:
     try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        typer.echo(f"error: invalid settings: {problems}", err=True)
+        return load_settings()
+    except ConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
 
 

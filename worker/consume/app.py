@@ -97,7 +97,7 @@ def build_app(
     """
     app = _faust_app(settings)
     cache = EmbeddingCache.from_settings(settings) if settings.cache_enabled else None
-    fetcher = ImageFetcher(settings)
+    fetcher = ImageFetcher(settings.fetch)
     candidate = Shadow(shadow[0], shadow[1], cache) if shadow is not None else None
     pipeline = Pipeline(settings, scorer, fetcher, cache, FaustPublisher(app), shadow=candidate)
     posts = app.topic(

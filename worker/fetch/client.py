@@ -12,7 +12,7 @@ Pillow escapes this module.
 
 Example::
 
-    async with ImageFetcher(settings) as fetcher:
+    async with ImageFetcher(settings.fetch) as fetcher:
         fetched = await fetcher.fetch("https://cdn.example.org/cat.jpg")
         fetched.image.size, fetched.content_sha256
 """
@@ -33,7 +33,7 @@ import httpcore
 import httpx
 from PIL import Image
 
-from worker.config.settings import Settings
+from worker.config.views import FetchConfig
 from worker.errors import (
     BlockedURL,
     FetchTimeout,
@@ -61,7 +61,7 @@ class FetchedImage:
     ``url`` is the URL asked for, before redirects; ``fetch_ms`` is the wall time of
     the whole :meth:`ImageFetcher.fetch`, waiting for a slot and decoding included.
     ``width`` and ``height`` are the stored image's; a JPEG's ``image`` may be decoded
-    smaller (``settings.decode_min_side``).
+    smaller (``decode_min_side``).
     """
 
     url: str
@@ -101,24 +101,24 @@ class ImageFetcher:
 
     def __init__(
         self,
-        settings: Settings,
+        config: FetchConfig,
         client: httpx.AsyncClient | None = None,
         *,
         resolver: Resolver = resolve_host,
         network: httpcore.AsyncNetworkBackend | None = None,
     ) -> None:
-        self._settings = settings
-        self._policy = AddressPolicy.build(settings.allow_private_hosts, settings.allow_private_endpoints)
+        self._config = config
+        self._policy = AddressPolicy.build(config.allow_private_hosts, config.allow_private_endpoints)
         # Set per request so an injected client gets the same limits as our own.
-        self._timeout = httpx.Timeout(settings.fetch_read_timeout_s, connect=settings.fetch_connect_timeout_s)
+        self._timeout = httpx.Timeout(config.fetch_read_timeout_s, connect=config.fetch_connect_timeout_s)
         self._owns_client = client is None
         if client is None:
-            limits = httpx.Limits(max_connections=settings.fetch_concurrency)
+            limits = httpx.Limits(max_connections=config.fetch_concurrency)
             transport = PinnedTransport(self._policy, limits=limits, resolver=resolver, inner=network)
             # No proxies from the environment: a proxy would resolve names itself.
             client = httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)
         self._client = client
-        self._slots = FetchSlots(settings.fetch_concurrency, settings.fetch_per_host)
+        self._slots = FetchSlots(config.fetch_concurrency, config.fetch_per_host)
         # Own threads for decoding so big images cannot starve the default executor,
         # which also runs the event loop's DNS lookups.
         self._decoder = ThreadPoolExecutor(
@@ -152,7 +152,7 @@ class ImageFetcher:
         # out images that were never requested.
         async with self._slots.hold(parsed.host):
             try:
-                async with asyncio.timeout(self._settings.fetch_total_timeout_s):
+                async with asyncio.timeout(self._config.fetch_total_timeout_s):
                     content = await self._download(parsed)
             except TimeoutError as exc:
                 raise FetchTimeout(f"fetching {url} took over the deadline") from exc
@@ -161,8 +161,8 @@ class ImageFetcher:
             self._decoder,
             decode_image,
             content,
-            self._settings.max_image_pixels,
-            self._settings.decode_min_side,
+            self._config.max_image_pixels,
+            self._config.decode_min_side,
         )
         return FetchedImage(
             url=url,
@@ -198,7 +198,7 @@ class ImageFetcher:
     async def _download(self, url: httpx.URL) -> bytes:
         """Follow redirects by hand so every hop passes the URL policy."""
         status = 0
-        for _hop in range(self._settings.fetch_max_redirects + 1):
+        for _hop in range(self._config.fetch_max_redirects + 1):
             self._check(url)
             request = self._client.build_request("GET", url, headers=_ACCEPT, timeout=self._timeout)
             with _httpx_errors(url):
@@ -214,7 +214,7 @@ class ImageFetcher:
                 finally:
                     await response.aclose()
         raise HTTPStatusError(
-            f"more than {self._settings.fetch_max_redirects} redirects, last to {url}", status
+            f"more than {self._config.fetch_max_redirects} redirects, last to {url}", status
         )
 
     def _redirect_target(self, response: httpx.Response) -> httpx.URL:
@@ -229,7 +229,7 @@ class ImageFetcher:
 
     async def _read_capped(self, response: httpx.Response) -> bytes:
         """Read the body, giving up as soon as it passes the cap."""
-        cap = self._settings.fetch_max_bytes
+        cap = self._config.fetch_max_bytes
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
             raise ResponseTooLarge(f"{response.url} declares {declared} bytes, cap is {cap}")

@@ -2,7 +2,7 @@
 
 Example::
 
-    preparer = Preparer(settings, fetcher, cache)
+    preparer = Preparer(fetcher, cache, reference_wait_ms=1000)
     await preparer.prepare(job)   # fills job.images, job.reference, job.fetch_ms
 """
 
@@ -13,7 +13,6 @@ import logging
 import time
 from collections import OrderedDict
 
-from worker.config.settings import Settings
 from worker.errors import CacheError, FetchError
 from worker.fetch.client import ImageFetcher
 from worker.fetch.memo import ImageMemo
@@ -35,13 +34,14 @@ class Preparer:
 
     def __init__(
         self,
-        settings: Settings,
         fetcher: ImageFetcher,
         cache: EmbeddingCache | None,
         memo: ImageMemo | None = None,
+        *,
+        reference_wait_ms: float,
         clip: bool = False,
     ) -> None:
-        self.settings = settings
+        self.reference_wait_s = reference_wait_ms / 1000
         self.fetcher = fetcher
         self.cache = cache
         self.memo = memo
@@ -100,7 +100,7 @@ class Preparer:
             where = "this worker's memory or the cache" if self.cache else "this worker's memory"
             resolved.unavailable = (
                 f"post {ref.id} was not found in {where} "
-                f"(waited {self.settings.reference_wait_ms:.0f} ms for it)"
+                f"(waited {self.reference_wait_s * 1000:.0f} ms for it)"
             )
             return resolved
         resolved.text = seen.text
@@ -110,7 +110,7 @@ class Preparer:
     async def _wait_for(self, post_id: str, job: Job) -> SeenPost | None:
         """Find a referenced post, giving one still on its way (another partition,
         another worker) up to ``reference_wait_ms`` to show up."""
-        deadline = time.monotonic() + self.settings.reference_wait_ms / 1000
+        deadline = time.monotonic() + self.reference_wait_s
         while True:
             if post_id in self._recent:
                 return self._recent[post_id]

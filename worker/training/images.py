@@ -117,7 +117,7 @@ async def _fetch_all(refs: list[ImageRef], settings: Settings, found: FoundImage
         failures_in_a_row[host] = 0
         found.images[ref.key] = LoadedImage(fetched.content_sha256, fetched.image)
 
-    async with ImageFetcher(settings) as fetcher:
+    async with ImageFetcher(settings.fetch) as fetcher:
         # In waves, so that a host given up on stops being asked at once.
         wave = max(1, settings.fetch_per_host)
         for start in range(0, len(refs), wave):

@@ -95,7 +95,7 @@ async def run_replay(
         plan = await plan_ranges(log, request)
         observer.planned(plan)
         pipeline_settings = replay_pipeline_settings(settings, topic)
-        fetcher = ImageFetcher(pipeline_settings)
+        fetcher = ImageFetcher(pipeline_settings.fetch)
         sink = ReplaySink(output)
         pipeline = Pipeline(pipeline_settings, scorer, fetcher, None, sink)
         await output.open()
