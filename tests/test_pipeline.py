@@ -260,3 +260,35 @@ async def test_a_failing_shadow_never_holds_up_live_verdicts() -> None:
     publisher = await run_with_shadow([post("f1"), post("f2")], CandidateScorer(fail=True))
     assert sorted(v["post_id"] for v in publisher.on("verdicts")) == ["f1", "f2"]
     assert publisher.on("verdicts.shadow") == []
+
+
+async def test_each_text_is_tokenized_once_off_the_event_loop_and_encoded_from_its_ids() -> None:
+    scorer = FakeScorer()
+    inline = {"relation": "claim", "id": "r1", "text": "the claim itself", "image_urls": []}
+    values = [post(f"p{i}", text=f"post number {i}") for i in range(6)] + [post("p6", reference=inline)]
+    publisher, _, _ = await run(values, scorer)
+    assert len(publisher.on("verdicts")) == 7
+    texts = [text for text, _ in scorer.tokenized]
+    assert sorted(texts) == sorted(
+        [f"post number {i}" for i in range(6)] + ["hello world", "the claim itself"]
+    )
+    assert {thread for _, thread in scorer.tokenized} == {"tokenizer_0"}
+    # The model saw exactly those texts, through their token ids.
+    assert sorted(scorer.encoded_texts) == sorted(texts)
+
+
+async def test_the_verdict_is_built_once_with_its_whole_timings() -> None:
+    publisher, _, _ = await run([post("p1", images=["https://img.test/ok/40x30.png"])])
+    [verdict] = publisher.on("verdicts")
+    timings = verdict["timings"]
+    # Queueing starts at intake, so it includes the fetch; publishing comes after both.
+    assert timings["batch_size"] == 1 and timings["fetch_ms"] > 0
+    assert 0 < timings["queue_ms"] + timings["inference_ms"] <= timings["total_ms"]
+
+
+def test_a_prepared_post_cannot_be_changed_once_built() -> None:
+    from worker.inference.jobs import ImageSlot
+
+    slot = ImageSlot("https://img.test/a.png")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        slot.url = "https://elsewhere.test/b.png"  # type: ignore[misc]

@@ -148,6 +148,5 @@ class PublishError(ModerationError):
     retriable = True
 
 
-
 class ConfigError(ModerationError):
     kind = "config_error"

@@ -5,12 +5,16 @@ Stages, each bounded so memory stays flat:
 1. ``submit`` (called by the faust agent, one record at a time): parse; invalid
    records go to the dead-letter topic. Blocks when ``max_inflight_posts`` records
    are unanswered, which pauses consumption (backpressure).
-2. ``_prepare`` (a task per post): resolve the reference, fetch images concurrently.
+2. ``_prepare`` (a task per post): resolve the reference, fetch images concurrently,
+   tokenize the text off the event loop.
 3. ``_form_batches``: the pure :class:`~worker.inference.batching.BatchBuilder` decides when
    to cut a batch; at most one formed batch waits while another computes.
 4. ``_compute_batches``: cache lookup, encoders and heads on the inference thread.
-5. ``_finish`` (a task per post): publish, and only after the broker acknowledged
-   it, release the record's ack.
+5. ``_finish`` (a task per post): build the verdict, publish it, and only after the
+   broker acknowledged it, release the record's ack.
+
+Each stage hands the next a new value (:mod:`worker.inference.jobs`): ``Received``,
+``Prepared``, ``Scored``, then the verdict, built once with its timings.
 
 Example::
 
@@ -26,6 +30,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,10 +42,10 @@ from worker.fetch.client import ImageFetcher
 from worker.fetch.memo import ImageMemo
 from worker.inference.batching import BatchBuilder, BatchPolicy
 from worker.inference.cache import EmbeddingCache
-from worker.inference.jobs import Job
+from worker.inference.jobs import Prepared, Received, Scored
 from worker.inference.prepare import Preparer
 from worker.inference.runner import FeatureStage
-from worker.messages import Timings, Verdict
+from worker.messages import Timings
 from worker.model.types import Scorer
 from worker.ops.metrics import PipelineStats
 from worker.shadow import Shadow
@@ -91,18 +96,19 @@ class Pipeline:
             memo,
             reference_wait_ms=settings.reference_wait_ms,
             clip="clip_image" in scorer.encoder_ids,
+            tokenize=scorer.tokenize,
         )
         self._features = FeatureStage(scorer, cache, self.stats)
         self._acker = InOrderAcker()
         self._slots = asyncio.Semaphore(settings.max_inflight_posts)
         policy = BatchPolicy(settings.max_batch, settings.max_wait_ms / 1000, settings.max_batch_tokens)
-        self._builder: BatchBuilder[Job] = BatchBuilder(policy)
+        self._builder: BatchBuilder[Prepared] = BatchBuilder(policy)
         self._arrived = asyncio.Event()
         # A batch is cut only when the model is free: posts that arrive while it computes
         # join the next batch instead of queueing behind an early-cut one, so a post waits
         # at most for the batch in progress and its own (the latency bound of make bench).
         self._model_free = asyncio.Event()
-        self._batches: asyncio.Queue[list[Job]] = asyncio.Queue(maxsize=1)
+        self._batches: asyncio.Queue[list[Prepared]] = asyncio.Queue(maxsize=1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
 
@@ -121,6 +127,7 @@ class Pipeline:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._features.close()
+        self._preparer.close()
         if self._shadow is not None:
             self._shadow.close()
 
@@ -142,8 +149,7 @@ class Pipeline:
         except InvalidPost as exc:
             self._spawn(self._dead_letter(record, exc, ticket))
             return
-        job = Job(record=record, post=post, ticket=ticket, arrived=self.clock())
-        self._spawn(self._prepare(job))
+        self._spawn(self._prepare(Received(record=record, post=post, ticket=ticket, arrived=self.clock())))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -151,21 +157,19 @@ class Pipeline:
         task.add_done_callback(self._tasks.discard)
 
     # --- stage 2: images and references ---------------------------------------------
-    async def _prepare(self, job: Job) -> None:
+    async def _prepare(self, received: Received) -> None:
         try:
-            await self._preparer.prepare(job)
-            job.tokens = self.scorer.count_tokens(job.post.text) if job.post.text else 1
+            job = await self._preparer.prepare(received)
         except Exception as exc:  # a bug must cost one post a dead letter, not the stream
-            log.exception("preparing post %s failed", job.post.id)
-            await self._dead_letter(job.record, exc, job.ticket)
+            log.exception("preparing post %s failed", received.post.id)
+            await self._dead_letter(received.record, exc, received.ticket)
             return
         if not job.post.text.strip() and not job.usable_images:
             errors = [slot.error for slot in job.images if slot.error is not None]
             reasons = "; ".join(f"{type(e).__name__}: {e}" for e in errors)
             retriable = any(e.retriable for e in errors)
-            await self._dead_letter(
-                job.record, UnusableContent(f"no text and no usable image ({reasons})", retriable), job.ticket
-            )
+            unusable = UnusableContent(f"no text and no usable image ({reasons})", retriable)
+            await self._dead_letter(received.record, unusable, received.ticket)
             return
         self._builder.add(job, job.tokens, self.clock())
         self._arrived.set()
@@ -191,56 +195,59 @@ class Pipeline:
             batch = await self._batches.get()
             await self._run_batch(batch)
 
-    async def _run_batch(self, batch: list[Job]) -> None:
+    async def _run_batch(self, batch: list[Prepared]) -> None:
         """Score a batch; if it fails, score its posts one by one so only the post
         that fails is dead-lettered."""
         try:
             started = self.clock()
-            verdicts = await self._score(batch)
+            scored = await self._score(batch)
         except Exception as exc:
             if len(batch) == 1:
                 log.exception("post %s could not be scored", batch[0].post.id)
                 error = exc if isinstance(exc, ModelError) else ModelError(repr(exc))
-                self._spawn(self._dead_letter(batch[0].record, error, batch[0].ticket))
+                received = batch[0].received
+                self._spawn(self._dead_letter(received.record, error, received.ticket))
                 return
             log.warning("batch of %d failed (%r); retrying its posts one by one", len(batch), exc)
             for job in batch:
                 await self._run_batch([job])
             return
-        shadows: Sequence[Verdict | None] = [None] * len(batch)
-        if self._shadow is not None:
-            shadows = await self._shadow.verdicts(batch, started, self.clock()) or shadows
-        for job, verdict, shadow in zip(batch, verdicts, shadows, strict=True):
-            self._spawn(self._finish(job, verdict, shadow))
-
-    async def _score(self, batch: list[Job]) -> list[Verdict]:
-        started = self.clock()
-        scores, cache_ok = await self._features.score(batch)
         finished = self.clock()
-        self.stats.on_batch(len(batch), finished - started, [started - job.arrived for job in batch])
+        shadows: Sequence[Scored | None] = [None] * len(batch)
+        if self._shadow is not None:
+            shadows = await self._shadow.score(batch) or shadows
+        for post, shadow in zip(scored, shadows, strict=True):
+            self._spawn(self._finish(post, _Batch(started, finished, len(batch)), shadow))
+
+    async def _score(self, batch: list[Prepared]) -> list[Scored]:
+        started = self.clock()
+        scored = await self._features.score(batch)
+        self.stats.on_batch(
+            len(batch), self.clock() - started, [started - job.received.arrived for job in batch]
+        )
         for job in batch:
             for slot in job.images:
                 self.stats.on_image("ok" if slot.error is None else slot.error.kind)
-        verdicts = []
-        for job, score in zip(batch, scores, strict=True):
-            if not cache_ok:
-                job.degraded.add("cache_unavailable")
-            timings = Timings(
-                fetch_ms=round(job.fetch_ms, 3),
-                queue_ms=round(max(0.0, started - job.arrived) * 1000, 3),
-                inference_ms=round((finished - started) * 1000, 3),
-                total_ms=0.0,
-                batch_size=len(batch),
-            )
-            verdicts.append(build_verdict(job, score, self.identity, self.settings, timings, utcnow()))
-        return verdicts
+        return scored
 
-    # --- stage 5: publish and ack ------------------------------------------------------
-    async def _finish(self, job: Job, verdict: Verdict, shadow: Verdict | None = None) -> None:
-        total = round((self.clock() - job.arrived) * 1000, 3)
-        verdict = verdict.model_copy(
-            update={"timings": verdict.timings.model_copy(update={"total_ms": total})}
+    # --- stage 5: verdict, publish and ack ----------------------------------------------
+    def _timings(self, job: Prepared, batch: _Batch) -> Timings:
+        arrived = job.received.arrived
+        return Timings(
+            fetch_ms=round(job.fetch_ms, 3),
+            queue_ms=round(max(0.0, batch.started - arrived) * 1000, 3),
+            inference_ms=round((batch.finished - batch.started) * 1000, 3),
+            total_ms=round((self.clock() - arrived) * 1000, 3),
+            batch_size=batch.size,
         )
+
+    async def _finish(self, scored: Scored, batch: _Batch, shadow_scored: Scored | None = None) -> None:
+        job = scored.prepared
+        timings = self._timings(job, batch)
+        verdict = build_verdict(scored, self.identity, self.settings, timings, utcnow())
+        shadow = None
+        if self._shadow is not None and shadow_scored is not None:
+            shadow = self._shadow.verdict(shadow_scored, timings, utcnow())
         payload = verdict.model_dump_json().encode()
         key = job.post.id.encode()
         s = self.settings
@@ -251,8 +258,8 @@ class Pipeline:
             body = shadow.model_dump_json().encode()
             sends.append(send_with_retry(self.publisher, s.shadow_topic, key, body, JSON_HEADERS))
         await asyncio.gather(*sends)
-        self.stats.on_verdict(verdict.flagged, self._latency_s(job.record), verdict.degraded)
-        self._release(job.ticket)
+        self.stats.on_verdict(verdict.flagged, self._latency_s(job.received.record), verdict.degraded)
+        self._release(job.received.ticket)
 
     async def _dead_letter(self, record: InputRecord, exc: Exception, ticket: Ticket) -> None:
         log.info(
@@ -282,3 +289,12 @@ class Pipeline:
     def _release(self, ticket: Ticket) -> None:
         self._acker.done(ticket)
         self._slots.release()
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """When a batch ran on the model, and how many posts it held."""
+
+    started: float
+    finished: float
+    size: int

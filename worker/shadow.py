@@ -8,19 +8,20 @@ up or change a live verdict.
 Example::
 
     shadow = Shadow(shadow_settings, candidate_scorer, cache)
-    verdicts = await shadow.verdicts(batch)   # None if the candidate failed
+    scored = await shadow.score(batch)          # None if the candidate failed
+    verdict = shadow.verdict(scored[0], timings, now)
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from worker.config.fingerprint import identity_with_settings
 from worker.config.settings import Settings
 from worker.inference.cache import EmbeddingCache
-from worker.inference.jobs import Job
+from worker.inference.jobs import Prepared, Scored
 from worker.inference.runner import FeatureStage
 from worker.messages import Timings, Verdict
 from worker.model.choice import named_settings
@@ -50,29 +51,22 @@ class Shadow:
         self.identity = identity_with_settings(scorer.identity, settings)
         # Its own counters: the live model's cache hit rate stays the live one's.
         self.stats = PipelineStats()
-        self._features = FeatureStage(scorer, cache, self.stats)
+        # Texts, not the live tokenizer's ids: the candidate may tokenize differently.
+        self._features = FeatureStage(scorer, cache, self.stats, tokenized=False)
         self.failures = 0
 
     def close(self) -> None:
         self._features.close()
 
-    async def verdicts(self, batch: Sequence[Job], started: float, clock: float) -> list[Verdict] | None:
+    async def score(self, batch: Sequence[Prepared]) -> list[Scored] | None:
+        """The candidate's scores for the batch, or None if it failed (logged, counted)."""
         try:
-            scores, _ = await self._features.score(batch)
+            return await self._features.score(batch)
         except Exception:  # the candidate's problem, never the live stream's
             self.failures += 1
             log.exception("shadow model failed on a batch of %d", len(batch))
             return None
-        now = datetime.now(UTC)
-        inference_ms = round(max(0.0, clock - started) * 1000, 3)
-        out = []
-        for job, score in zip(batch, scores, strict=True):
-            timings = Timings(
-                fetch_ms=round(job.fetch_ms, 3),
-                queue_ms=round(max(0.0, started - job.arrived) * 1000, 3),
-                inference_ms=inference_ms,
-                total_ms=0.0,
-                batch_size=len(batch),
-            )
-            out.append(build_verdict(job, score, self.identity, self.settings, timings, now))
-        return out
+
+    def verdict(self, scored: Scored, timings: Timings, now: datetime) -> Verdict:
+        """The candidate's verdict, with the live verdict's timings."""
+        return build_verdict(scored, self.identity, self.settings, timings, now)

@@ -43,8 +43,8 @@ def test_the_model_satisfies_the_scorer_protocol(tiny_model: ModerationModel) ->
 
 
 def test_texts_pad_to_the_longest_in_the_batch_not_to_512(tiny_model: ModerationModel) -> None:
-    longest = tiny_model.count_tokens(LONG)
-    assert tiny_model.count_tokens(SHORT) < longest < 512
+    longest = len(tiny_model.tokenize(LONG))
+    assert len(tiny_model.tokenize(SHORT)) < longest < 512
     with input_shapes(tiny_model.bias.text_encoder) as seen:
         out = tiny_model.encode_texts([SHORT, LONG, SHORT])
     assert out.shape == (3, tiny_model.bias.text_hidden) and out.dtype == np.float32
@@ -54,8 +54,8 @@ def test_texts_pad_to_the_longest_in_the_batch_not_to_512(tiny_model: Moderation
 
 def test_texts_are_truncated_to_max_text_tokens(make_settings: MakeSettings) -> None:
     model = ModerationModel.load(make_settings(max_text_tokens=8, clip_model=""))
-    assert model.count_tokens(LONG) == 8
-    assert model.count_tokens("") == 2  # [CLS] [SEP]
+    assert len(model.tokenize(LONG)) == 8
+    assert len(model.tokenize("")) == 2  # [CLS] [SEP]
     with input_shapes(model.bias.text_encoder) as seen:
         model.encode_texts([LONG, SHORT])
     assert max(length for _, length in seen) == 8

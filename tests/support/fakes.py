@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -43,15 +44,26 @@ class FakeScorer:
         self.encoded_images = 0
         self.scored: list[PostFeatures] = []
         self.fail_on_text = fail_on_text
+        #: Each text tokenized, with the thread that did it.
+        self.tokenized: list[tuple[str, str]] = []
+        self._vocabulary: dict[str, int] = {}
+        self._texts: dict[tuple[int, ...], str] = {}
 
-    def count_tokens(self, text: str) -> int:
-        return len(text.split()) + 2
+    def tokenize(self, text: str) -> tuple[int, ...]:
+        """One id per word plus two specials; the text is remembered under its ids."""
+        ids = (1, *(self._vocabulary.setdefault(word, len(self._vocabulary) + 3) for word in text.split()), 2)
+        self._texts[ids] = text
+        self.tokenized.append((text, threading.current_thread().name))
+        return ids
 
     def encode_texts(self, texts: Sequence[str]) -> FloatArray:
         if self.fail_on_text is not None and self.fail_on_text in texts:
             raise ModelError("fake model failure")
         self.encoded_texts.extend(texts)
         return np.array([[len(t) % 7, 1.0] for t in texts], dtype=np.float32)
+
+    def encode_token_ids(self, token_ids: Sequence[Sequence[int]]) -> FloatArray:
+        return self.encode_texts([self._texts[tuple(ids)] for ids in token_ids])
 
     def encode_images(self, images: Sequence[Image.Image]) -> FloatArray:
         self.encoded_images += len(images)

@@ -9,7 +9,7 @@ for hosts whose URLs change content.
 Example::
 
     memo = ImageMemo(cache, encoder_ids, ttl_s=86400)
-    await memo.lookup([(slot, ("image", "clip_image"))])   # fills slot.memo, slot.vectors
+    known = await memo.lookup([(url, ("image", "clip_image"))])   # url -> (meta, vectors)
 """
 
 from __future__ import annotations
@@ -18,14 +18,19 @@ import logging
 from collections.abc import Mapping, Sequence
 
 from worker.errors import CacheError
+from worker.fetch.client import FetchedImage
 from worker.inference.cache import EmbeddingCache, ImageMeta
-from worker.inference.jobs import ImageSlot
 from worker.model.types import FloatArray
 from worker.ops.logs import cache_warnings
 
-__all__ = ["ImageMemo"]
+__all__ = ["ImageMemo", "Known", "Needs"]
 
 log = logging.getLogger(__name__)
+
+#: Image URLs and the embeddings (``image``, ``clip_image``) each is needed for.
+Needs = Sequence[tuple[str, tuple[str, ...]]]
+#: What a URL served before, and its cached embeddings by kind.
+Known = dict[str, tuple[ImageMeta, dict[str, FloatArray]]]
 
 
 class ImageMemo:
@@ -36,49 +41,47 @@ class ImageMemo:
         self.encoder_ids = dict(encoder_ids)
         self.ttl_s = ttl_s
 
-    async def lookup(self, wanted: Sequence[tuple[ImageSlot, tuple[str, ...]]]) -> None:
-        """Mark each slot whose URL and needed embeddings (``kinds``) are all known."""
-        if not wanted:
-            return
+    async def lookup(self, needs: Needs) -> Known:
+        """The URLs whose content and every needed embedding are all cached."""
+        kinds_of: dict[str, set[str]] = {}
+        for url, wanted in needs:
+            kinds_of.setdefault(url, set()).update(wanted)
+        if not kinds_of:
+            return {}
         try:
-            metas = await self.cache.recall_images([slot.url for slot, _ in wanted])
-            found = await self._vectors(metas, wanted)
+            metas = await self.cache.recall_images(list(kinds_of))
+            found = await self._vectors(metas, kinds_of)
         except CacheError as exc:
             cache_warnings.warning(log, "memo-lookup", "image memo unavailable, fetching: %s", exc)
-            return
-        for slot, kinds in wanted:
-            meta = metas.get(slot.url)
-            if meta is None or not all(meta.content_sha256 in found[kind] for kind in kinds):
-                continue
-            slot.memo = meta
-            slot.vectors = {kind: found[kind][meta.content_sha256] for kind in kinds}
+            return {}
+        known: Known = {}
+        for url, kinds in kinds_of.items():
+            meta = metas.get(url)
+            if meta is not None and all(meta.content_sha256 in found[kind] for kind in kinds):
+                known[url] = (meta, {kind: found[kind][meta.content_sha256] for kind in sorted(kinds)})
+        return known
 
     async def _vectors(
-        self, metas: Mapping[str, ImageMeta], wanted: Sequence[tuple[ImageSlot, tuple[str, ...]]]
+        self, metas: Mapping[str, ImageMeta], kinds_of: Mapping[str, set[str]]
     ) -> dict[str, dict[str, FloatArray]]:
-        hashes: dict[str, set[str]] = {}
-        for slot, kinds in wanted:
-            meta = metas.get(slot.url)
-            for kind in kinds:
-                if meta is not None:
-                    hashes.setdefault(kind, set()).add(meta.content_sha256)
-        found: dict[str, dict[str, FloatArray]] = {kind: {} for _, kinds in wanted for kind in kinds}
+        hashes: dict[str, set[str]] = {kind: set() for kinds in kinds_of.values() for kind in kinds}
+        for url, kinds in kinds_of.items():
+            meta = metas.get(url)
+            if meta is not None:
+                for kind in kinds:
+                    hashes[kind].add(meta.content_sha256)
+        found: dict[str, dict[str, FloatArray]] = {}
         for kind, shas in hashes.items():
             found[kind] = dict(await self.cache.get_many(kind, self.encoder_ids[kind], sorted(shas)))
         return found
 
-    async def remember(self, slots: Sequence[ImageSlot]) -> None:
+    async def remember(self, images: Sequence[FetchedImage]) -> None:
         """Remember what freshly fetched URLs served."""
         items = {
-            slot.url: ImageMeta(
-                slot.image.content_sha256,
-                len(slot.image.content),
-                slot.image.width,
-                slot.image.height,
-                slot.image.format,
+            image.url: ImageMeta(
+                image.content_sha256, len(image.content), image.width, image.height, image.format
             )
-            for slot in slots
-            if slot.image is not None
+            for image in images
         }
         try:
             await self.cache.remember_images(items, self.ttl_s)

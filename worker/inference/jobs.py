@@ -1,7 +1,22 @@
-"""The state of one post on its way through the pipeline."""
+"""One post's state, built stage by stage and handed on; nothing is patched after it is built.
+
+::
+
+    Received   the parsed post, its input record and its ack ticket      (pipeline.submit)
+       │  Preparer.prepare: reference resolved, images fetched or known from the memo,
+       ▼  text tokenized off the event loop
+    Prepared   + images, reference, token ids, fetch time, degraded parts
+       │  FeatureStage.score: cache, encoders, heads
+       ▼
+    Scored     + the scores, which image embeddings came from the cache, degraded parts
+       │  build_verdict (once, with its timings)
+       ▼
+    Verdict
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from worker.consume.intake import InputRecord
@@ -9,15 +24,18 @@ from worker.errors import FetchError
 from worker.fetch.client import FetchedImage
 from worker.inference.cache import ImageMeta
 from worker.messages import Post, Relation
-from worker.model.types import FloatArray
+from worker.model.types import FloatArray, PostScores
 from worker.verdicts.acks import Ticket
 
-__all__ = ["ImageSlot", "Job", "ResolvedReference"]
+__all__ = ["ImageSlot", "Prepared", "Received", "ResolvedReference", "Scored", "TokenIds"]
+
+#: Token ids of one text, as the text encoder will see it (truncated, specials included).
+TokenIds = tuple[int, ...]
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class ImageSlot:
-    """One image URL of a post: fetched, known from the cache, or failed with a reason.
+    """One image URL of a post: fetched, known from the memo, or failed with a reason.
 
     ``memo`` + ``vectors``: the URL served this content before and every embedding the
     post needs of it is cached, so it was neither fetched nor decoded.
@@ -26,9 +44,8 @@ class ImageSlot:
     url: str
     image: FetchedImage | None = None
     error: FetchError | None = None
-    cached: bool = False
     memo: ImageMeta | None = None
-    vectors: dict[str, FloatArray] = field(default_factory=dict)
+    vectors: Mapping[str, FloatArray] = field(default_factory=dict)
 
     @property
     def usable(self) -> bool:
@@ -43,31 +60,60 @@ class ImageSlot:
         raise ValueError(f"{self.url} has no content")
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class ResolvedReference:
     """The referenced post, once its text and images are known (or why not)."""
 
     id: str
     relation: Relation
     text: str = ""
-    images: list[ImageSlot] = field(default_factory=list)
+    images: tuple[ImageSlot, ...] = ()
     unavailable: str | None = None
+    token_ids: TokenIds | None = None
 
 
-@dataclass(eq=False)
-class Job:
-    """A valid post with everything the pipeline learns about it."""
+@dataclass(frozen=True, slots=True, eq=False)
+class Received:
+    """A valid post as it came off the topic."""
 
     record: InputRecord
     post: Post
     ticket: Ticket
     arrived: float
-    tokens: int = 1
-    images: list[ImageSlot] = field(default_factory=list)
-    reference: ResolvedReference | None = None
-    fetch_ms: float = 0.0
-    degraded: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Prepared:
+    """A post ready for the model: its images, its reference, its tokens."""
+
+    received: Received
+    images: tuple[ImageSlot, ...]
+    reference: ResolvedReference | None
+    fetch_ms: float
+    #: The post's text as token ids (None for an empty text, or a scorer that tokenizes itself).
+    token_ids: TokenIds | None
+    degraded: frozenset[str]
+
+    @property
+    def post(self) -> Post:
+        return self.received.post
+
+    @property
+    def tokens(self) -> int:
+        """What the post costs in a batch's token budget."""
+        return len(self.token_ids) if self.token_ids else 1
 
     @property
     def usable_images(self) -> list[ImageSlot]:
         return [slot for slot in self.images if slot.usable]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Scored:
+    """A prepared post with its scores, as one batch's model run left it."""
+
+    prepared: Prepared
+    scores: PostScores
+    #: Content hashes of this post's images whose embedding came from the cache.
+    cached_images: frozenset[str]
+    degraded: frozenset[str]

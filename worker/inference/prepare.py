@@ -1,9 +1,9 @@
-"""Where a post's images are fetched and its reference resolved, before batching.
+"""Where a post's images are fetched, its reference resolved and its text tokenized, before batching.
 
 Example::
 
-    preparer = Preparer(fetcher, cache, reference_wait_ms=1000)
-    await preparer.prepare(job)   # fills job.images, job.reference, job.fetch_ms
+    preparer = Preparer(fetcher, cache, reference_wait_ms=1000, tokenize=scorer.tokenize)
+    prepared = await preparer.prepare(received)   # images, reference, token ids, fetch time
 """
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from worker.errors import CacheError, FetchError
 from worker.fetch.client import ImageFetcher
-from worker.fetch.memo import ImageMemo
+from worker.fetch.memo import ImageMemo, Needs
 from worker.inference.cache import EmbeddingCache, SeenPost
-from worker.inference.jobs import ImageSlot, Job, ResolvedReference
+from worker.inference.jobs import ImageSlot, Prepared, Received, ResolvedReference, TokenIds
 from worker.messages import Reference
 from worker.ops.logs import cache_warnings
 
@@ -30,7 +33,7 @@ RECENT_POSTS = 10_000
 
 
 class Preparer:
-    """Fetches images and resolves references; failures are recorded, never raised."""
+    """Fetches images, resolves references, tokenizes texts; failures are recorded, never raised."""
 
     def __init__(
         self,
@@ -40,74 +43,113 @@ class Preparer:
         *,
         reference_wait_ms: float,
         clip: bool = False,
+        tokenize: Callable[[str], TokenIds] | None = None,
     ) -> None:
         self.reference_wait_s = reference_wait_ms / 1000
         self.fetcher = fetcher
         self.cache = cache
         self.memo = memo
         self.clip = clip
+        self._tokenize = tokenize
+        # Tokenizing takes a millisecond or more per text: off the event loop, on a thread
+        # of its own so it never waits behind a batch on the inference thread.
+        self._tokenizer = ThreadPoolExecutor(1, thread_name_prefix="tokenizer") if tokenize else None
         # A reply often arrives while the post it replies to is still in flight here,
         # before Redis has it: look in this worker's memory first.
         self._recent: OrderedDict[str, SeenPost] = OrderedDict()
 
-    async def prepare(self, job: Job) -> None:
+    def close(self) -> None:
+        if self._tokenizer is not None:
+            self._tokenizer.shutdown(wait=True)
+
+    async def prepare(self, received: Received) -> Prepared:
         started = time.perf_counter()
-        post = job.post
+        post = received.post
+        degraded: set[str] = set()
         self._note(post.id, SeenPost(text=post.text, image_urls=tuple(post.image_urls)))
-        job.images = [ImageSlot(url) for url in post.image_urls]
         reference = None
         if post.reference is not None:
-            reference = await self._resolve(post.reference, job)
-        slots = list(job.images) + (reference.images if reference is not None else [])
+            reference = await self._resolve(post.reference, degraded)
+        ref_urls = list(reference.images_urls) if reference is not None else []
+        known = await self._memo_lookup(post.image_urls, ref_urls, bool(post.text.strip()))
+        to_fetch = sorted({url for url in [*post.image_urls, *ref_urls] if url not in known})
+        fetched, token_ids, _ = await asyncio.gather(
+            self._fetch_all(to_fetch, degraded),
+            self._tokens(post.text),
+            self._remember(received, degraded),
+        )
+        slots = {**fetched, **known}
         if self.memo is not None:
-            await self.memo.lookup(self._needs(job, reference))
-        to_fetch = [slot for slot in slots if not slot.usable]
-        await asyncio.gather(*(self._fetch(slot, job) for slot in to_fetch), self._remember(job))
-        if self.memo is not None:
-            await self.memo.remember(to_fetch)
-        job.reference = reference
-        job.fetch_ms = (time.perf_counter() - started) * 1000
+            await self.memo.remember([slot.image for slot in fetched.values() if slot.image is not None])
+        return Prepared(
+            received=received,
+            images=tuple(slots[url] for url in post.image_urls),
+            reference=await self._finish_reference(reference, slots),
+            fetch_ms=(time.perf_counter() - started) * 1000,
+            token_ids=token_ids,
+            degraded=frozenset(degraded),
+        )
 
-    def _needs(
-        self, job: Job, reference: ResolvedReference | None
-    ) -> list[tuple[ImageSlot, tuple[str, ...]]]:
-        """Which embeddings each image is needed for: CLIP only for the post's own images."""
-        post_kinds: tuple[str, ...] = ("image",)
-        if self.clip and job.post.text.strip():
-            post_kinds = ("image", "clip_image")
-        needs: list[tuple[ImageSlot, tuple[str, ...]]] = [(slot, post_kinds) for slot in job.images]
-        if reference is not None:
-            needs += [(slot, ("image",)) for slot in reference.images]
-        return needs
+    async def _memo_lookup(
+        self, post_urls: list[str], ref_urls: list[str], has_text: bool
+    ) -> dict[str, ImageSlot]:
+        """Images known from the memo; CLIP embeddings are needed for the post's own only."""
+        if self.memo is None:
+            return {}
+        post_kinds: tuple[str, ...] = ("image", "clip_image") if self.clip and has_text else ("image",)
+        needs: Needs = [(url, post_kinds) for url in post_urls] + [(url, ("image",)) for url in ref_urls]
+        return {
+            url: ImageSlot(url, memo=meta, vectors=vectors)
+            for url, (meta, vectors) in (await self.memo.lookup(needs)).items()
+        }
 
-    async def _fetch(self, slot: ImageSlot, job: Job) -> None:
+    async def _fetch_all(self, urls: list[str], degraded: set[str]) -> dict[str, ImageSlot]:
+        slots = await asyncio.gather(*(self._fetch(url, degraded) for url in urls))
+        return {slot.url: slot for slot in slots}
+
+    async def _fetch(self, url: str, degraded: set[str]) -> ImageSlot:
         try:
-            slot.image = await self.fetcher.fetch(slot.url)
+            return ImageSlot(url, image=await self.fetcher.fetch(url))
         except FetchError as exc:
-            slot.error = exc
             if exc.retriable:
                 # A host that is down or slow, not a bad URL: the verdict is made
                 # without an image that may well be there later.
-                job.degraded.add("images_unavailable")
+                degraded.add("images_unavailable")
+            return ImageSlot(url, error=exc)
 
-    async def _resolve(self, ref: Reference, job: Job) -> ResolvedReference:
-        resolved = ResolvedReference(id=ref.id, relation=ref.relation)
+    async def _tokens(self, text: str) -> TokenIds | None:
+        if self._tokenize is None or self._tokenizer is None or not text.strip():
+            return None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._tokenizer, self._tokenize, text)
+
+    async def _resolve(self, ref: Reference, degraded: set[str]) -> _Reference:
         if ref.is_inline:
             seen: SeenPost | None = SeenPost(text=ref.text or "", image_urls=tuple(ref.image_urls or ()))
         else:
-            seen = await self._wait_for(ref.id, job)
+            seen = await self._wait_for(ref.id, degraded)
         if seen is None:
             where = "this worker's memory or the cache" if self.cache else "this worker's memory"
-            resolved.unavailable = (
-                f"post {ref.id} was not found in {where} "
-                f"(waited {self.reference_wait_s * 1000:.0f} ms for it)"
-            )
-            return resolved
-        resolved.text = seen.text
-        resolved.images = [ImageSlot(url) for url in seen.image_urls]
-        return resolved
+            waited = f"waited {self.reference_wait_s * 1000:.0f} ms for it"
+            unavailable = f"post {ref.id} was not found in {where} ({waited})"
+            return _Reference(ref, "", (), unavailable)
+        return _Reference(ref, seen.text, seen.image_urls, None)
 
-    async def _wait_for(self, post_id: str, job: Job) -> SeenPost | None:
+    async def _finish_reference(
+        self, ref: _Reference | None, slots: dict[str, ImageSlot]
+    ) -> ResolvedReference | None:
+        if ref is None:
+            return None
+        return ResolvedReference(
+            id=ref.source.id,
+            relation=ref.source.relation,
+            text=ref.text,
+            images=tuple(slots[url] for url in ref.images_urls),
+            unavailable=ref.unavailable,
+            token_ids=await self._tokens(ref.text),
+        )
+
+    async def _wait_for(self, post_id: str, degraded: set[str]) -> SeenPost | None:
         """Find a referenced post, giving one still on its way (another partition,
         another worker) up to ``reference_wait_ms`` to show up."""
         deadline = time.monotonic() + self.reference_wait_s
@@ -118,7 +160,7 @@ class Preparer:
                 try:
                     found = await self.cache.recall_post(post_id)
                 except CacheError as exc:
-                    job.degraded.add("cache_unavailable")
+                    degraded.add("cache_unavailable")
                     cache_warnings.warning(
                         log, "post-lookup", "could not look up referenced post %s: %s", post_id, exc
                     )
@@ -135,13 +177,25 @@ class Preparer:
         if len(self._recent) > RECENT_POSTS:
             self._recent.popitem(last=False)
 
-    async def _remember(self, job: Job) -> None:
+    async def _remember(self, received: Received, degraded: set[str]) -> None:
         """Store the post so later posts can reference it by id."""
         if self.cache is None:
             return
-        seen = SeenPost(text=job.post.text, image_urls=tuple(job.post.image_urls))
+        post = received.post
         try:
-            await self.cache.remember_post(job.post.id, seen)
+            await self.cache.remember_post(
+                post.id, SeenPost(text=post.text, image_urls=tuple(post.image_urls))
+            )
         except CacheError as exc:
-            job.degraded.add("cache_unavailable")
-            cache_warnings.warning(log, "post-store", "could not remember post %s: %s", job.post.id, exc)
+            degraded.add("cache_unavailable")
+            cache_warnings.warning(log, "post-store", "could not remember post %s: %s", post.id, exc)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reference:
+    """A reference resolved to text and image URLs, before its images are fetched."""
+
+    source: Reference
+    text: str
+    images_urls: tuple[str, ...]
+    unavailable: str | None

@@ -3,12 +3,14 @@
 Identical texts and images inside a batch are encoded once; outputs are cached in
 Redis under a hash of the content and the encoder's identity. The encoders and
 heads run on one dedicated thread so the event loop (and with it the Kafka
-consumer's heartbeats) never blocks.
+consumer's heartbeats) never blocks. Texts arrive as the token ids the preparer
+made, so no text is tokenized twice (a shadow model, with a tokenizer of its own,
+is given the texts).
 
 Example::
 
-    stage = FeatureStage(scorer, cache)
-    scores, degraded = await stage.score(batch)
+    stage = FeatureStage(scorer, cache, stats)
+    scored = await stage.score(batch)      # one Scored per Prepared, in order
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 
 from worker.errors import CacheError, ModelError
 from worker.inference.cache import EmbeddingCache
-from worker.inference.jobs import ImageSlot, Job
+from worker.inference.jobs import ImageSlot, Prepared, Scored
 from worker.model.types import PostFeatures, PostScores, ReferenceFeatures, Scorer
 from worker.ops.logs import cache_warnings
 from worker.ops.metrics import PipelineStats
@@ -54,27 +56,31 @@ class _Wanted:
 class FeatureStage:
     """Encodes what the cache does not have, then runs the heads."""
 
-    def __init__(self, scorer: Scorer, cache: EmbeddingCache | None, stats: PipelineStats) -> None:
+    def __init__(
+        self, scorer: Scorer, cache: EmbeddingCache | None, stats: PipelineStats, *, tokenized: bool = True
+    ) -> None:
         self.scorer = scorer
         self.cache = cache
         self.stats = stats
+        #: Texts come as the preparer's token ids (the live model) or as text (a shadow model).
+        self.tokenized = tokenized
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="inference")
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
 
-    def _collect(self, batch: Sequence[Job]) -> dict[str, _Wanted]:
+    def _collect(self, batch: Sequence[Prepared]) -> dict[str, _Wanted]:
         clip = "clip_text" in self.scorer.encoder_ids
         wanted = {kind: _Wanted(kind) for kind in ("text", "image", "clip_text", "clip_image")}
         for job in batch:
-            texts = [job.post.text]
+            texts = [(job.post.text, job.token_ids)]
             slots = list(job.images)
             if job.reference is not None and job.reference.unavailable is None:
-                texts.append(job.reference.text)
+                texts.append((job.reference.text, job.reference.token_ids))
                 slots.extend(job.reference.images)
-            for text in texts:
+            for text, token_ids in texts:
                 if text.strip():
-                    wanted["text"].inputs[text_hash(text)] = text
+                    wanted["text"].inputs[text_hash(text)] = token_ids if self.tokenized else text
             for slot in slots:
                 if slot.usable:
                     _want(wanted["image"], slot)
@@ -111,8 +117,9 @@ class FeatureStage:
             return False
         return True
 
-    async def score(self, batch: Sequence[Job]) -> tuple[list[PostScores], bool]:
-        """Scores for every job, in order, and whether the cache worked throughout."""
+    async def score(self, batch: Sequence[Prepared]) -> list[Scored]:
+        """Every post with its scores, in order; ``cache_unavailable`` among its degraded
+        parts when the cache failed on this batch."""
         wanted = self._collect(batch)
         cache_ok = await self._lookup(wanted)
         self.stats.on_cache(
@@ -122,19 +129,24 @@ class FeatureStage:
         loop = asyncio.get_running_loop()
         fresh, scores = await loop.run_in_executor(self._executor, self._compute, wanted, list(batch))
         stored_ok = await self._store(fresh)
-        cached_images = wanted["image"].found if "image" in wanted else {}
-        for job in batch:
-            for slot in job.images:
-                if slot.usable:
-                    slot.cached = slot.content_sha256 in cached_images
-        return scores, cache_ok and stored_ok
+        from_cache = frozenset(wanted["image"].found) if "image" in wanted else frozenset()
+        failed = frozenset() if cache_ok and stored_ok else frozenset({"cache_unavailable"})
+        return [
+            Scored(
+                prepared=job,
+                scores=score,
+                cached_images=frozenset(s.content_sha256 for s in job.usable_images) & from_cache,
+                degraded=job.degraded | failed,
+            )
+            for job, score in zip(batch, scores, strict=True)
+        ]
 
     def _encode(self, w: _Wanted) -> dict[str, Vector]:
         keys = w.missing()
         if not keys:
             return {}
         encode: Callable[[list[object]], Vector] = {
-            "text": self.scorer.encode_texts,
+            "text": self.scorer.encode_token_ids if self.tokenized else self.scorer.encode_texts,
             "image": self.scorer.encode_images,
             "clip_text": self.scorer.clip_encode_texts,
             "clip_image": self.scorer.clip_encode_images,
@@ -147,7 +159,7 @@ class FeatureStage:
         return {key: np.asarray(vectors[i], dtype=np.float32) for i, key in enumerate(keys)}
 
     def _compute(
-        self, wanted: dict[str, _Wanted], batch: list[Job]
+        self, wanted: dict[str, _Wanted], batch: list[Prepared]
     ) -> tuple[dict[str, dict[str, Vector]], list[PostScores]]:
         """Runs on the inference thread."""
         fresh = {kind: self._encode(w) for kind, w in wanted.items()}
@@ -171,7 +183,7 @@ def _vectors(slots: Sequence[ImageSlot], table: dict[str, Vector]) -> list[Vecto
     return [table[slot.content_sha256] for slot in slots if slot.usable]
 
 
-def _features(job: Job, tables: dict[str, dict[str, Vector]]) -> PostFeatures:
+def _features(job: Prepared, tables: dict[str, dict[str, Vector]]) -> PostFeatures:
     empty: dict[str, Vector] = {}
     text_t, image_t = tables.get("text", empty), tables.get("image", empty)
     clip_text_t, clip_image_t = tables.get("clip_text", empty), tables.get("clip_image", empty)

@@ -84,4 +84,3 @@ def named_settings(
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ConfigError(f"{source}: invalid settings: {problems}") from exc
-

@@ -197,12 +197,14 @@ class ModerationModel:
     def encoder_ids(self) -> dict[str, str]:
         return dict(self._encoder_ids)
 
-    def count_tokens(self, text: str) -> int:
-        return len(self._token_ids([text])[0])
+    def tokenize(self, text: str) -> tuple[int, ...]:
+        return tuple(self._token_ids([text])[0])
 
     def encode_texts(self, texts: Sequence[str]) -> FloatArray:
-        out = np.zeros((len(texts), self.bias.text_hidden), dtype=np.float32)
-        token_ids = self._token_ids(texts)
+        return self.encode_token_ids(self._token_ids(texts))
+
+    def encode_token_ids(self, token_ids: Sequence[Sequence[int]]) -> FloatArray:
+        out = np.zeros((len(token_ids), self.bias.text_hidden), dtype=np.float32)
         pad_id = int(self.tokenizer.pad_token_id or 0)
         for chunk in length_buckets([len(t) for t in token_ids]):
             input_ids, mask = pad([token_ids[i] for i in chunk], pad_id)

@@ -103,7 +103,7 @@ def length_buckets(lengths: Sequence[int], *, max_items: int = 64, max_waste: fl
     return groups
 
 
-def pad(rows: Sequence[list[int]], pad_id: int) -> tuple[Tensor, Tensor]:
+def pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[Tensor, Tensor]:
     """Right-pad to the longest row of *this* batch (never to the model's maximum)."""
     longest = max(len(row) for row in rows)
     input_ids = torch.full((len(rows), longest), pad_id, dtype=torch.long)

@@ -95,11 +95,15 @@ class Scorer(Protocol):
         """Short ids for cache keys: ``text``, ``image`` and, with CLIP,
         ``clip_text`` and ``clip_image``."""
 
-    def count_tokens(self, text: str) -> int:
-        """Tokens the text encoder will see (after truncation, specials included)."""
+    def tokenize(self, text: str) -> tuple[int, ...]:
+        """Token ids the text encoder will see (after truncation, specials included).
+        Safe to call from a thread other than the one that encodes."""
 
     def encode_texts(self, texts: Sequence[str]) -> FloatArray:
         """[N, text_hidden] bias-model text features, in input order."""
+
+    def encode_token_ids(self, token_ids: Sequence[Sequence[int]]) -> FloatArray:
+        """:meth:`encode_texts` for texts already tokenized by :meth:`tokenize`."""
 
     def encode_images(self, images: Sequence[Image.Image]) -> FloatArray:
         """[M, image_hidden] bias-model image features, in input order."""

@@ -2,7 +2,7 @@
 
 Example::
 
-    verdict = build_verdict(job, scores, identity, settings, timings, now)
+    verdict = build_verdict(scored, identity, settings, timings, now)
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from worker.config.settings import Settings
-from worker.inference.jobs import ImageSlot, Job, ResolvedReference
+from worker.inference.jobs import ImageSlot, ResolvedReference, Scored
 from worker.messages import (
     BiasResult,
     ClipResult,
@@ -38,7 +38,7 @@ def error_info(exc: BaseException) -> ErrorInfo:
     )
 
 
-def image_outcome(slot: ImageSlot) -> ImageOutcome:
+def image_outcome(slot: ImageSlot, cached: bool) -> ImageOutcome:
     if slot.image is None and slot.memo is not None:
         memo = slot.memo  # not fetched: the URL's content and embeddings were known
         return ImageOutcome(
@@ -63,12 +63,16 @@ def image_outcome(slot: ImageSlot) -> ImageOutcome:
         width=image.width,
         height=image.height,
         format=image.format,
-        cached=slot.cached,
+        cached=cached,
         fetch_ms=round(image.fetch_ms, 3),
     )
 
 
-def _modalities(text: str, images: list[ImageSlot]) -> list[Modality]:
+def _from_cache(slot: ImageSlot, scored: Scored) -> bool:
+    return slot.usable and slot.content_sha256 in scored.cached_images
+
+
+def _modalities(text: str, images: tuple[ImageSlot, ...]) -> list[Modality]:
     used: list[Modality] = []
     if text.strip():
         used.append("text")
@@ -129,14 +133,14 @@ def _flags(
 
 
 def build_verdict(
-    job: Job,
-    scores: PostScores,
+    scored: Scored,
     identity: ModelIdentity,
     settings: Settings,
     timings: Timings,
     now: datetime,
 ) -> Verdict:
     """Turn one post's scores into its verdict."""
+    job, scores = scored.prepared, scored.scores
     score = min(1.0, max(0.0, scores.bias_score))
     bias = BiasResult(
         score=round(score, 6),
@@ -158,9 +162,9 @@ def build_verdict(
         clip=clip,
         flagged=bool(reasons),
         flag_reasons=reasons,
-        images=[image_outcome(slot) for slot in job.images],
-        degraded=sorted(job.degraded),
-        source=job.record.source,
+        images=[image_outcome(slot, _from_cache(slot, scored)) for slot in job.images],
+        degraded=sorted(scored.degraded),
+        source=job.received.record.source,
         timings=timings,
         produced_at=now,
     )

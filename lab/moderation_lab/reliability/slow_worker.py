@@ -47,11 +47,14 @@ class SlowScorer:
     def encoder_ids(self) -> dict[str, str]:
         return self._inner.encoder_ids
 
-    def count_tokens(self, text: str) -> int:
-        return self._inner.count_tokens(text)
+    def tokenize(self, text: str) -> tuple[int, ...]:
+        return self._inner.tokenize(text)
 
     def encode_texts(self, texts: Sequence[str]) -> FloatArray:
         return self._inner.encode_texts(texts)
+
+    def encode_token_ids(self, token_ids: Sequence[Sequence[int]]) -> FloatArray:
+        return self._inner.encode_token_ids(token_ids)
 
     def encode_images(self, images: Sequence[Image.Image]) -> FloatArray:
         return self._inner.encode_images(images)

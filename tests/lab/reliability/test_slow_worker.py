@@ -16,7 +16,7 @@ def test_slow_scorer_delegates_and_sleeps_in_score() -> None:
     slow = SlowScorer(inner, delay_s=0.05)
     assert isinstance(slow, Scorer)
     assert slow.identity == inner.identity and slow.encoder_ids == inner.encoder_ids
-    assert slow.count_tokens("a b") == inner.count_tokens("a b")
+    assert slow.tokenize("a b") == inner.tokenize("a b")
     features = [PostFeatures(text=np.array([3.0, 1.0], dtype=np.float32))]
     started = time.monotonic()
     assert slow.score(features) == inner.score(features)
