@@ -100,7 +100,7 @@ class Pipeline:
         )
         self._features = FeatureStage(scorer, cache, self.stats)
         self._acker = InOrderAcker()
-        self._slots = asyncio.Semaphore(settings.max_inflight_posts)
+        self._inflight = asyncio.Semaphore(settings.max_inflight_posts)
         policy = BatchPolicy(settings.max_batch, settings.max_wait_ms / 1000, settings.max_batch_tokens)
         self._builder: BatchBuilder[Prepared] = BatchBuilder(policy)
         self._arrived = asyncio.Event()
@@ -141,7 +141,7 @@ class Pipeline:
 
     # --- stage 1: intake -----------------------------------------------------------
     async def submit(self, record: InputRecord, ack: Callable[[], object]) -> None:
-        await self._slots.acquire()
+        await self._inflight.acquire()
         self.stats.on_consumed()
         ticket = self._acker.register((record.topic, record.partition), record.offset, ack)
         try:
@@ -288,7 +288,7 @@ class Pipeline:
 
     def _release(self, ticket: Ticket) -> None:
         self._acker.done(ticket)
-        self._slots.release()
+        self._inflight.release()
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,7 +51,6 @@ def test_a_bad_value_is_one_line_naming_its_variable(environ: dict[str, str], me
     [
         ({"fetch_per_host": 40}, "MODERATION_FETCH_PER_HOST cannot exceed MODERATION_FETCH_CONCURRENCY"),
         ({"heartbeat_interval_s": 30}, "MODERATION_HEARTBEAT_INTERVAL_S must be below"),
-        ({"fetch_read_timeout_s": 20}, "cannot exceed MODERATION_FETCH_TOTAL_TIMEOUT_S"),
         ({"max_text_tokens": 9000}, "MODERATION_MAX_TEXT_TOKENS cannot exceed MODERATION_MAX_BATCH_TOKENS"),
         ({"shadow_settings": '["bias_threshold=0.7"]'}, "MODERATION_SHADOW_SETTINGS need"),
     ],

@@ -316,10 +316,6 @@ class Settings(BaseSettings):
             ),
             (self.fetch_per_host <= self.fetch_concurrency, "fetch_per_host cannot exceed fetch_concurrency"),
             (
-                max(self.fetch_connect_timeout_s, self.fetch_read_timeout_s) <= self.fetch_total_timeout_s,
-                "fetch_connect_timeout_s and fetch_read_timeout_s cannot exceed fetch_total_timeout_s",
-            ),
-            (
                 self.max_text_tokens <= self.max_batch_tokens,
                 "max_text_tokens cannot exceed max_batch_tokens (one text must fit a batch)",
             ),

@@ -43,7 +43,7 @@ from worker.errors import (
     ResponseTooLarge,
 )
 from worker.fetch.decode import ALLOWED_FORMATS, SNIFF_BYTES, decode_image, sniff_format
-from worker.fetch.limits import FetchSlots
+from worker.fetch.limits import FetchLimits
 from worker.fetch.pinned import PinnedTransport
 from worker.fetch.url_policy import ALLOWED_SCHEMES, AddressPolicy, Resolver, resolve_host
 
@@ -118,7 +118,7 @@ class ImageFetcher:
             # No proxies from the environment: a proxy would resolve names itself.
             client = httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)
         self._client = client
-        self._slots = FetchSlots(config.fetch_concurrency, config.fetch_per_host)
+        self._limits = FetchLimits(config.fetch_concurrency, config.fetch_per_host)
         # Own threads for decoding so big images cannot starve the default executor,
         # which also runs the event loop's DNS lookups.
         self._decoder = ThreadPoolExecutor(
@@ -150,7 +150,7 @@ class ImageFetcher:
         parsed = self._parse(url)
         # Waiting for a slot is not part of the deadline: a busy host must not time
         # out images that were never requested.
-        async with self._slots.hold(parsed.host):
+        async with self._limits.hold(parsed.host):
             try:
                 async with asyncio.timeout(self._config.fetch_total_timeout_s):
                     content = await self._download(parsed)

@@ -5,8 +5,8 @@ host would soon hold every socket and every other host would wait behind it.
 
 Example::
 
-    slots = FetchSlots(total=32, per_host=8)
-    async with slots.hold("cdn.example.org"):
+    limits = FetchLimits(total=32, per_host=8)
+    async with limits.hold("cdn.example.org"):
         ...  # at most 8 of these for that host, 32 in all
 """
 
@@ -16,10 +16,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-__all__ = ["FetchSlots"]
+__all__ = ["FetchLimits"]
 
 
-class FetchSlots:
+class FetchLimits:
     """A global semaphore plus per-host ones, dropped when idle so the table stays small."""
 
     def __init__(self, total: int, per_host: int) -> None:
