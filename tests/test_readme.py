@@ -1,21 +1,46 @@
-"""The README's promises that code can check."""
+"""The README's and the docs' promises that code can check."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+import pytest
 
 from worker.cli import settings_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
+DOCS = sorted((ROOT / "docs").rglob("*.md"))
+DOC_FILES = sorted(p for p in (ROOT / "docs").rglob("*") if p.suffix in (".md", ".json"))
+#: Folders of the machines this project is developed on, which a user's machine does not have.
+MACHINE_FOLDERS = re.compile(r"(?<![\w.])/(?:work|tmp|root|home|opt|mnt|srv|var/tmp)/")
 
 
 def test_configuration_table_matches_the_settings_class() -> None:
+    text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
     start, end = "<!-- settings:start -->\n", "\n<!-- settings:end -->"
-    table = README.split(start, 1)[1].split(end, 1)[0]
-    assert table == settings_markdown(), "run: moderation-worker settings, and paste into README.md"
+    table = text.split(start, 1)[1].split(end, 1)[0]
+    assert table == settings_markdown(), "run moderation-worker settings; paste it into docs/configuration.md"
 
 
 def test_ci_runs_the_readme_test_command() -> None:
     assert "make test" in README
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_fits_in_250_lines() -> None:
+    assert len(README.splitlines()) <= 250
+
+
+@pytest.mark.parametrize("path", [ROOT / "README.md", *DOC_FILES], ids=lambda p: str(p.relative_to(ROOT)))
+def test_docs_name_no_folder_of_our_machines(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    found = [m.group(0) for m in MACHINE_FOLDERS.finditer(text)]
+    assert not found, f"{path.name} names folders of a development machine: {found}"
+
+
+def test_docs_links_lead_somewhere() -> None:
+    for path in [ROOT / "README.md", *DOCS]:
+        for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", path.read_text(encoding="utf-8")):
+            assert (path.parent / target).exists(), f"{path.name} links to a missing {target}"

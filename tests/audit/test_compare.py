@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from worker.audit.cli import register
 from worker.audit.compare.diff import compare_sets
 from worker.audit.compare.load import read_jsonl, verdict_set
-from worker.audit.compare.plot import write_plot
+from worker.audit.compare.plot import comparison_figure, write_plot
 from worker.audit.compare.report import comparison_tables
 from worker.audit.errors import CompareError
 
@@ -113,9 +113,17 @@ def test_tables_and_plot(tmp_path: Path) -> None:
     text = console.export_text()
     assert "Agreement per head" in text and "Score differences" in text
     assert "identical apart from processing times: 0 of" in text
+    figure = comparison_figure(result)
+    agreement, *histograms = figure.axes[: 1 + len(result.scores)]
+    widths = [bar.get_width() for bar in agreement.patches]
+    assert widths == [head.rate for head in result.heads]
+    labels = [text.get_text() for text in agreement.texts]
+    assert labels == [f"{100 * h.rate:.1f}% ({h.agree}/{h.compared})" for h in result.heads]
+    assert [ax.get_title(loc="left").split(":")[0] for ax in histograms] == [d.name for d in result.scores]
     path = write_plot(result, tmp_path / "plots" / "compare.png")
+    rows = (2 + len(result.scores)) // 2
     with Image.open(path) as image:
-        assert image.format == "PNG" and image.width >= 800
+        assert image.format == "PNG" and image.size == (1120, 300 * rows)
 
 
 def test_compare_command_on_two_files(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """A comparison as a PNG: agreement per head, and a histogram of each score's differences.
 
-Drawn with Pillow (a dependency already), so no plotting library is needed. Counts
-are on a square-root scale, so a few large differences stay visible next to
-thousands of zeros.
+Drawn with matplotlib (the ``plots`` extra), imported only when a plot is asked
+for, so the worker itself never loads it. Counts are on a square-root scale, so
+a few large differences stay visible next to thousands of zeros.
 
 Example::
 
@@ -13,103 +13,89 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
 
 from worker.audit.compare.diff import Comparison, HeadAgreement, ScoreDiff
 from worker.audit.errors import CompareError
 
-__all__ = ["write_plot"]
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
-PANEL_W, PANEL_H, MARGIN = 560, 300, 50
+__all__ = ["comparison_figure", "write_plot"]
+
+#: Inches per panel at :data:`DPI`: two panels per row, 1120 pixels wide in all.
+PANEL_W, PANEL_H, DPI = 5.6, 3.0, 100
 BINS = 41
-INK, GRID, BAR, GOOD, BAD = (30, 30, 30), (225, 225, 225), (70, 110, 180), (60, 150, 90), (200, 90, 60)
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+GOOD, BAD, BAR = "#3c965a", "#c85a3c", "#466eb4"
 
 
-def _font(size: int) -> Font:
-    return ImageFont.load_default(size=size)
+def _figure_class() -> type[Figure]:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as exc:
+        raise CompareError(
+            "the comparison plot needs matplotlib: pip install 'moderation-worker[plots]'"
+        ) from exc
+    return Figure
 
 
-def _frame(
-    draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str
-) -> tuple[int, int, int, int]:
-    """Title and axes of one panel; returns the plotting area."""
-    x0, y0, x1, y1 = box
-    draw.text((x0 + 10, y0 + 8), title, fill=INK, font=_font(16))
-    area = (x0 + MARGIN, y0 + 40, x1 - 20, y1 - 45)
-    draw.rectangle(area, outline=INK)
-    return area
+def comparison_figure(result: Comparison) -> Figure:
+    """The comparison drawn on a matplotlib figure, two panels per row."""
+    panels = 1 + len(result.scores)
+    rows = math.ceil(panels / 2)
+    figure = _figure_class()(figsize=(2 * PANEL_W, rows * PANEL_H), dpi=DPI, layout="constrained")
+    axes = figure.subplots(rows, 2, squeeze=False).flatten()
+    _agreement(axes[0], result.heads)
+    for ax, diff in zip(axes[1:], result.scores, strict=False):
+        _histogram(ax, diff)
+    for ax in axes[panels:]:
+        ax.set_axis_off()
+    return figure
 
 
-def _agreement_panel(
-    draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], heads: list[HeadAgreement]
-) -> None:
-    ax0, ay0, ax1, ay1 = _frame(draw, box, "Agreement per head (left vs right)")
-    small = _font(12)
-    row = (ay1 - ay0) / max(1, len(heads))
-    for i, head in enumerate(heads):
-        top = ay0 + i * row + row * 0.25
-        width = (ax1 - ax0 - 260) * head.rate
-        draw.text((ax0 + 6, top), head.head, fill=INK, font=small)
-        draw.rectangle(
-            (ax0 + 120, top, ax0 + 120 + width, top + row * 0.5), fill=GOOD if head.rate == 1 else BAD
-        )
-        label = f"{100 * head.rate:.1f}% ({head.agree}/{head.compared})"
-        draw.text((ax0 + 126 + width, top), label, fill=INK, font=small)
+def _agreement(ax: Axes, heads: list[HeadAgreement]) -> None:
+    ax.set_title("Agreement per head (left vs right)", loc="left")
+    names = [head.head for head in heads]
+    rates = [head.rate for head in heads]
+    bars = ax.barh(names, rates, color=[GOOD if rate == 1 else BAD for rate in rates])
+    ax.bar_label(bars, [f"{100 * h.rate:.1f}% ({h.agree}/{h.compared})" for h in heads], padding=3)
+    ax.set_xlim(0, 1.45)  # room for the labels right of a full bar
+    ax.set_xticks([0, 0.25, 0.5, 0.75, 1.0], ["0", "25%", "50%", "75%", "100%"])
+    ax.invert_yaxis()  # first head on top, as in the printed table
 
 
-def _histogram(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], diff: ScoreDiff) -> None:
-    area = _frame(draw, box, f"{diff.name}: right - left ({len(diff.deltas)} posts)")
-    ax0, ay0, ax1, ay1 = area
-    small = _font(12)
+def _histogram(ax: Axes, diff: ScoreDiff) -> None:
+    ax.set_title(f"{diff.name}: right - left ({len(diff.deltas)} posts)", loc="left")
     values = np.asarray(diff.deltas, dtype=np.float64)
     span = float(np.abs(values).max()) if values.size else 0.0
     if span == 0.0:
-        draw.text(
-            (ax0 + 10, ay0 + 10),
-            "identical on every post" if values.size else "no posts",
-            fill=INK,
-            font=small,
-        )
+        message = "identical on every post" if values.size else "no posts"
+        ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
         return
-    middle = (ax0 + ax1) / 2
-    draw.line((middle, ay0, middle, ay1), fill=GRID)  # zero, under the bars
-    counts, _ = np.histogram(values, bins=BINS, range=(-span, span))
-    top = math.sqrt(float(counts.max()))
-    width = (ax1 - ax0) / BINS
-    for i, count in enumerate(counts):
-        if count:
-            height = (ay1 - ay0 - 4) * math.sqrt(float(count)) / top
-            draw.rectangle((ax0 + i * width + 1, ay1 - height, ax0 + (i + 1) * width - 1, ay1), fill=BAR)
-    for x, value in ((ax0, -span), (middle, 0.0), (ax1, span)):
-        draw.text((x - 20, ay1 + 6), f"{value:+.2g}" if value else "0", fill=INK, font=small)
-    draw.text((ax0 - 45, ay0), str(int(counts.max())), fill=INK, font=small)
-    draw.text((ax0 - 45, ay0 + 16), "posts", fill=INK, font=small)
+    ax.hist(values, bins=BINS, range=(-span, span), color=BAR)
+    ax.axvline(0.0, color="#bbbbbb", linewidth=0.8, zorder=0)
+    from matplotlib.ticker import MaxNLocator  # matplotlib is there: the figure exists
+
+    ax.set_yscale("function", functions=(np.sqrt, np.square))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("posts (square-root scale)")
     stats = diff.stats()
-    note = (
+    ax.set_xlabel(
         f"|difference|: mean {stats['mean_abs']:.2g}, p95 {stats['p95_abs']:.2g}, max {stats['max_abs']:.2g}"
     )
-    draw.text((ax0, ay1 + 24), note, fill=INK, font=small)
 
 
 def write_plot(result: Comparison, path: Path) -> Path:
-    """Draw the comparison into ``path`` (PNG), two panels per row."""
-    panels = 1 + len(result.scores)
-    rows = math.ceil(panels / 2)
-    image = Image.new("RGB", (2 * PANEL_W, rows * PANEL_H), "white")
-    draw = ImageDraw.Draw(image)
-    boxes = [
-        ((i % 2) * PANEL_W, (i // 2) * PANEL_H, (i % 2 + 1) * PANEL_W, (i // 2 + 1) * PANEL_H)
-        for i in range(panels)
-    ]
-    _agreement_panel(draw, boxes[0], result.heads)
-    for box, diff in zip(boxes[1:], result.scores, strict=True):
-        _histogram(draw, box, diff)
+    """Draw the comparison into ``path`` (PNG) and return ``path``."""
+    figure = comparison_figure(result)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        image.save(path, format="PNG")
+        figure.savefig(path, format="png")
     except OSError as exc:
         raise CompareError(f"cannot write the plot to {path}: {exc}") from exc
     return path
