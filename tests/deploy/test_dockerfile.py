@@ -53,7 +53,7 @@ def test_pip_keeps_no_cache_and_pins_match_the_project() -> None:
 def test_exposes_the_port_compose_and_prometheus_use() -> None:
     port = COMPOSE["services"]["worker"]["environment"]["MODERATION_WEB_PORT"]
     assert any(keyword == "EXPOSE" and args == port for keyword, args in instructions())
-    prometheus = yaml.safe_load((ROOT / "deploy" / "prometheus.yml").read_text())
+    prometheus = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
     [job] = prometheus["scrape_configs"]
     assert job["metrics_path"] == "/metrics"
     [sd] = job["dns_sd_configs"]
@@ -62,6 +62,7 @@ def test_exposes_the_port_compose_and_prometheus_use() -> None:
 
 def test_compose_mounts_the_prometheus_config_and_keeps_its_data() -> None:
     service = COMPOSE["services"]["prometheus"]
-    assert "./deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in service["volumes"]
+    assert "./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in service["volumes"]
+    assert "./deploy/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro" in service["volumes"]
     assert "prometheus-data" in COMPOSE["volumes"]
     assert not service["image"].endswith(":latest")
