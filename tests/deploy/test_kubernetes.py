@@ -162,3 +162,18 @@ def test_manifests_parse_as_one_object_each() -> None:
         docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
         assert len(docs) == 1, path.name
         json.dumps(docs[0])  # plain data only
+
+
+def test_the_scaling_doc_uses_the_benchs_figures_and_the_manifests_numbers() -> None:
+    readme = (ROOT / "README.md").read_text()
+    doc = (ROOT / "docs" / "scaling.md").read_text()
+    for figure, row in [
+        (r"end to end, cache cold, posts/s[^|]*\| ([\d.]+)", "text and image, cache cold"),
+        (r"end to end, 30% repeats, posts/s[^|]*\| ([\d.]+)", "text and image, 30% repeats (retweets)"),
+    ]:
+        found = re.search(figure, readme)
+        assert found, figure
+        assert f"| {row} | {float(found.group(1)):.1f} |" in doc
+    trigger = load("scaledobject.yaml")["spec"]["triggers"][0]["metadata"]
+    assert f'`lagThreshold: "{trigger["lagThreshold"]}"`' in doc
+    assert f"`maxReplicaCount: {load('scaledobject.yaml')['spec']['maxReplicaCount']}`" in doc
