@@ -253,18 +253,6 @@ async def test_labelled_series_exist_at_zero_before_any_event() -> None:
     assert (prometheus_value(pipeline, "process_resident_memory_bytes") or 0) > 0
 
 
-async def test_in_flight_posts_are_read_at_scrape_time() -> None:
-    client = httpx.AsyncClient(transport=image_transport())
-    fetcher = ImageFetcher(SETTINGS, client, resolver=public_resolver)
-    pipeline = Pipeline(SETTINGS, FakeScorer(), fetcher, None, FakePublisher())
-    # Not started: submitted posts wait in the batcher, unanswered.
-    for offset in range(3):
-        await pipeline.submit(record(offset, post(f"p{offset}")), ack=lambda: None)
-    assert prometheus_value(pipeline, "moderation_posts_in_flight") == 3
-    await pipeline.stop()
-    await client.aclose()
-
-
 class CandidateScorer(FakeScorer):
     """A different model: its own identity, encoder ids and (higher) scores."""
 

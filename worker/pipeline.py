@@ -156,7 +156,7 @@ class Pipeline:
             return
         # Counted here, before the post's fate is known: an image-only post whose
         # images were all refused ends as a dead letter and never reaches a batch.
-        self._count_images(job)
+        self.stats.on_images([*job.images, *(job.reference.images if job.reference else ())])
         if not job.post.text.strip() and not job.usable_images:
             errors = [slot.error for slot in job.images if slot.error is not None]
             reasons = "; ".join(f"{type(e).__name__}: {e}" for e in errors)
@@ -167,14 +167,6 @@ class Pipeline:
             return
         self._builder.add(job, job.tokens, self.clock())
         self._arrived.set()
-
-    def _count_images(self, job: Job) -> None:
-        slots = job.images + (job.reference.images if job.reference is not None else [])
-        for slot in slots:
-            if slot.error is not None:
-                self.stats.on_image(slot.error.kind)
-            else:
-                self.stats.on_image("ok" if slot.image is not None else "memo")
 
     # --- stage 3: batches -------------------------------------------------------------
     async def _form_batches(self) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -31,7 +32,7 @@ from prometheus_client import Counter as PromCounter
 
 from worker.errors import FetchError, InvalidPost, ModelError, ModerationError
 
-__all__ = ["DEGRADED_PARTS", "PipelineStats", "dead_letter_reasons", "image_outcomes"]
+__all__ = ["DEGRADED_PARTS", "ImageAttempt", "PipelineStats", "dead_letter_reasons", "image_outcomes"]
 
 #: Parts a verdict can be degraded by (``Verdict.degraded``).
 DEGRADED_PARTS = ("cache_unavailable", "images_unavailable")
@@ -39,6 +40,16 @@ DEGRADED_PARTS = ("cache_unavailable", "images_unavailable")
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 _GC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
+
+
+class ImageAttempt(Protocol):
+    """An image of a post after preparation (``inference.jobs.ImageSlot``)."""
+
+    @property
+    def image(self) -> object | None: ...
+
+    @property
+    def error(self) -> FetchError | None: ...
 
 
 def _kinds(root: type[ModerationError]) -> list[str]:
@@ -209,6 +220,14 @@ class PipelineStats:
     def on_image(self, outcome: str) -> None:
         self.images[outcome] += 1
         self._prom.images.labels(outcome).inc()
+
+    def on_images(self, slots: Iterable[ImageAttempt]) -> None:
+        """One outcome per image: fetched (``ok``), known from the memo, or its error."""
+        for slot in slots:
+            if slot.error is not None:
+                self.on_image(slot.error.kind)
+            else:
+                self.on_image("ok" if slot.image is not None else "memo")
 
     def on_publish_error(self, retried: bool) -> None:
         self.publish_errors += 1
