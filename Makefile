@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint unit integration bench reliability replay-demo redis-server clean
+.PHONY: demo test lint unit integration bench reliability replay-demo redis-server prometheus clean
 
 $(STAMP): pyproject.toml lab/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,15 @@ redis-server:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 
+# Prometheus and promtool from Debian's packages when missing: the alert rules are checked
+# and unit-tested by promtool, and an integration test scrapes a worker with a real server.
+prometheus:
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || { \
+	  echo "installing prometheus (Debian package)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+
 demo: $(STAMP) redis-server
 	$(VENV)/bin/moderation-lab demo
 
@@ -31,14 +40,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check worker lab tests examples
 	$(VENV)/bin/mypy --strict
 	$(VENV)/bin/moderation-lab schemas --check
+	$(VENV)/bin/moderation-lab dashboard --check
 
-test: $(STAMP) redis-server lint
+test: $(STAMP) redis-server prometheus lint
 	$(PY) -m pytest -q
 
-unit: $(STAMP)
+unit: $(STAMP) prometheus
 	$(PY) -m pytest -q -m "not integration"
 
-integration: $(STAMP) redis-server
+integration: $(STAMP) redis-server prometheus
 	$(PY) -m pytest -q -m integration
 
 # Full-size models with random weights; prints a table, writes bench-results.json (~25 min).

@@ -53,12 +53,13 @@ async def run(
     scorer: FakeScorer | None = None,
     publisher: FakePublisher | None = None,
     cache: EmbeddingCache | None = None,
+    settings: Settings = SETTINGS,
 ) -> tuple[FakePublisher, list[int], Pipeline]:
     scorer = scorer or FakeScorer()
     publisher = publisher or FakePublisher()
     client = httpx.AsyncClient(transport=image_transport())
-    fetcher = ImageFetcher(SETTINGS.fetch, client, resolver=public_resolver)
-    pipeline = Pipeline(SETTINGS, scorer, fetcher, cache, publisher)
+    fetcher = ImageFetcher(settings.fetch, client, resolver=public_resolver)
+    pipeline = Pipeline(settings, scorer, fetcher, cache, publisher)
     acked: list[int] = []
     await pipeline.start()
     for offset, value in enumerate(values):
@@ -175,9 +176,11 @@ async def test_a_post_that_breaks_the_model_is_dead_lettered_alone() -> None:
 
 async def test_publish_failures_are_retried_before_acking() -> None:
     publisher = FakePublisher(fail_first=2)
-    publisher, acked, _ = await run([post("p0")], publisher=publisher)
+    publisher, acked, pipeline = await run([post("p0")], publisher=publisher)
     assert [v["post_id"] for v in publisher.on("verdicts")] == ["p0"]
     assert acked == [0]
+    assert prometheus_value(pipeline, "moderation_publish_errors_total") == 2
+    assert prometheus_value(pipeline, "moderation_publish_retries_total") == 2
 
 
 @pytest.mark.parametrize("n", [1, 9])
@@ -204,6 +207,50 @@ async def test_an_image_only_post_whose_images_all_fail_is_dead_lettered_with_th
     assert dead["error"]["retriable"] is True  # the 500 may pass
     assert [v["post_id"] for v in publisher.on("verdicts")] == ["p1"]
     assert acked == [0, 1]
+
+
+def prometheus_value(pipeline: Pipeline, name: str, **labels: str) -> float | None:
+    value: float | None = pipeline.stats.registry.get_sample_value(name, labels)
+    return value
+
+
+async def test_refused_images_of_image_only_posts_are_counted_though_the_posts_are_dead_letters() -> None:
+    # Two image-only posts pointing at the same two internal addresses: an SSRF probe.
+    urls = ["http://169.254.169.254/latest/meta-data/", "http://10.1.2.3/a.png"]
+    probes = [post(f"p{i}", text=" ", images=urls) for i in range(2)]
+    settings = SETTINGS.model_copy(update={"allow_private_hosts": False})
+    publisher, acked, pipeline = await run(probes, settings=settings)
+    assert [d["error"]["kind"] for d in publisher.on("posts.dlq")] == ["no_usable_content"] * 2
+    assert acked == [0, 1]
+    assert pipeline.stats.images == {"blocked_url": 4}
+    assert prometheus_value(pipeline, "moderation_image_fetches_total", outcome="blocked_url") == 4
+
+
+async def test_every_image_is_counted_once_whatever_the_post_becomes() -> None:
+    urls = ["https://img.test/ok/40x30.png", "https://img.test/missing"]
+    values = [post("p0", images=urls), post("p1", text=" ", images=["https://img.test/missing"])]
+    _, _, pipeline = await run(values)
+    assert pipeline.stats.images == {"ok": 1, "http_status": 2}
+
+
+async def test_labelled_series_exist_at_zero_before_any_event() -> None:
+    _, _, pipeline = await run([])
+    for name, labels in [
+        ("moderation_dead_letters_total", {"reason": "no_usable_content"}),
+        ("moderation_dead_letters_total", {"reason": "invalid_json"}),
+        ("moderation_dead_letters_total", {"reason": "error"}),
+        ("moderation_degraded_verdicts_published_total", {"part": "cache_unavailable"}),
+        ("moderation_degraded_verdicts_published_total", {"part": "images_unavailable"}),
+        ("moderation_image_fetches_total", {"outcome": "blocked_url"}),
+        ("moderation_image_fetches_total", {"outcome": "memo"}),
+        ("moderation_cache_lookups_total", {"result": "hit"}),
+        ("moderation_gc_pause_seconds_count", {"generation": "2"}),
+        ("moderation_publish_errors_total", {}),
+        ("moderation_rebalances_total", {}),
+        ("moderation_posts_in_flight", {}),
+    ]:
+        assert prometheus_value(pipeline, name, **labels) == 0, (name, labels)
+    assert (prometheus_value(pipeline, "process_resident_memory_bytes") or 0) > 0
 
 
 class CandidateScorer(FakeScorer):

@@ -82,6 +82,7 @@ class Pipeline:
         self.publisher = publisher
         self.clock = clock
         self.stats = PipelineStats()
+        self.stats.watch_in_flight(lambda: self.in_flight)
         # The model's identity plus the hash of the settings that affect its scores.
         self.identity = identity_with_settings(scorer.identity, settings)
         self._shadow = shadow
@@ -164,6 +165,9 @@ class Pipeline:
             log.exception("preparing post %s failed", received.post.id)
             await self._dead_letter(received.record, exc, received.ticket)
             return
+        # Counted here, before the post's fate is known: an image-only post whose
+        # images were all refused ends as a dead letter and never reaches a batch.
+        self.stats.on_images([*job.images, *(job.reference.images if job.reference else ())])
         if not job.post.text.strip() and not job.usable_images:
             errors = [slot.error for slot in job.images if slot.error is not None]
             reasons = "; ".join(f"{type(e).__name__}: {e}" for e in errors)
@@ -225,9 +229,6 @@ class Pipeline:
         self.stats.on_batch(
             len(batch), self.clock() - started, [started - job.received.arrived for job in batch]
         )
-        for job in batch:
-            for slot in job.images:
-                self.stats.on_image("ok" if slot.error is None else slot.error.kind)
         return scored
 
     # --- stage 5: verdict, publish and ack ----------------------------------------------
@@ -251,12 +252,11 @@ class Pipeline:
         payload = verdict.model_dump_json().encode()
         key = job.post.id.encode()
         s = self.settings
-        sends = [send_with_retry(self.publisher, s.verdicts_topic, key, payload, JSON_HEADERS)]
+        sends = [self._send(s.verdicts_topic, key, payload)]
         if verdict.flagged:
-            sends.append(send_with_retry(self.publisher, s.flagged_topic, key, payload, JSON_HEADERS))
+            sends.append(self._send(s.flagged_topic, key, payload))
         if shadow is not None:
-            body = shadow.model_dump_json().encode()
-            sends.append(send_with_retry(self.publisher, s.shadow_topic, key, body, JSON_HEADERS))
+            sends.append(self._send(s.shadow_topic, key, shadow.model_dump_json().encode()))
         await asyncio.gather(*sends)
         self.stats.on_verdict(verdict.flagged, self._latency_s(job.received.record), verdict.degraded)
         self._release(job.received.ticket)
@@ -275,9 +275,14 @@ class Pipeline:
         )
         letter = build_dead_letter(record, exc, self.settings.dlq_max_original_bytes, utcnow())
         payload = letter.model_dump_json().encode()
-        await send_with_retry(self.publisher, self.settings.dlq_topic, record.key, payload, JSON_HEADERS)
+        await self._send(self.settings.dlq_topic, record.key, payload)
         self.stats.on_dead_letter(letter.error.kind)
         self._release(ticket)
+
+    async def _send(self, topic: str, key: bytes | None, payload: bytes) -> None:
+        await send_with_retry(
+            self.publisher, topic, key, payload, JSON_HEADERS, on_error=self.stats.on_publish_error
+        )
 
     @staticmethod
     def _latency_s(record: InputRecord) -> float | None:

@@ -6,6 +6,7 @@ Example::
     moderation-lab replay-demo          # the demo's topics replayed by time and by offsets, compared
     moderation-lab tiny-models .models/tiny
     moderation-lab schemas --check      # schemas/ matches the worker's message classes
+    moderation-lab dashboard --check    # the Grafana dashboard JSON matches its builder
 
 Benchmarks and fault scenarios run as ``python -m moderation_lab.bench`` and
 ``python -m moderation_lab.reliability``.
@@ -70,6 +71,25 @@ def schemas(
         typer.echo(f"out of date: {', '.join(stale)} (run: moderation-lab schemas)", err=True)
         raise typer.Exit(1)
     typer.echo("schemas are up to date")
+
+
+@app.command()
+def dashboard(
+    check: Annotated[bool, typer.Option("--check", help="Fail if the JSON is out of date.")] = False,
+) -> None:
+    """Write (or check) deploy/grafana/moderation-worker.json, built with grafana-foundation-sdk."""
+    from moderation_lab.dashboard import dashboard_path, render
+
+    path = dashboard_path()
+    if not check:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render(), encoding="utf-8")
+        typer.echo(f"wrote {path}")
+        return
+    if not path.exists() or path.read_text(encoding="utf-8") != render():
+        typer.echo(f"out of date: {path} (run: moderation-lab dashboard)", err=True)
+        raise typer.Exit(1)
+    typer.echo("dashboard is up to date")
 
 
 @app.command("tiny-models")

@@ -140,6 +140,12 @@ def build_app(
     async def check_health() -> None:
         await monitor.check()
 
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        # Each rebalance ends with the member's whole new assignment (eager protocol).
+        mine = sum(1 for tp in assigned if tp.topic == settings.posts_topic)
+        log.info("partitions assigned: %d of %s", mine, settings.posts_topic)
+        pipeline.stats.on_rebalance(mine)
+
     async def stop_pipeline(sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:
         # Runs after faust waited for every in-flight record to be acked.
         await pipeline.stop()
@@ -152,4 +158,5 @@ def build_app(
     app.task(start_pipeline)
     app.timer(settings.health_interval_s)(check_health)
     app.on_before_shutdown.connect(cast(Any, stop_pipeline))
+    app.on_partitions_assigned.connect(cast(Any, on_assigned))
     return app, pipeline

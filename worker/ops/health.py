@@ -50,7 +50,13 @@ class Health:
 
 
 class Monitor:
-    """Checks the broker and Redis, and updates consumer lag, every ``interval_s``."""
+    """Checks the broker and Redis, and updates readiness and consumer lag, every ``interval_s``.
+
+    The lag is this worker's own view: the high-water mark its fetches last saw minus the
+    offset it last answered, per assigned partition. While the broker is unreachable it
+    keeps its last value (``moderation_ready`` falls to 0 instead); a broker-side view of
+    the whole group comes from an exporter (see docs/operations.md).
+    """
 
     def __init__(self, app: Any, pipeline: Pipeline, cache: EmbeddingCache | None, health: Health) -> None:
         self.app = app
@@ -63,6 +69,7 @@ class Monitor:
         # connected beside a cache state that was not checked yet.
         broker, cache = await asyncio.gather(self._broker_state(), self._cache_state())
         self.health.broker_connected, self.health.cache = broker, cache
+        self.pipeline.stats.set_ready(self.health.ready)
         self._update_lag()
 
     async def _broker_state(self) -> bool:

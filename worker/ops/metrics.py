@@ -1,5 +1,10 @@
 """What a pipeline has done: plain counters for logs and tests, and the same events
-as Prometheus metrics (each :class:`PipelineStats` owns its registry).
+as Prometheus metrics (each :class:`PipelineStats` owns its registry, which also carries
+the ``process_*`` and ``python_info`` metrics).
+
+Every labelled series exists from the start at 0 (each known label value is created
+up front): ``rate()`` and ``increase()`` need a sample before the first event, or they
+miss it. The alert rules in ``deploy/prometheus/alerts.yml`` read these names.
 
 Example::
 
@@ -11,17 +16,66 @@ Example::
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from prometheus_client import CollectorRegistry, Gauge, Histogram, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Gauge,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
 from prometheus_client import Counter as PromCounter
 
-__all__ = ["PipelineStats"]
+from worker.errors import FetchError, InvalidPost, ModelError, ModerationError
+
+__all__ = ["DEGRADED_PARTS", "ImageAttempt", "PipelineStats", "dead_letter_reasons", "image_outcomes"]
+
+#: Parts a verdict can be degraded by (``Verdict.degraded``).
+DEGRADED_PARTS = ("cache_unavailable", "images_unavailable")
 
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 _GC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
+
+
+class ImageAttempt(Protocol):
+    """An image of a post after preparation (``inference.jobs.ImageSlot``)."""
+
+    @property
+    def image(self) -> object | None: ...
+
+    @property
+    def error(self) -> FetchError | None: ...
+
+
+def _kinds(root: type[ModerationError]) -> list[str]:
+    """``kind`` of ``root`` and of every error class below it."""
+    kinds, todo = [], [root]
+    while todo:
+        cls = todo.pop()
+        kinds.append(cls.kind)
+        todo.extend(cls.__subclasses__())
+    return sorted(set(kinds))
+
+
+def dead_letter_reasons() -> list[str]:
+    """Every reason a dead letter can give: invalid input, a model failure, or
+    ``error`` (an unexpected exception, see ``verdicts.build.error_info``)."""
+    return sorted({*_kinds(InvalidPost), *_kinds(ModelError), "error"})
+
+
+def image_outcomes() -> list[str]:
+    """``ok`` (fetched), ``memo`` (known from the URL memo, not fetched), or a fetch error."""
+    return ["ok", "memo", *_kinds(FetchError)]
+
+
+def _zero(family: PromCounter | Histogram, values: Iterable[str]) -> None:
+    for value in values:
+        family.labels(value)
 
 
 class _Prometheus:
@@ -71,6 +125,25 @@ class _Prometheus:
             registry=registry,
         )
         self.model = Info("moderation_model", "Identity of the loaded models.", registry=registry)
+        self.in_flight = Gauge(
+            "moderation_posts_in_flight", "Posts read and not yet answered.", registry=registry
+        )
+        self.publish_errors = counter("publish_errors", "Failed sends to the broker (each attempt).")
+        self.publish_retries = counter("publish_retries", "Sends tried again after a retriable failure.")
+        self.rebalances = counter("rebalances", "Consumer-group rebalances this worker took part in.")
+        self.assigned = Gauge(
+            "moderation_assigned_partitions",
+            "Partitions of the posts topic assigned to this worker.",
+            registry=registry,
+        )
+        self.ready = Gauge("moderation_ready", "1 when /readyz answers 200, else 0.", registry=registry)
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        _zero(self.degraded, DEGRADED_PARTS)
+        _zero(self.dead_letters, dead_letter_reasons())
+        _zero(self.cache, ("hit", "miss"))
+        _zero(self.images, image_outcomes())
+        _zero(self.gc_pause, ("0", "1", "2"))
 
 
 @dataclass
@@ -88,6 +161,10 @@ class PipelineStats:
     cache_misses: int = 0
     #: Seconds spent in garbage collection, by generation.
     gc_pause_s: dict[int, float] = field(default_factory=dict)
+    #: Image outcomes (``image_outcomes()``), one per image of every post, whatever its fate.
+    images: Counter[str] = field(default_factory=Counter)
+    publish_errors: int = 0
+    rebalances: int = 0
     registry: CollectorRegistry = field(default_factory=CollectorRegistry, repr=False)
 
     def __post_init__(self) -> None:
@@ -141,7 +218,37 @@ class PipelineStats:
         self._prom.cache.labels("miss").inc(misses)
 
     def on_image(self, outcome: str) -> None:
+        self.images[outcome] += 1
         self._prom.images.labels(outcome).inc()
+
+    def on_images(self, slots: Iterable[ImageAttempt]) -> None:
+        """One outcome per image: fetched (``ok``), known from the memo, or its error."""
+        for slot in slots:
+            if slot.error is not None:
+                self.on_image(slot.error.kind)
+            else:
+                self.on_image("ok" if slot.image is not None else "memo")
+
+    def on_publish_error(self, retried: bool) -> None:
+        self.publish_errors += 1
+        self._prom.publish_errors.inc()
+        if retried:
+            self._prom.publish_retries.inc()
+
+    def on_rebalance(self, assigned_partitions: int) -> None:
+        self.rebalances += 1
+        self._prom.rebalances.inc()
+        self._prom.assigned.set(assigned_partitions)
+        # Partitions that moved to another worker must not keep their last lag here:
+        # summed over workers, they would count twice. The monitor sets the new ones.
+        self._prom.lag.clear()
+
+    def watch_in_flight(self, read: Callable[[], int]) -> None:
+        """Read the in-flight count at each scrape (no bookkeeping on the hot path)."""
+        self._prom.in_flight.set_function(read)
+
+    def set_ready(self, ready: bool) -> None:
+        self._prom.ready.set(1 if ready else 0)
 
     def set_lag(self, topic: str, partition: int, lag: int) -> None:
         self._prom.lag.labels(topic, str(partition)).set(max(0, lag))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from worker.errors import PublishError
@@ -58,15 +58,21 @@ async def send_with_retry(
     headers: Mapping[str, bytes],
     *,
     max_backoff_s: float = 5.0,
+    on_error: Callable[[bool], None] | None = None,
 ) -> None:
     """Send until acknowledged. A record that cannot be published is never acked,
-    so the post is re-read after a restart rather than lost."""
+    so the post is re-read after a restart rather than lost.
+
+    ``on_error(retried)`` hears of every failed attempt (the publish-error metrics).
+    """
     delay = 0.1
     while True:
         try:
             await publisher.send(topic, key, value, headers)
             return
         except PublishError as exc:
+            if on_error is not None:
+                on_error(exc.retriable)
             if not exc.retriable:
                 raise
             log.warning("publish to %s failed, retrying in %.1fs: %s", topic, delay, exc)

@@ -17,11 +17,13 @@ from __future__ import annotations
 from moderation_lab.embedded.broker import EmbeddedBroker, find_tansu
 from moderation_lab.embedded.image_server import ImageServer, sample_images
 from moderation_lab.embedded.ports import free_port
+from moderation_lab.embedded.prometheus import EmbeddedPrometheus
 from moderation_lab.embedded.redis_server import EmbeddedRedis
 from moderation_lab.embedded.tansu import tansu_group_overrides
 
 __all__ = [
     "EmbeddedBroker",
+    "EmbeddedPrometheus",
     "EmbeddedRedis",
     "ImageServer",
     "find_tansu",

@@ -1,0 +1,179 @@
+"""deploy/kubernetes/: valid against Kubernetes' own schemas (``kubernetes-validate`` bundles
+them) and KEDA's ScaledObject CRD (vendored, see ``KEDA-CRD-LICENSE.md``), and consistent with
+the worker, the alert rules and each other. No cluster is needed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from jsonschema import Draft7Validator
+
+from worker.config.settings import ENV_PREFIX, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+MANIFESTS = ROOT / "deploy" / "kubernetes"
+CORE = ("configmap.yaml", "secret.yaml", "service.yaml", "deployment.yaml")
+CRD_FILE = Path(__file__).with_name("keda.sh_scaledobjects.yaml")
+#: Of the file as copied from upstream (KEDA-CRD-LICENSE.md); an edit must be an update.
+CRD_SHA256 = "b9223c2be9b326c8754410368d5d7d2b876f4f2a812e01ce73a97ec62ec3a6ce"
+GPU_BEGIN, GPU_END = "# --- GPU begin ---", "# --- GPU end ---"
+
+
+def load(name: str, text: str | None = None) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(text if text is not None else (MANIFESTS / name).read_text())
+    return loaded
+
+
+def with_gpu(text: str) -> str:
+    """The manifest with every commented-out GPU block uncommented, as a user would."""
+    out, inside, blocks = [], False, 0
+    for line in text.splitlines():
+        if line.strip() in (GPU_BEGIN, GPU_END):
+            inside = line.strip() == GPU_BEGIN
+            blocks += inside
+            continue
+        if inside:
+            indent, comment = line.split("# ", 1)
+            assert not indent.strip(), f"not a comment inside a GPU block: {line!r}"
+            line = indent + comment
+        out.append(line)
+    assert blocks >= 1 and not inside
+    return "\n".join(out) + "\n"
+
+
+def scaled_object_schema() -> dict[str, Any]:
+    crd = yaml.safe_load(CRD_FILE.read_text())
+    [version] = [v for v in crd["spec"]["versions"] if v["name"] == "v1alpha1"]
+    schema: dict[str, Any] = version["schema"]["openAPIV3Schema"]
+    return schema
+
+
+def config() -> dict[str, str]:
+    data: dict[str, str] = load("configmap.yaml")["data"]
+    return data
+
+
+def container() -> dict[str, Any]:
+    [worker] = load("deployment.yaml")["spec"]["template"]["spec"]["containers"]
+    return dict(worker)
+
+
+@pytest.mark.parametrize("name", CORE)
+def test_core_objects_are_valid_kubernetes(name: str) -> None:
+    kubernetes_validate.validate(load(name), kubernetes_validate.latest_version(), strict=True)
+
+
+def test_the_gpu_variant_is_valid_kubernetes_and_asks_for_a_gpu() -> None:
+    deployment = load("deployment.yaml", with_gpu((MANIFESTS / "deployment.yaml").read_text()))
+    kubernetes_validate.validate(deployment, kubernetes_validate.latest_version(), strict=True)
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert pod["tolerations"][0]["key"] == "nvidia.com/gpu"
+
+
+def test_kubernetes_validation_catches_mistakes() -> None:
+    # Guards against a validator that accepts anything.
+    broken = load("deployment.yaml")
+    broken["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["paht"] = "/x"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, kubernetes_validate.latest_version(), strict=True)
+
+
+def test_crd_file_is_the_vendored_keda_crd() -> None:
+    assert hashlib.sha256(CRD_FILE.read_bytes()).hexdigest() == CRD_SHA256
+    crd = yaml.safe_load(CRD_FILE.read_text())
+    assert crd["kind"] == "CustomResourceDefinition" and crd["spec"]["names"]["kind"] == "ScaledObject"
+
+
+def test_scaled_object_is_valid_against_kedas_schema() -> None:
+    scaled = load("scaledobject.yaml")
+    assert scaled["apiVersion"] == "keda.sh/v1alpha1" and scaled["kind"] == "ScaledObject"
+    Draft7Validator(scaled_object_schema()).validate(scaled)
+
+
+@pytest.mark.parametrize(
+    ("path", "bad"),
+    [(("spec", "maxReplicaCount"), "eight"), (("spec", "triggers"), [{"type": "kafka"}])],
+)
+def test_scaled_object_schema_catches_mistakes(path: tuple[str, str], bad: object) -> None:
+    scaled = load("scaledobject.yaml")
+    scaled[path[0]][path[1]] = bad
+    assert list(Draft7Validator(scaled_object_schema()).iter_errors(scaled))
+
+
+def test_scaling_is_capped_at_the_partition_count_on_the_workers_group_and_topic() -> None:
+    spec = load("scaledobject.yaml")["spec"]
+    settings = config()
+    assert spec["maxReplicaCount"] == int(settings["MODERATION_TOPIC_PARTITIONS"])
+    assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
+    assert spec["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": load("deployment.yaml")["metadata"]["name"],
+    }
+    [trigger] = spec["triggers"]
+    assert trigger["type"] == "kafka"
+    meta = trigger["metadata"]
+    assert meta["consumerGroup"] == settings["MODERATION_GROUP_ID"]
+    assert meta["topic"] == settings["MODERATION_POSTS_TOPIC"]
+    assert settings["MODERATION_BROKER"] == f"kafka://{meta['bootstrapServers']}"
+    assert meta["allowIdleConsumers"] == "false" and int(meta["lagThreshold"]) > 0
+
+
+def test_every_configmap_key_is_a_setting_the_worker_accepts(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in config().items():
+        assert key.startswith(ENV_PREFIX), key
+        monkeypatch.setenv(key, value)
+    settings = Settings()
+    assert settings.web_host == "0.0.0.0" and settings.topic_partitions == 8
+
+
+def test_probes_and_metrics_port_are_the_workers() -> None:
+    worker = container()
+    [port] = worker["ports"]
+    assert port["containerPort"] == int(config()["MODERATION_WEB_PORT"]) and port["name"] == "metrics"
+    assert worker["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    assert worker["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    service = load("service.yaml")
+    assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+    assert service["spec"]["selector"] == load("deployment.yaml")["spec"]["selector"]["matchLabels"]
+    secret_keys = load("secret.yaml")["stringData"]
+    assert set(secret_keys) <= {Settings.env_name(f) for f in Settings.model_fields}
+
+
+def test_the_memory_alert_follows_the_memory_limit_and_the_user_is_the_images() -> None:
+    limit = container()["resources"]["limits"]["memory"]
+    gib = int(re.fullmatch(r"(\d+)Gi", limit).group(1))  # type: ignore[union-attr]
+    alerts = (ROOT / "deploy" / "prometheus" / "alerts.yml").read_text()
+    assert f"0.9 * {gib} * 1024 * 1024 * 1024" in alerts
+    assert "--uid 10001" in (ROOT / "Dockerfile").read_text()
+    assert load("deployment.yaml")["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 10001
+
+
+def test_manifests_parse_as_one_object_each() -> None:
+    for path in MANIFESTS.glob("*.yaml"):
+        docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+        assert len(docs) == 1, path.name
+        json.dumps(docs[0])  # plain data only
+
+
+def test_the_scaling_doc_uses_the_benchs_figures_and_the_manifests_numbers() -> None:
+    readme = (ROOT / "README.md").read_text()
+    doc = (ROOT / "docs" / "scaling.md").read_text()
+    for figure, row in [
+        (r"end to end, cache cold, posts/s[^|]*\| ([\d.]+)", "text and image, cache cold"),
+        (r"end to end, 30% repeats, posts/s[^|]*\| ([\d.]+)", "text and image, 30% repeats (retweets)"),
+    ]:
+        found = re.search(figure, readme)
+        assert found, figure
+        assert f"| {row} | {float(found.group(1)):.1f} |" in doc
+    trigger = load("scaledobject.yaml")["spec"]["triggers"][0]["metadata"]
+    assert f'`lagThreshold: "{trigger["lagThreshold"]}"`' in doc
+    assert f"`maxReplicaCount: {load('scaledobject.yaml')['spec']['maxReplicaCount']}`" in doc
