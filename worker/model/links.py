@@ -4,8 +4,8 @@ Tweets end in shortened links (``https://t.co/2IyM7GkxCs``): random letters to
 a sentence encoder, which the WordPiece tokenizer cuts into a dozen meaningless
 pieces that dilute a mean-pooled embedding. With ``text_links="strip"`` (a
 property of the heads checkpoint, recorded in ``heads.json``) the text encoder
-sees each post without them; ``train`` asks for it (see the README's training
-figures for what it changed). A text that is nothing but links is shown as it
+sees each post without them; ``train`` asks for it (docs/training.md
+says what it changed). A text that is nothing but links is shown as it
 is, so that it still has a token count and an embedding of its own.
 
 Example::

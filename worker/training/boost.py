@@ -8,7 +8,11 @@ round draws a fraction of the rows and of the features. Sample weights carry the
 class balance. The result fills a :class:`~worker.model.lexical.TreeEnsemble`.
 
 On the 1197 training pairs (15 features) 200 rounds of depth 3 take about two
-seconds; no extra dependency is needed.
+seconds; no extra dependency is needed. Against scikit-learn's
+HistGradientBoostingClassifier on the same folds (``python -m
+moderation_lab.bench.trees``, docs/training.md) it scores the same macro-F1, and the
+tensors it fills answer a post in a fraction of a millisecond, where scikit-learn's
+predict takes several.
 
 Example::
 

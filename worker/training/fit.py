@@ -59,7 +59,7 @@ class FitConfig(BaseModel):
     #: or the trained module's own softmax ("head"). They differ only for a blended
     #: head. Stopping on the blend picks the epoch whose MLP best complements trees
     #: fitted on the same rows, a choice made on 10 minority pairs of validation;
-    #: ``train`` stops on the head (the README's training figures compare the two).
+    #: ``train`` stops on the head (docs/training.md compares the two).
     #: A recipe recorded before this option existed stopped on the blend, and re-runs so.
     stop_on: Literal["blend", "head"] = "blend"
 
