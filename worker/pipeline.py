@@ -40,6 +40,8 @@ from worker.inference.cache import EmbeddingCache
 from worker.inference.jobs import Job
 from worker.inference.prepare import Preparer
 from worker.inference.runner import FeatureStage
+from worker.known.hasher import KnownStage
+from worker.known.matcher import KnownContent
 from worker.messages import Timings, Verdict
 from worker.model.types import Scorer
 from worker.ops.metrics import PipelineStats
@@ -71,6 +73,7 @@ class Pipeline:
         publisher: Publisher,
         clock: Callable[[], float] = time.monotonic,
         shadow: Shadow | None = None,
+        known: KnownContent | None = None,
     ) -> None:
         self.settings = settings
         self.scorer = scorer
@@ -85,7 +88,13 @@ class Pipeline:
         # model with other encoders could not use: with a shadow, every image is fetched.
         if cache is not None and settings.image_url_ttl_s > 0 and shadow is None:
             memo = ImageMemo(cache, scorer.encoder_ids, settings.image_url_ttl_s)
-        self._preparer = Preparer(settings, fetcher, cache, memo, clip="clip_image" in scorer.encoder_ids)
+        banks = settings.known_banks
+        if known is None and banks is not None:
+            known = KnownContent(banks, settings.known_match_threshold, settings.known_reload_s)
+        self._known = KnownStage(cache, known, settings.known_min_quality)
+        self._preparer = Preparer(
+            settings, fetcher, cache, memo, clip="clip_image" in scorer.encoder_ids, known=self._known
+        )
         self._features = FeatureStage(scorer, cache, self.stats)
         self._acker = InOrderAcker()
         self._slots = asyncio.Semaphore(settings.max_inflight_posts)
@@ -115,6 +124,7 @@ class Pipeline:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._features.close()
+        self._known.close()
         if self._shadow is not None:
             self._shadow.close()
 

@@ -328,6 +328,38 @@ class Settings(BaseSettings):
         0.5, ge=0, le=1, description="Zero-shot probability that flags (MODERATION_CLIP_FLAG_THRESHOLD)."
     )
 
+    # --- Known content (hash banks) ------------------------------------------------------
+    known_banks: Path | None = Field(
+        None,
+        description=(
+            "Folder of hash banks with its banks.json (docs/known-content.md); unset = every "
+            "image is hashed but matched against nothing (MODERATION_KNOWN_BANKS)."
+        ),
+    )
+    known_match_threshold: int = Field(
+        31,
+        ge=0,
+        le=128,
+        description=(
+            "Largest PDQ Hamming distance counted as a match; 31 is PDQ's authors' advice "
+            "(MODERATION_KNOWN_MATCH_THRESHOLD)."
+        ),
+    )
+    known_min_quality: int = Field(
+        50,
+        ge=0,
+        le=100,
+        description=(
+            "Images whose PDQ quality is lower (flat, textureless) are not matched "
+            "(MODERATION_KNOWN_MIN_QUALITY)."
+        ),
+    )
+    known_reload_s: float = Field(
+        10.0,
+        gt=0,
+        description="How often the bank files are checked for changes (MODERATION_KNOWN_RELOAD_S).",
+    )
+
     # --- Batching --------------------------------------------------------------------
     max_batch: int = Field(
         8,

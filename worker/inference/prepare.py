@@ -3,7 +3,7 @@
 Example::
 
     preparer = Preparer(settings, fetcher, cache)
-    await preparer.prepare(job)   # fills job.images, job.reference, job.fetch_ms
+    await preparer.prepare(job)   # fills job.images (with PDQ hashes), job.reference, job.fetch_ms
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from worker.fetch.client import ImageFetcher
 from worker.fetch.memo import ImageMemo
 from worker.inference.cache import EmbeddingCache, SeenPost
 from worker.inference.jobs import ImageSlot, Job, ResolvedReference
+from worker.known.hasher import KnownStage
 from worker.messages import Reference
 from worker.ops.logs import cache_warnings
 
@@ -40,12 +41,14 @@ class Preparer:
         cache: EmbeddingCache | None,
         memo: ImageMemo | None = None,
         clip: bool = False,
+        known: KnownStage | None = None,
     ) -> None:
         self.settings = settings
         self.fetcher = fetcher
         self.cache = cache
         self.memo = memo
         self.clip = clip
+        self.known = known
         # A reply often arrives while the post it replies to is still in flight here,
         # before Redis has it: look in this worker's memory first.
         self._recent: OrderedDict[str, SeenPost] = OrderedDict()
@@ -61,10 +64,14 @@ class Preparer:
         slots = list(job.images) + (reference.images if reference is not None else [])
         if self.memo is not None:
             await self.memo.lookup(self._needs(job, reference))
+        if self.known is not None:
+            await self.known.recall(job)
         to_fetch = [slot for slot in slots if not slot.usable]
         await asyncio.gather(*(self._fetch(slot, job) for slot in to_fetch), self._remember(job))
         if self.memo is not None:
             await self.memo.remember(to_fetch)
+        if self.known is not None:
+            await self.known.hash(job)
         job.reference = reference
         job.fetch_ms = (time.perf_counter() - started) * 1000
 
