@@ -124,6 +124,7 @@ async def _embeddings(
     cache: EmbeddingCache | None,
     images: Sequence[SearchImage],
     stats: SearchStats,
+    fetcher: ImageFetcher | None,
 ) -> dict[str, FloatArray]:
     """CLIP image embeddings by content hash: from the cache, else fetched and encoded."""
     encoder = scorer.encoder_ids[KIND]
@@ -137,8 +138,12 @@ async def _embeddings(
     stats.from_cache = len(vectors)
     wanted = {image.content_sha256: image.url for image in images if image.content_sha256 not in vectors}
     fetched: dict[str, Image.Image] = {}
-    async with ImageFetcher(settings) as fetcher:
+    own = fetcher is None and bool(wanted)
+    if fetcher is None and wanted:
+        fetcher = ImageFetcher(settings)
+    try:
         for sha, url in wanted.items():
+            assert fetcher is not None
             try:
                 image = await fetcher.fetch(url)
             except FetchError as exc:
@@ -148,6 +153,9 @@ async def _embeddings(
                 fetched[sha] = image.image
             else:
                 stats.unavailable.append(f"{url}: serves other content than the verdict recorded")
+    finally:
+        if own and fetcher is not None:
+            await fetcher.aclose()
     if fetched:
         encoded = await asyncio.to_thread(scorer.clip_encode_images, list(fetched.values()))
         fresh = {sha: np.asarray(encoded[i], dtype=np.float32) for i, sha in enumerate(fetched)}
@@ -170,14 +178,18 @@ async def search_images(
     query: str | None = None,
     like: Image.Image | None = None,
     top: int = 20,
+    fetcher: ImageFetcher | None = None,
 ) -> tuple[list[Hit], SearchStats]:
-    """The ``top`` images nearest to the text ``query`` or to the image ``like``."""
+    """The ``top`` images nearest to the text ``query`` or to the image ``like``.
+
+    ``fetcher`` fetches what the cache lacks (default: one of its own, under ``settings``).
+    """
     if (query is None) == (like is None):
         raise CompareError("search by a text query or by --like IMAGE, one of the two")
     if KIND not in scorer.encoder_ids:
         raise CompareError("image search needs CLIP: set MODERATION_CLIP_MODEL")
     stats = SearchStats(images=len(images))
-    vectors = await _embeddings(settings, scorer, cache, images, stats)
+    vectors = await _embeddings(settings, scorer, cache, images, stats, fetcher)
     if like is not None:
         target = await asyncio.to_thread(scorer.clip_encode_images, [like])
     else:

@@ -62,7 +62,11 @@ def _brute_rate(hashes: np.ndarray, queries: list[bytes], budget_s: float) -> fl
 
 
 def measure_size(
-    n: int, planted: np.ndarray, rng: np.random.Generator, budget_s: float, copies: dict[str, list[bytes]] | None
+    n: int,
+    planted: np.ndarray,
+    rng: np.random.Generator,
+    budget_s: float,
+    copies: dict[str, list[bytes]] | None,
 ) -> dict[str, Any]:
     """Build, look up and map an index of ``n`` hashes (the planted ones among them);
     with ``copies``, the near-duplicate recall against it too."""
