@@ -163,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="bank sizes, comma-separated (the largest also serves the recall test)")
     parser.add_argument("--budget-s", type=float, default=4.0, help="seconds per lookup-rate figure")
     parser.add_argument("--images", type=int, default=200, help="generated originals for recall")
+    parser.add_argument("--unrelated", type=int, default=500, help="unrelated images for false matches")
     parser.add_argument("--out", type=Path, default=Path("bench-known-results.json"))
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     bank = np.ascontiguousarray(planted)
     # Unrelated images against the generated originals themselves: the hardest case,
     # since drawings from one generator resemble each other more than random hashes do.
-    r["false_matches"] = false_matches(HashIndex.build(bank), range(10_000, 10_000 + 500))
+    r["false_matches"] = false_matches(HashIndex.build(bank), range(10_000, 10_000 + args.unrelated))
     args.out.write_text(json.dumps(r, indent=2) + "\n")
     print_report(r)
     return 0
