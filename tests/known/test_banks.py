@@ -20,6 +20,15 @@ def test_hex_format_takes_one_hash_a_line_with_comments_and_trailing_fields(tmp_
     assert [row.tobytes().hex() for row in hashes] == [A, B, C]  # the repeat kept once
 
 
+def test_a_file_of_bare_hashes_reads_the_same_by_the_fast_path(tmp_path: Path) -> None:
+    path = tmp_path / "bank.txt"
+    path.write_text(f"{C}\n{A}\n{C}\n{B}\n")
+    assert [row.tobytes().hex() for row in read_hashes(path, "hex")] == [C, A, B]
+    path.write_text(f"{A}\n{'g' * 64}\n")
+    with pytest.raises(BankError, match=r"bank\.txt:2"):
+        read_hashes(path, "hex")
+
+
 def test_threatexchange_format_keeps_pdq_lines_only(tmp_path: Path) -> None:
     path = tmp_path / "bank.tx"
     path.write_text(f"pdq {A}\nmd5 d41d8cd98f00b204e9800998ecf8427e\nPDQ {B} extra\n")
