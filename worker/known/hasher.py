@@ -78,11 +78,13 @@ class KnownStage:
             await loop.run_in_executor(self._executor, self._match, hashed)
 
     def _match(self, slots: list[ImageSlot]) -> None:
-        assert self.known is not None
+        known = self.known
+        if known is None:
+            return
         for slot in slots:
             pdq = slot.pdq
             if pdq is not None and pdq.quality >= self.min_quality:
-                slot.known = self.known.match(pdq.digest)
+                slot.known = known.match(pdq.digest)
 
     async def _cached(self, job: Job, shas: list[str]) -> dict[str, PdqHash]:
         if self.cache is None:
