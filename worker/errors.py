@@ -25,6 +25,7 @@ nothing foreign leaks into the pipeline.
     ├── CacheError             Redis unreachable or misbehaving          (retriable)
     ├── PublishError           the broker did not acknowledge a record  (retriable)
     └── ConfigError            a setting cannot be applied with the installed libraries
+        └── BankError          a hash bank's manifest or file cannot be read
 
 The class decides the fate of the work: ``retriable`` tells the pipeline to try
 again (or run degraded), otherwise the input is dead-lettered or the image is
@@ -34,6 +35,7 @@ recorded as failed.
 from __future__ import annotations
 
 __all__ = [
+    "BankError",
     "BlockedURL",
     "CacheError",
     "CheckpointError",
@@ -150,3 +152,10 @@ class PublishError(ModerationError):
 
 class ConfigError(ModerationError):
     kind = "config_error"
+
+
+class BankError(ConfigError):
+    """A hash bank cannot be loaded; the worker keeps the banks it had (on reload) or
+    refuses to start (at start-up) rather than run with a bank silently missing."""
+
+    kind = "bank_error"

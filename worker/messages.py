@@ -35,8 +35,10 @@ __all__ = [
     "EntailmentResult",
     "ErrorInfo",
     "ImageOutcome",
+    "KnownMatch",
     "ModelIdentity",
     "OriginalRecord",
+    "PerceptualHash",
     "Post",
     "Reference",
     "SourceCoordinates",
@@ -166,6 +168,24 @@ class ErrorInfo(_Output):
     retriable: bool
 
 
+class PerceptualHash(_Output):
+    """An image's PDQ hash (worker.known.pdq)."""
+
+    hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="256-bit PDQ hash as 64 hex digits.")
+    quality: int = Field(
+        ge=0, le=100, description="PDQ quality; under the matching minimum the image is not matched."
+    )
+
+
+class KnownMatch(_Output):
+    """The image is within the match threshold of an entry of a hash bank."""
+
+    bank: str
+    distance: int = Field(ge=0, le=256, description="Hamming distance to the bank's nearest entry.")
+    category: str = Field(description="What the bank's content was judged to be.")
+    action: str = Field(description="What the bank says to do on a match: block, review or flag.")
+
+
 class ImageOutcome(_Output):
     """What happened to one image URL of a post."""
 
@@ -179,6 +199,10 @@ class ImageOutcome(_Output):
     format: str | None = None
     cached: bool = Field(False, description="Encoder outputs came from the cache.")
     fetch_ms: float | None = Field(None, ge=0)
+    pdq: PerceptualHash | None = Field(None, description="PDQ hash; absent when it could not be computed.")
+    known_matches: list[KnownMatch] | None = Field(
+        None, description="Hash banks the image matches, nearest first; absent when none."
+    )
 
 
 class BiasResult(_Output):

@@ -45,6 +45,8 @@ from worker.inference.cache import EmbeddingCache
 from worker.inference.jobs import Prepared, Received, Scored
 from worker.inference.prepare import Preparer
 from worker.inference.runner import FeatureStage
+from worker.known.hasher import KnownStage
+from worker.known.matcher import KnownContent
 from worker.messages import Timings
 from worker.model.types import Scorer
 from worker.ops.metrics import PipelineStats
@@ -76,6 +78,7 @@ class Pipeline:
         publisher: Publisher,
         clock: Callable[[], float] = time.monotonic,
         shadow: Shadow | None = None,
+        known: KnownContent | None = None,
     ) -> None:
         self.settings = settings
         self.scorer = scorer
@@ -91,6 +94,10 @@ class Pipeline:
         # model with other encoders could not use: with a shadow, every image is fetched.
         if cache is not None and settings.image_url_ttl_s > 0 and shadow is None:
             memo = ImageMemo(cache, scorer.encoder_ids, settings.image_url_ttl_s)
+        banks = settings.known_banks
+        if known is None and banks is not None:
+            known = KnownContent(banks, settings.known_match_threshold, settings.known_reload_s)
+        self._known = KnownStage(cache, known, settings.known_min_quality)
         self._preparer = Preparer(
             fetcher,
             cache,
@@ -98,6 +105,7 @@ class Pipeline:
             reference_wait_ms=settings.reference_wait_ms,
             clip="clip_image" in scorer.encoder_ids,
             tokenize=scorer.tokenize,
+            known=self._known,
         )
         self._features = FeatureStage(scorer, cache, self.stats)
         self._acker = InOrderAcker()
@@ -129,6 +137,7 @@ class Pipeline:
                 await task
         self._features.close()
         self._preparer.close()
+        self._known.close()
         if self._shadow is not None:
             self._shadow.close()
 

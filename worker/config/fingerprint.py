@@ -41,6 +41,8 @@ SCORE_SETTINGS: Final = (
     "contradiction_threshold",
     "clip_flag_labels",
     "clip_flag_threshold",
+    "known_match_threshold",
+    "known_min_quality",
     "max_image_pixels",
     "fetch_max_bytes",
 )

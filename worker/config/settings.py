@@ -238,6 +238,36 @@ class Settings(BaseSettings):
     )
     clip_flag_threshold: float = Field(0.5, ge=0, le=1, description="Zero-shot probability that flags.")
 
+    # --- Known content (hash banks) ---------------------------------------------
+    known_banks: Path | None = Field(
+        None,
+        description=(
+            "Folder of hash banks with its banks.json (docs/known-content.md); unset = every "
+            "image is hashed but matched against nothing."
+        ),
+    )
+    known_match_threshold: int = Field(
+        31,
+        ge=0,
+        le=128,
+        description=(
+            "Largest PDQ Hamming distance counted as a match; 31 is PDQ's authors' advice."
+        ),
+    )
+    known_min_quality: int = Field(
+        50,
+        ge=0,
+        le=100,
+        description=(
+            "Images whose PDQ quality is lower (flat, textureless) are not matched."
+        ),
+    )
+    known_reload_s: float = Field(
+        10.0,
+        gt=0,
+        description="How often the bank files are checked for changes.",
+    )
+
     # --- Batching -------------------------------------------------------------
     max_batch: int = Field(
         8,

@@ -17,15 +17,17 @@ from worker.messages import (
     EntailmentResult,
     ErrorInfo,
     ImageOutcome,
+    KnownMatch,
     Modality,
     ModelIdentity,
+    PerceptualHash,
     Timings,
     Verdict,
 )
 from worker.model.types import PostScores
 from worker.names import ENTAILMENT_LABELS
 
-__all__ = ["build_verdict", "error_info", "image_outcome"]
+__all__ = ["build_verdict", "error_info", "image_outcome", "known_content_reasons"]
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
@@ -36,6 +38,25 @@ def error_info(exc: BaseException) -> ErrorInfo:
         message=str(exc)[:1000],
         retriable=bool(getattr(exc, "retriable", False)),
     )
+
+
+def _known_fields(slot: ImageSlot) -> dict[str, object]:
+    """The PDQ hash and bank matches of an image, as verdict fields."""
+    if slot.pdq is None:
+        return {}
+    matches = [
+        KnownMatch(bank=m.bank, distance=m.distance, category=m.category, action=m.action) for m in slot.known
+    ]
+    return {
+        "pdq": PerceptualHash(hash=slot.pdq.hex, quality=slot.pdq.quality),
+        "known_matches": matches or None,
+    }
+
+
+def known_content_reasons(images: list[ImageOutcome]) -> list[str]:
+    """One flag reason per hash bank any image matched (policy: a match always flags)."""
+    banks = dict.fromkeys(m.bank for image in images for m in image.known_matches or ())
+    return [f"matches known content: {bank}" for bank in banks]
 
 
 def image_outcome(slot: ImageSlot, cached: bool) -> ImageOutcome:
@@ -50,6 +71,7 @@ def image_outcome(slot: ImageSlot, cached: bool) -> ImageOutcome:
             height=memo.height,
             format=memo.format,
             cached=True,
+            **_known_fields(slot),
         )
     if slot.image is None:
         error = slot.error if slot.error is not None else RuntimeError("image was not fetched")
@@ -65,6 +87,7 @@ def image_outcome(slot: ImageSlot, cached: bool) -> ImageOutcome:
         format=image.format,
         cached=cached,
         fetch_ms=round(image.fetch_ms, 3),
+        **_known_fields(slot),
     )
 
 
@@ -152,7 +175,8 @@ def build_verdict(
     if job.reference is not None:
         entailment = _entailment(job.reference, scores.entailment)
     clip = _clip(scores)
-    reasons = _flags(bias, entailment, clip, settings)
+    images = [image_outcome(slot, _from_cache(slot, scored)) for slot in job.images]
+    reasons = known_content_reasons(images) + _flags(bias, entailment, clip, settings)
     return Verdict(
         post_id=job.post.id,
         model=identity,
@@ -162,7 +186,7 @@ def build_verdict(
         clip=clip,
         flagged=bool(reasons),
         flag_reasons=reasons,
-        images=[image_outcome(slot, _from_cache(slot, scored)) for slot in job.images],
+        images=images,
         degraded=sorted(scored.degraded),
         source=job.received.record.source,
         timings=timings,

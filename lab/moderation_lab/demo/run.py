@@ -22,6 +22,7 @@ from rich.text import Text
 
 from moderation_lab.demo.data import SamplePost, demo_posts, find_data_dir
 from moderation_lab.demo.heads import demo_heads
+from moderation_lab.demo.known import demo_bank, known_post, known_table
 from moderation_lab.embedded.kafka_io import Record, collect, create_topics, produce
 from moderation_lab.embedded.ports import free_port
 from moderation_lab.embedded.stack import EmbeddedStack
@@ -152,6 +153,7 @@ def run_demo(data_dir: Path | None, n_posts: int, models_dir: Path) -> int:
             if "/images/" in url
         }
         stack.add_images(sorted(paths))
+        sample.append(known_post(stack.images))  # a repost of an image in the demo's hash bank
         topics = [settings.posts_topic, settings.verdicts_topic, settings.flagged_topic, settings.dlq_topic]
         asyncio.run(create_topics(stack.broker.url, topics, partitions=4))
         asyncio.run(produce(stack.broker.url, settings.posts_topic, [(s.key, s.value) for s in sample]))
@@ -163,7 +165,11 @@ def run_demo(data_dir: Path | None, n_posts: int, models_dir: Path) -> int:
         console.print(warning)
         web_port = free_port()
         worker = stack.start_worker(
-            "worker", max_message_bytes=DEMO_MAX_MESSAGE_BYTES, web_port=web_port, **heads
+            "worker",
+            max_message_bytes=DEMO_MAX_MESSAGE_BYTES,
+            web_port=web_port,
+            known_banks=demo_bank(workdir),
+            **heads,
         )
         console.print(
             f"worker endpoints: http://127.0.0.1:{web_port}/metrics (Prometheus), "
@@ -185,6 +191,7 @@ def run_demo(data_dir: Path | None, n_posts: int, models_dir: Path) -> int:
         texts = {json.loads(s.value)["id"]: json.loads(s.value)["text"] for s in sample if s.kind == "valid"}
         console.print(_verdict_table(records, settings.verdicts_topic, texts))
         console.print(_dead_letter_table(records, settings.dlq_topic))
+        console.print(known_table(records, settings.verdicts_topic))
         ids, dead = _answered(sample, records, settings)
         missing = valid_ids - ids
         console.print(
