@@ -150,7 +150,7 @@ def settings_markdown() -> str:
 
 def _register_subcommands() -> None:
     # Their heavy imports happen inside the commands, so these registrations are cheap.
-    from worker.audit.cli import register as register_audit_commands
+    from worker.audit.commands import register as register_audit_commands
     from worker.known.cli import register as register_bank_commands
     from worker.training.cli import register as register_training_commands
 

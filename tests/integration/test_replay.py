@@ -25,7 +25,7 @@ from moderation_lab.embedded.stack import EmbeddedStack
 from typer.testing import CliRunner
 
 from tests.integration.test_worker import Topics, sample_posts, verdict_ids
-from worker.audit.cli import register
+from worker.audit.commands import register
 from worker.audit.compare.diff import compare_sets
 from worker.audit.compare.load import load_verdicts, read_jsonl
 from worker.audit.replay.canonical import canonical, canonical_lines

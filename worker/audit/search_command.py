@@ -1,4 +1,4 @@
-"""What ``search`` does once its options are parsed (see :mod:`worker.audit.cli`).
+"""What ``search`` does once its options are parsed (see :mod:`worker.audit.commands`).
 
 Example::
 
