@@ -32,6 +32,7 @@ def run() -> None:
 
     from worker.consume.app import build_app
     from worker.model import ModerationModel
+    from worker.model.untrained import warn_untrained
     from worker.shadow import shadow_settings
 
     settings = _settings_or_exit()
@@ -42,6 +43,7 @@ def run() -> None:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     logging.getLogger(__name__).info("models loaded: %s", scorer.identity.model_dump_json())
+    warn_untrained(scorer.identity.untrained)
     shadow = None
     try:
         candidate_settings = shadow_settings(settings)
@@ -52,6 +54,7 @@ def run() -> None:
         raise typer.Exit(1) from exc
     if shadow is not None:
         logging.getLogger(__name__).info("shadow model loaded: %s", shadow[1].identity.model_dump_json())
+        warn_untrained(shadow[1].identity.untrained, "shadow model")
     faust_app, _ = build_app(settings, scorer, shadow)
     worker = faust.Worker(
         faust_app,

@@ -157,6 +157,11 @@ class ModelIdentity(_Output):
         description="Hash of the settings that affect scores and labels (worker.config.fingerprint); "
         "absent from verdicts written before it existed.",
     )
+    untrained: list[str] = Field(
+        default_factory=list,
+        description="Parts running on untrained (random) weights, e.g. 'bias_head', 'clip': "
+        "their scores are published but never flag a post.",
+    )
 
 
 class ErrorInfo(_Output):

@@ -34,6 +34,7 @@ from worker.model.precision import cpu_has_native_bf16, input_dtype, quantize_li
 from worker.model.preprocess import input_side, length_buckets, pad, resnet_processor, rgb
 from worker.model.scoring import score_posts
 from worker.model.types import FloatArray, PostFeatures, PostScores
+from worker.model.untrained import untrained_parts
 
 # HEADS_FORMAT, HeadsConfig and length_buckets moved out; they stay importable from here.
 __all__ = ["HEADS_FORMAT", "HeadsConfig", "ModerationModel", "length_buckets"]
@@ -80,6 +81,7 @@ class ModerationModel:
             heads=heads.name,
             weights_sha256=ids.combine_hashes(self._components),
             components=self._components,
+            untrained=untrained_parts(settings, heads),
         )
         self.to(device or self.device)  # after hashing, which reads the weights on the CPU
         self.precision = resolve_precision(settings.precision, self.device)
@@ -168,8 +170,16 @@ class ModerationModel:
             tensor = tensor.pin_memory()
         return tensor.to(self.device, dtype=dtype, non_blocking=True)
 
-    def save_heads(self, folder: Path, *, name: str, thresholds: dict[str, float] | None = None) -> None:
-        """Write this model's heads as a checkpoint that :meth:`load` accepts."""
+    def save_heads(
+        self,
+        folder: Path,
+        *,
+        name: str,
+        thresholds: dict[str, float] | None = None,
+        trained: tuple[str, ...] = ("bias", "entailment"),
+    ) -> None:
+        """Write this model's heads as a checkpoint that :meth:`load` accepts;
+        ``trained`` names the heads that were trained (the others never flag)."""
         config = self.heads.model_copy(
             update={
                 "name": name,
@@ -180,6 +190,7 @@ class ModerationModel:
                 "lexical_depth": self.entailment.lexical.depth if self.entailment.lexical else 3,
                 "lexical_weight": self.entailment.lexical_weight,
                 "thresholds": thresholds or {},
+                "trained": tuple(sorted(trained)),
                 "encoders": {
                     "text": self._components["text_encoder"],
                     "image": self._components["image_encoder"],

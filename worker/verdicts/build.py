@@ -110,17 +110,31 @@ def _clip(scores: PostScores) -> ClipResult | None:
     )
 
 
+_ENCODERS: dict[Modality, str] = {"text": "text_encoder", "image": "image_encoder"}
+
+
+def _trained(head: str, modalities: list[Modality], untrained: list[str]) -> bool:
+    """A head decides only when it and the encoders it read were trained."""
+    return not {head, *(_ENCODERS[m] for m in modalities)} & set(untrained)
+
+
 def _flags(
-    bias: BiasResult, entailment: EntailmentResult | None, clip: ClipResult | None, s: Settings
+    bias: BiasResult,
+    entailment: EntailmentResult | None,
+    clip: ClipResult | None,
+    s: Settings,
+    used: tuple[list[Modality], list[str]],
 ) -> list[str]:
+    modalities, untrained = used
     reasons = []
-    if bias.label == "biased":
+    if bias.label == "biased" and _trained("bias_head", modalities, untrained):
         reasons.append(f"bias score {bias.score:.3f} >= {bias.threshold}")
     if entailment is not None and entailment.probabilities is not None:
         p = entailment.probabilities["Contradictory"]
-        if p >= s.contradiction_threshold:
+        both = sorted({*modalities, *entailment.modalities})
+        if p >= s.contradiction_threshold and _trained("entailment_head", both, untrained):
             reasons.append(f"contradicts {entailment.reference_id}: p={p:.3f}")
-    if clip is not None:
+    if clip is not None and "clip" not in untrained:
         for label in s.clip_flag_labels:
             p = clip.zero_shot.get(label, 0.0)
             if p >= s.clip_flag_threshold:
@@ -148,11 +162,12 @@ def build_verdict(
     if job.reference is not None:
         entailment = _entailment(job.reference, scores.entailment)
     clip = _clip(scores)
-    reasons = _flags(bias, entailment, clip, settings)
+    modalities = _modalities(job.post.text, job.images)
+    reasons = _flags(bias, entailment, clip, settings, (modalities, identity.untrained))
     return Verdict(
         post_id=job.post.id,
         model=identity,
-        modalities=_modalities(job.post.text, job.images),
+        modalities=modalities,
         bias=bias,
         entailment=entailment,
         clip=clip,
