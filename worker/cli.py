@@ -34,11 +34,13 @@ def run() -> None:
     from worker.model import ModerationModel
     from worker.model.untrained import warn_untrained
     from worker.shadow import shadow_settings
+    from worker.verdicts.policy import check_policy
 
     settings = _settings_or_exit()
     configure_logging(settings.log_level, settings.log_format)
     try:
         scorer = ModerationModel.load(settings)
+        check_policy(settings)
     except ModerationError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc

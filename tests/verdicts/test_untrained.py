@@ -17,7 +17,7 @@ from worker.model.untrained import UNTRAINED_MARKER, untrained_parts, warn_untra
 # reference contradicts at 0.7 and CLIP says 'weapons' at 0.6, so all three flag.
 REFERENCE = {"relation": "quote", "id": "r1", "text": "the other post", "image_urls": []}
 IMAGE = "https://img.test/ok/40x30.png"
-REASONS = {"bias": "bias score", "contradiction": "contradicts", "clip": "looks like"}
+REASONS = {"bias": "bias: ", "contradiction": "contradiction: ", "clip": "clip:weapons: "}
 
 
 async def verdict_with_untrained(parts: list[str]) -> dict[str, object]:
@@ -60,6 +60,13 @@ async def test_a_category_never_flags_from_an_untrained_part(
     assert verdict["flagged"] == bool(still_flagging)
     model = verdict["model"]
     assert isinstance(model, dict) and model["untrained"] == untrained
+    # Still scored and published, marked, and never True in the categories map
+    categories, scores = verdict["categories"], verdict["category_scores"]
+    assert isinstance(categories, dict) and isinstance(scores, dict)
+    assert set(scores) == {"bias", "contradiction", "clip:weapons", "clip:an ordinary everyday photo"}
+    untrained_categories = verdict["untrained_categories"]
+    assert isinstance(untrained_categories, list)
+    assert not any(categories[name] for name in untrained_categories)
 
 
 def test_parts_are_untrained_without_heads_or_with_the_marker(tmp_path: Path) -> None:

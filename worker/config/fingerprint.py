@@ -41,6 +41,7 @@ SCORE_SETTINGS: Final = (
     "contradiction_threshold",
     "clip_flag_labels",
     "clip_flag_threshold",
+    "policy",
     "max_image_pixels",
     "fetch_max_bytes",
 )
@@ -53,6 +54,8 @@ def score_settings(settings: Settings) -> dict[str, object]:
         value = getattr(settings, name)
         if isinstance(value, tuple):
             value = list(value)
+        elif isinstance(value, dict):
+            value = {key: rule.model_dump() for key, rule in value.items()}
         elif value is not None and not isinstance(value, str | int | float | bool):
             value = str(value)  # paths
         values[name] = value

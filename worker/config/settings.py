@@ -19,6 +19,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker import names
+from worker.config.policy import CategoryRule
 from worker.fetch.url_policy import parse_endpoint
 
 __all__ = ["ENV_PREFIX", "Settings"]
@@ -326,6 +327,13 @@ class Settings(BaseSettings):
     )
     clip_flag_threshold: float = Field(
         0.5, ge=0, le=1, description="Zero-shot probability that flags (MODERATION_CLIP_FLAG_THRESHOLD)."
+    )
+    policy: dict[str, CategoryRule] = Field(
+        default_factory=dict,
+        description=(
+            'Per category, JSON: {"hate": {"threshold": 0.6}, "offensive": {"flag": false}}; over the '
+            "thresholds above, see docs/categories.md (MODERATION_POLICY)."
+        ),
     )
 
     # --- Batching --------------------------------------------------------------------

@@ -23,6 +23,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from worker.messages import ModelIdentity
+from worker.model.categories import CategoryScore
 
 __all__ = ["FloatArray", "PostFeatures", "PostScores", "ReferenceFeatures", "Scorer"]
 
@@ -71,7 +72,9 @@ class PostScores:
     ``names.ENTAILMENT_LABELS`` order, ``None`` without a usable reference.
     ``clip_similarity`` is the text's cosine with each image (empty without text,
     images or CLIP); ``clip_zero_shot`` maps each label to its highest
-    probability over the images (``None`` without images or CLIP).
+    probability over the images (``None`` without images or CLIP). ``categories``
+    holds the added classifiers' categories (the built-in ones are derived from the
+    fields above by :func:`worker.model.categories.builtin_categories`).
     """
 
     bias_score: float
@@ -79,6 +82,7 @@ class PostScores:
     entailment: tuple[float, float, float] | None
     clip_similarity: list[float]
     clip_zero_shot: dict[str, float] | None
+    categories: dict[str, CategoryScore] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -22,8 +22,10 @@ from worker.messages import (
     Timings,
     Verdict,
 )
+from worker.model.categories import CategoryScore, builtin_categories
 from worker.model.types import PostScores
 from worker.names import ENTAILMENT_LABELS
+from worker.verdicts.policy import Policy
 
 __all__ = ["build_verdict", "error_info", "image_outcome"]
 
@@ -110,36 +112,13 @@ def _clip(scores: PostScores) -> ClipResult | None:
     )
 
 
-_ENCODERS: dict[Modality, str] = {"text": "text_encoder", "image": "image_encoder"}
-
-
-def _trained(head: str, modalities: list[Modality], untrained: list[str]) -> bool:
-    """A head decides only when it and the encoders it read were trained."""
-    return not {head, *(_ENCODERS[m] for m in modalities)} & set(untrained)
-
-
-def _flags(
-    bias: BiasResult,
-    entailment: EntailmentResult | None,
-    clip: ClipResult | None,
-    s: Settings,
-    used: tuple[list[Modality], list[str]],
-) -> list[str]:
-    modalities, untrained = used
-    reasons = []
-    if bias.label == "biased" and _trained("bias_head", modalities, untrained):
-        reasons.append(f"bias score {bias.score:.3f} >= {bias.threshold}")
-    if entailment is not None and entailment.probabilities is not None:
-        p = entailment.probabilities["Contradictory"]
-        both = sorted({*modalities, *entailment.modalities})
-        if p >= s.contradiction_threshold and _trained("entailment_head", both, untrained):
-            reasons.append(f"contradicts {entailment.reference_id}: p={p:.3f}")
-    if clip is not None and "clip" not in untrained:
-        for label in s.clip_flag_labels:
-            p = clip.zero_shot.get(label, 0.0)
-            if p >= s.clip_flag_threshold:
-                reasons.append(f"image looks like '{label}': p={p:.3f}")
-    return reasons
+def _categories(
+    job: Job, scores: PostScores, modalities: list[Modality], entailment: EntailmentResult | None
+) -> dict[str, CategoryScore]:
+    ref_modalities = entailment.modalities if entailment is not None else []
+    ref_id = entailment.reference_id if entailment is not None else None
+    found = builtin_categories(scores, modalities, ref_modalities, ref_id)
+    return {**found, **scores.categories}
 
 
 def build_verdict(
@@ -150,29 +129,34 @@ def build_verdict(
     timings: Timings,
     now: datetime,
 ) -> Verdict:
-    """Turn one post's scores into its verdict."""
+    """Turn one post's scores into its verdict; the policy decides the flags."""
+    policy = Policy.from_settings(settings)
     score = min(1.0, max(0.0, scores.bias_score))
+    threshold = policy.rule("bias").threshold
     bias = BiasResult(
         score=round(score, 6),
-        label="biased" if score >= settings.bias_threshold else "unbiased",
-        threshold=settings.bias_threshold,
+        label="biased" if score >= threshold else "unbiased",
+        threshold=threshold,
         image_scores=[round(s, 6) for s in scores.bias_image_scores],
     )
     entailment = None
     if job.reference is not None:
         entailment = _entailment(job.reference, scores.entailment)
-    clip = _clip(scores)
     modalities = _modalities(job.post.text, job.images)
-    reasons = _flags(bias, entailment, clip, settings, (modalities, identity.untrained))
+    decision = policy.decide(_categories(job, scores, modalities, entailment), identity.untrained)
     return Verdict(
         post_id=job.post.id,
         model=identity,
         modalities=modalities,
         bias=bias,
         entailment=entailment,
-        clip=clip,
-        flagged=bool(reasons),
-        flag_reasons=reasons,
+        clip=_clip(scores),
+        flagged=bool(decision.reasons),
+        flag_reasons=decision.reasons,
+        categories=decision.flagged,
+        category_scores=decision.scores,
+        category_applied_input_types=decision.applied,
+        untrained_categories=decision.untrained,
         images=[image_outcome(slot) for slot in job.images],
         degraded=sorted(job.degraded),
         source=job.record.source,
