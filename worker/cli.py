@@ -90,7 +90,7 @@ def settings_table() -> None:
 def settings_markdown() -> str:
     rows = ["| Variable | Default | Description |", "| --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
-        default = field.default
+        default = field.get_default(call_default_factory=True)
         if hasattr(default, "get_secret_value"):
             default = "(secret)"
         if isinstance(default, tuple):

@@ -86,3 +86,18 @@ def test_the_policy_is_part_of_settings_sha256() -> None:
     stricter = Settings(policy={"bias": CategoryRule(threshold=0.9)})
     score_only = Settings(policy={"bias": CategoryRule(flag=False)})
     assert len({settings_sha256(base), settings_sha256(stricter), settings_sha256(score_only)}) == 3
+
+
+def test_a_clip_flag_label_that_is_not_a_label_is_an_error_at_start(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MODERATION_CLIP_LABELS", '["cat", "dog"]')
+    with pytest.raises(typer.Exit):
+        _settings_or_exit()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'weapons'" in err and "not among clip_labels" in err
+    monkeypatch.setenv("MODERATION_CLIP_FLAG_LABELS", '["dog"]')
+    assert _settings_or_exit().clip_flag_labels == ("dog",)
+    monkeypatch.setenv("MODERATION_CLIP_MODEL", "")  # no CLIP: its labels decide nothing
+    monkeypatch.setenv("MODERATION_CLIP_FLAG_LABELS", '["fish"]')
+    assert _settings_or_exit().clip_model == ""

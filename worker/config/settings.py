@@ -386,6 +386,17 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _clip_flag_labels_are_labels(self) -> Settings:
+        # Otherwise a flag label that is not scored can never fire, silently.
+        missing = [label for label in self.clip_flag_labels if label not in self.clip_labels]
+        if self.clip_model and missing:
+            raise ValueError(
+                f"clip_flag_labels {missing} are not among clip_labels {list(self.clip_labels)}: "
+                "set MODERATION_CLIP_FLAG_LABELS to labels you score"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _security_is_complete(self) -> Settings:
         if self.kafka_security_protocol.startswith("SASL") and (
             not self.kafka_sasl_username or self.kafka_sasl_password is None
