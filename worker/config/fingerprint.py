@@ -26,6 +26,7 @@ import json
 from pathlib import Path
 from typing import Final
 
+from worker.config.classifiers import ClassifierSpec
 from worker.config.settings import Settings
 from worker.messages import ModelIdentity
 
@@ -81,6 +82,12 @@ def model_reference(name: str | Path | None) -> str | None:
     return "folder:" + digest.hexdigest()
 
 
+def _classifier(spec: ClassifierSpec) -> dict[str, object]:
+    # A file's weights are hashed with the model; only a folder's other files count here.
+    source = spec.source if not Path(spec.source).is_file() else "file"
+    return {**spec.model_dump(mode="json"), "source": model_reference(source)}
+
+
 def score_settings(settings: Settings) -> dict[str, object]:
     """The score-affecting settings as plain JSON values."""
     values: dict[str, object] = {"version": SETTINGS_HASH_VERSION}
@@ -88,6 +95,8 @@ def score_settings(settings: Settings) -> dict[str, object]:
         value = getattr(settings, name)
         if name in MODEL_SETTINGS:
             value = model_reference(value)
+        elif name == "classifiers":
+            value = [_classifier(spec) for spec in value]
         elif isinstance(value, tuple):
             value = list(value)
         elif isinstance(value, dict):

@@ -19,6 +19,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker import names
+from worker.config.classifiers import ClassifierSpec
 from worker.config.policy import CategoryRule
 from worker.fetch.url_policy import parse_endpoint
 
@@ -327,6 +328,13 @@ class Settings(BaseSettings):
     )
     clip_flag_threshold: float = Field(
         0.5, ge=0, le=1, description="Zero-shot probability that flags (MODERATION_CLIP_FLAG_THRESHOLD)."
+    )
+    classifiers: tuple[ClassifierSpec, ...] = Field(
+        (),
+        description=(
+            'Added classifiers, JSON list: [{"kind": "nsfw"}, {"kind": "head", "source": ".models/hate"}]; '
+            "see docs/categories.md (MODERATION_CLASSIFIERS)."
+        ),
     )
     policy: dict[str, CategoryRule] = Field(
         default_factory=dict,

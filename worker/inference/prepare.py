@@ -20,6 +20,7 @@ from worker.fetch.memo import ImageMemo
 from worker.inference.cache import EmbeddingCache, SeenPost
 from worker.inference.jobs import ImageSlot, Job, ResolvedReference
 from worker.messages import Reference
+from worker.model.classifiers import kind_modality
 from worker.ops.logs import cache_warnings
 
 __all__ = ["Preparer"]
@@ -75,6 +76,8 @@ class Preparer:
         post_kinds: tuple[str, ...] = ("image",)
         if self.clip and job.post.text.strip():
             post_kinds = ("image", "clip_image")
+        if self.memo is not None:  # the added image classifiers read the post's images too
+            post_kinds += tuple(k for k in self.memo.encoder_ids if kind_modality(k) == "image")
         needs: list[tuple[ImageSlot, tuple[str, ...]]] = [(slot, post_kinds) for slot in job.images]
         if reference is not None:
             needs += [(slot, ("image",)) for slot in reference.images]

@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from worker.messages import ModelIdentity
 from worker.model import identity as ids
 from worker.model.bias import BiasClassifier
 from worker.model.checkpoint import load_tokenizer
+from worker.model.classifiers.group import ClassifierGroup
 from worker.model.clip import ClipScorer
 from worker.model.entailment import EntailmentHead
 from worker.model.heads import HEADS_FORMAT, HeadsConfig, load_heads, save_heads
@@ -65,15 +67,17 @@ class ModerationModel:
         clip: ClipScorer | None,
         heads: HeadsConfig,
         device: torch.device | None = None,
+        classifiers: ClassifierGroup | None = None,
     ) -> None:
         self.settings, self.bias, self.entailment, self.clip = settings, bias, entailment, clip
+        self.classifiers = classifiers or ClassifierGroup()
         self.tokenizer, self.image_processor, self.heads = tokenizer, image_processor, heads
         self.device = torch.device("cpu")
         self._tokenizer_lock = threading.Lock()
         text_config: Any = bias.text_encoder.config
         positions = int(text_config.max_position_embeddings)
         self.max_text_tokens = min(settings.max_text_tokens, positions)
-        self._components = _component_hashes(bias, entailment, clip)
+        self._components = {**_component_hashes(bias, entailment, clip), **self.classifiers.components()}
         self._identity = ModelIdentity(
             text_encoder=settings.text_encoder,
             image_encoder=settings.image_encoder,
@@ -136,6 +140,7 @@ class ModerationModel:
             clip,
             heads,
             _pick_device(settings.device),
+            ClassifierGroup.load(settings.classifiers),
         )
 
     def to(self, device: torch.device) -> ModerationModel:
@@ -245,11 +250,24 @@ class ModerationModel:
         with _model_errors("CLIP image encoder"):
             return _numpy(self._require_clip().encode_images(images))
 
+    def classify(self, kind: str, inputs: Sequence[object]) -> FloatArray:
+        with _model_errors(kind):
+            return self.classifiers.predict(kind, inputs)
+
+    @property
+    def category_names(self) -> set[str]:
+        """The categories of the added classifiers (the built-in ones aside)."""
+        return self.classifiers.category_names
+
     def score(self, posts: Sequence[PostFeatures]) -> list[PostScores]:
         if not posts:
             return []
         with torch.inference_mode(), _model_errors("heads"):
-            return score_posts(self.bias, self.entailment, self.clip, posts)
+            scores = score_posts(self.bias, self.entailment, self.clip, posts)
+        return [
+            replace(found, categories={**found.categories, **self.classifiers.categories(post)})
+            for found, post in zip(scores, posts, strict=True)
+        ]
 
     # --- helpers ------------------------------------------------------------------
     def _token_ids(self, texts: Sequence[str]) -> list[list[int]]:
@@ -321,7 +339,7 @@ class ModerationModel:
             result["clip_image"] = ids.short_id(
                 clip_sha, {**self.clip.preprocessing("image"), **precision, **decode}
             )
-        return result
+        return {**result, **self.classifiers.encoder_ids(ids.short_id)}
 
 
 # --- helpers ----------------------------------------------------------------------

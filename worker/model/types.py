@@ -61,6 +61,8 @@ class PostFeatures:
     clip_images: list[FloatArray] = field(default_factory=list)
     reference: ReferenceFeatures | None = None
     raw_text: str | None = None
+    #: Added classifiers' outputs by kind: one row for the text, or one per image.
+    classified: dict[str, list[FloatArray]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,10 @@ class Scorer(Protocol):
 
     def clip_encode_images(self, images: Sequence[Image.Image]) -> FloatArray:
         """[M, D] unit-norm CLIP image embeddings (ModelError without CLIP)."""
+
+    def classify(self, kind: str, inputs: Sequence[object]) -> FloatArray:
+        """[N, labels] probabilities of the added classifier ``kind`` (an ``encoder_ids`` key
+        starting ``classify_text:`` or ``classify_image:``), for texts or PIL images."""
 
     def score(self, posts: Sequence[PostFeatures]) -> list[PostScores]:
         """Run the heads over all posts in one batch, in input order."""

@@ -53,6 +53,9 @@ def untrained_parts(settings: Settings, heads: HeadsConfig) -> list[str]:
             parts.append(part)
     if settings.clip_model and marked_untrained(settings.clip_model):
         parts.append("clip")
+    for spec in settings.classifiers:
+        if spec.source and marked_untrained(spec.source):
+            parts.append(spec.part_name())
     return sorted(parts)
 
 
