@@ -40,7 +40,7 @@ def run() -> None:
     configure_logging(settings.log_level, settings.log_format)
     try:
         scorer = ModerationModel.load(settings)
-        check_policy(settings)
+        check_policy(settings, scorer.category_names)
     except ModerationError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc

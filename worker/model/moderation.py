@@ -26,6 +26,7 @@ from worker.errors import ModelError
 from worker.messages import ModelIdentity
 from worker.model import identity as ids
 from worker.model.bias import BiasClassifier
+from worker.model.category_heads import CategoryHeads
 from worker.model.checkpoint import load_tokenizer
 from worker.model.classifiers.group import ClassifierGroup
 from worker.model.clip import ClipScorer
@@ -91,6 +92,7 @@ class ModerationModel:
         self.precision = resolve_precision(settings.precision, self.device)
         self._apply_precision()
         self._encoder_ids = self._make_encoder_ids()
+        self._add_category_heads()
         self._check_decode_side()
 
     # --- loading ------------------------------------------------------------------
@@ -256,17 +258,28 @@ class ModerationModel:
 
     @property
     def category_names(self) -> set[str]:
-        """The categories of the added classifiers (the built-in ones aside)."""
-        return self.classifiers.category_names
+        """The categories of the added classifiers and heads (the built-in ones aside)."""
+        return self.classifiers.category_names | self.category_heads.category_names
+
+    def _add_category_heads(self) -> None:
+        # They check the features they read against this model's encoder ids, known only now.
+        self.category_heads = CategoryHeads.load(self.settings.classifiers, self._encoder_ids)
+        if self.category_heads.heads:
+            self._components.update(self.category_heads.components())
+            weights = ids.combine_hashes(self._components)
+            self._identity = self._identity.model_copy(
+                update={"components": dict(self._components), "weights_sha256": weights}
+            )
 
     def score(self, posts: Sequence[PostFeatures]) -> list[PostScores]:
         if not posts:
             return []
         with torch.inference_mode(), _model_errors("heads"):
             scores = score_posts(self.bias, self.entailment, self.clip, posts)
+        heads = self.category_heads.categories(posts)
         return [
-            replace(found, categories={**found.categories, **self.classifiers.categories(post)})
-            for found, post in zip(scores, posts, strict=True)
+            replace(found, categories={**found.categories, **self.classifiers.categories(post), **extra})
+            for found, post, extra in zip(scores, posts, heads, strict=True)
         ]
 
     # --- helpers ------------------------------------------------------------------
