@@ -10,8 +10,9 @@ where the model is:
   classification model (``from_pretrained``);
 - ``{"kind": "onnx", "source": "model.onnx", "modality": "image"}``: an ONNX classifier.
 
-``labels`` maps the model's labels to category names (``""`` drops a label); without
-it, every label is a category under its own name.
+``labels`` maps the model's labels to category names; labels it does not name (or
+maps to ``""``) are not categories. Without it, every label is a category under its
+own name.
 
 Example::
 

@@ -52,7 +52,8 @@ def _label_map(spec: ClassifierSpec, classifier: Classifier) -> dict[int, str]:
         raise ConfigError(
             f"{classifier.part}: labels {unknown} are not the model's; it has {list(classifier.labels)}"
         )
-    names = {label: given.get(label, label) if given else label for label in classifier.labels}
+    # With a map, only the labels it names are categories; without one, every label is.
+    names = {label: given.get(label, "") if given else label for label in classifier.labels}
     return {i: names[label] for i, label in enumerate(classifier.labels) if names[label]}
 
 
