@@ -117,6 +117,22 @@ def test_the_head_answers_as_the_fitted_scikit_learn_model(
     np.testing.assert_allclose(head.probabilities(features), expected, atol=1e-4)
 
 
+def test_a_multi_class_head_keeps_scikit_learns_weights(tmp_path: Path) -> None:
+    """lbfgs leaves a multinomial coef_ as a strided view; the file must hold it in order."""
+    texts = [f"{word} {i}" for i in range(30) for word in ("free prize", "lunch today", "you idiot")]
+    labels = np.array([i % 3 for i in range(90)])
+    config = CategoryTrainConfig(name="three", encoder_features=False, min_df=1)
+    fit = fit_recipe(None, texts, labels, config, True)
+    save_head(tmp_path / "head", config, ["0", "1", "2"], fit, {})
+    head = CategoryHead.load(tmp_path / "head", {})
+    np.testing.assert_allclose(head.t["weight"], fit.model.coef_, atol=1e-6)
+    queries = ["free prize now", "you idiot", "lunch"]
+    expected = fit.model.predict_proba(fit.design(None, queries))
+    np.testing.assert_allclose(
+        head.probabilities([PostFeatures(raw_text=q) for q in queries]), expected, atol=1e-5
+    )
+
+
 def test_our_tfidf_is_scikit_learns() -> None:
     texts = ["the cat sat on the mat", "The Cat! the cat?", "dogs and cats", ""]
     reference = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(texts)

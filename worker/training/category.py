@@ -142,15 +142,22 @@ def _cross_validate(
 
 
 def train_category(
-    model: ModerationModel, config: CategoryTrainConfig, data: CategoryData, store: FeatureStore, out: Path
+    model: ModerationModel | None,
+    config: CategoryTrainConfig,
+    data: CategoryData,
+    store: FeatureStore,
+    out: Path,
 ) -> CategoryRecord:
-    """Cross-validate (unless ``cv_folds`` is 0), fit on everything, write ``out``."""
+    """Cross-validate (unless ``cv_folds`` is 0), fit on everything, write ``out``.
+    ``model`` encodes the texts; TF-IDF alone (``encoder_features=False``) needs none."""
     started = time.monotonic()
     classes = sorted(set(data.labels))
     y = np.asarray([classes.index(label) for label in data.labels], dtype=np.int64)
     if not (config.encoder_features or config.tfidf):
         raise ModelError("a category head needs encoder features, TF-IDF, or both")
-    dense = encode_texts(model, data.texts, store) if config.encoder_features else None
+    if config.encoder_features and model is None:
+        raise ModelError("encoder features need the model whose encoders the worker runs")
+    dense = encode_texts(model, data.texts, store) if model is not None and config.encoder_features else None
     encoded = time.monotonic()
     cv: Report | None = None
     baselines: dict[str, Report] = {}
@@ -159,7 +166,8 @@ def train_category(
         cv, baselines = _cross_validate(dense, data.texts, y, config, shown)
     validated = time.monotonic()
     fit = fit_recipe(dense, data.texts, y, config, balanced=True)
-    save_head(out, config, classes, fit, {"text": model.encoder_ids["text"]} if dense is not None else {})
+    feature_ids = {"text": model.encoder_ids["text"]} if model is not None and dense is not None else {}
+    save_head(out, config, classes, fit, feature_ids)
     done = time.monotonic()
     minutes = {
         "encode": (encoded - started) / 60,
@@ -205,7 +213,9 @@ def save_head(
     )
     try:
         out.mkdir(parents=True, exist_ok=True)
-        safetensors.numpy.save_file(tensors, str(out / "category.safetensors"))
+        # coef_ can be a strided view: safetensors writes raw buffers, so make each contiguous
+        contiguous = {key: np.ascontiguousarray(value) for key, value in tensors.items()}
+        safetensors.numpy.save_file(contiguous, str(out / "category.safetensors"))
         (out / "category.json").write_text(json.dumps(head.model_dump(mode="json")), encoding="utf-8")
     except OSError as exc:
         raise CheckpointError(f"cannot write category head {out}: {exc}") from exc
