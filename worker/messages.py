@@ -159,6 +159,11 @@ class ModelIdentity(_Output):
         description="Hash of the settings that affect scores and labels (worker.config.fingerprint); "
         "absent from verdicts written before it existed.",
     )
+    untrained: list[str] = Field(
+        default_factory=list,
+        description="Parts running on untrained (random) weights, e.g. 'bias_head', 'clip': "
+        "their scores are published but never flag a post.",
+    )
 
 
 class ErrorInfo(_Output):
@@ -238,9 +243,14 @@ class Timings(_Output):
 
 
 class Verdict(_Output):
-    """The worker's decision on one post (key: the post id)."""
+    """The worker's decision on one post (key: the post id).
 
-    schema_version: Literal[1] = names.VERDICT_SCHEMA_VERSION
+    Version 2 added the policy categories (``categories``, ``category_scores``,
+    ``category_applied_input_types``, ``untrained_categories``), in the shape of the
+    common moderation APIs; it still reads version 1 verdicts, which lack them.
+    """
+
+    schema_version: Literal[1, 2] = names.VERDICT_SCHEMA_VERSION
     post_id: str
     model: ModelIdentity
     modalities: list[Modality] = Field(description="Modalities of the post that were used.")
@@ -249,6 +259,19 @@ class Verdict(_Output):
     clip: ClipResult | None = None
     flagged: bool
     flag_reasons: list[str]
+    categories: dict[str, bool] = Field(
+        default_factory=dict, description="Per category scored: whether it flagged the post."
+    )
+    category_scores: dict[str, float] = Field(
+        default_factory=dict, description="Per category scored: its score in [0, 1]."
+    )
+    category_applied_input_types: dict[str, list[Modality]] = Field(
+        default_factory=dict, description="Per category scored: the post's modalities its score read."
+    )
+    untrained_categories: list[str] = Field(
+        default_factory=list,
+        description="Categories scored by an untrained part (see model.untrained): shown, never flagging.",
+    )
     images: list[ImageOutcome]
     degraded: list[str] = Field(
         default_factory=list, description="Parts that ran degraded, e.g. 'cache_unavailable'."

@@ -17,7 +17,11 @@ from moderation_lab.embedded.kafka_io import Record, collect, create_topics, pro
 from moderation_lab.embedded.stack import EmbeddedStack
 from moderation_lab.schemas import schema_dir
 
+from worker.names import VERDICT_SCHEMA_VERSION
+
 pytestmark = pytest.mark.integration
+
+VERDICT_SCHEMA = f"verdict.v{VERDICT_SCHEMA_VERSION}.json"
 
 
 class Topics:
@@ -109,7 +113,7 @@ def test_500_posts_each_get_a_schema_valid_verdict_and_bad_ones_a_dead_letter(st
     assert worker.stop(timeout_s=30) == 0, worker.log_tail()
     ids = verdict_ids(records, topics.verdicts)
     assert expected <= set(ids), f"missing {sorted(expected - set(ids))[:5]}\n{worker.log_tail()}"
-    verdicts = validator("verdict.v1.json")
+    verdicts = validator(VERDICT_SCHEMA)
     for record in records:
         if record.topic == topics.verdicts:
             verdict = json.loads(record.value)
@@ -215,5 +219,5 @@ async def test_a_post_from_a_plain_kafka_client_yields_a_schema_valid_verdict(st
     assert worker.stop(timeout_s=30) == 0
     assert message.key == b"plain-1"
     verdict = json.loads(message.value)
-    validator("verdict.v1.json").validate(verdict)
+    validator(VERDICT_SCHEMA).validate(verdict)
     assert verdict["post_id"] == "plain-1" and verdict["images"][0]["status"] == "ok"

@@ -80,7 +80,10 @@ async def test_a_near_duplicate_of_a_banked_image_flags_the_post(tmp_path: Path)
     [match] = matched["known_matches"]
     assert match["bank"] == "demo-bank" and 0 < match["distance"] <= 31 and match["action"] == "block"
     assert other["known_matches"] is None and other["pdq"]["hash"] == compute_pdq(sample_image(8)).hex
-    assert verdicts["p1"]["flagged"] and "matches known content: demo-bank" in verdicts["p1"]["flag_reasons"]
+    # A match is a category of the verdict, flagged by the policy like any other.
+    assert verdicts["p1"]["flagged"] and verdicts["p1"]["categories"]["known:demo-bank"] is True
+    assert verdicts["p1"]["category_scores"]["known:demo-bank"] == 1.0
+    assert any("matches known content: demo-bank" in reason for reason in verdicts["p1"]["flag_reasons"])
     assert not any("known content" in r for r in verdicts["p2"]["flag_reasons"])
     assert [v["post_id"] for v in publisher.on("verdicts.flagged")] == ["p1"]
 

@@ -75,6 +75,9 @@ class FakeScorer:
     def clip_encode_images(self, images: Sequence[Image.Image]) -> FloatArray:
         return np.ones((len(images), 2), dtype=np.float32) / np.sqrt(2)
 
+    def classify(self, kind: str, inputs: Sequence[object]) -> FloatArray:
+        raise ModelError(f"the fake has no classifier {kind!r}")
+
     def score(self, posts: Sequence[PostFeatures]) -> list[PostScores]:
         self.scored.extend(posts)
         out = []

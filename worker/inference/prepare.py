@@ -23,6 +23,7 @@ from worker.inference.cache import EmbeddingCache, SeenPost
 from worker.inference.jobs import ImageSlot, Prepared, Received, ResolvedReference, TokenIds
 from worker.known.hasher import KnownStage
 from worker.messages import Reference
+from worker.model.classifiers import kind_modality
 from worker.ops.logs import cache_warnings
 
 __all__ = ["Preparer"]
@@ -105,6 +106,8 @@ class Preparer:
         if self.memo is None:
             return {}
         post_kinds: tuple[str, ...] = ("image", "clip_image") if self.clip and has_text else ("image",)
+        # The added image classifiers read the post's own images too.
+        post_kinds += tuple(k for k in self.memo.encoder_ids if kind_modality(k) == "image")
         needs: Needs = [(url, post_kinds) for url in post_urls] + [(url, ("image",)) for url in ref_urls]
         return {
             url: ImageSlot(url, memo=meta, vectors=vectors)
