@@ -50,6 +50,14 @@ class Settings(BaseSettings):
         "moderation-worker",
         description="Consumer group and faust app id shared by all workers (MODERATION_GROUP_ID).",
     )
+    group_instance_id: str | None = Field(
+        None,
+        description=(
+            "Static group membership: a name stable across restarts of this one worker (a "
+            "StatefulSet pod name); a restarted worker takes its partitions back without a "
+            "rebalance (MODERATION_GROUP_INSTANCE_ID)."
+        ),
+    )
     posts_topic: str = Field(
         names.DEFAULT_POSTS_TOPIC, description="Input topic of posts (MODERATION_POSTS_TOPIC)."
     )
