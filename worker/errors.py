@@ -23,7 +23,9 @@ nothing foreign leaks into the pipeline.
     ├── ModelError             loading or running a model failed
     │   └── CheckpointError    a checkpoint does not fit the architecture
     ├── CacheError             Redis unreachable or misbehaving          (retriable)
-    ├── PublishError           the broker did not acknowledge a record  (retriable)
+    ├── PublishError           the broker did not acknowledge a record  (retriable unless
+    │                          its cause says retrying cannot help: a record too large,
+    │                          an authorization error)
     └── ConfigError            a setting cannot be applied with the installed libraries
 
 The class decides the fate of the work: ``retriable`` tells the pipeline to try
@@ -144,9 +146,14 @@ class CacheError(ModerationError):
 
 
 class PublishError(ModerationError):
-    kind = "publish_error"
-    retriable = True
+    """Retriable unless the broker's answer says trying again cannot succeed: then the
+    verdict is dead-lettered, or the worker stops if the dead-letter topic refuses too."""
 
+    kind = "publish_error"
+
+    def __init__(self, message: str, retriable: bool = True) -> None:
+        super().__init__(message)
+        self.retriable = retriable
 
 
 class ConfigError(ModerationError):

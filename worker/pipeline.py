@@ -32,7 +32,7 @@ from typing import Any
 from worker.config.fingerprint import identity_with_settings
 from worker.config.settings import Settings
 from worker.consume.intake import InputRecord, parse_post
-from worker.errors import InvalidPost, ModelError, UnusableContent
+from worker.errors import InvalidPost, ModelError, PublishError, UnusableContent
 from worker.fetch.client import ImageFetcher
 from worker.fetch.memo import ImageMemo
 from worker.inference.batching import BatchBuilder, BatchPolicy
@@ -71,7 +71,10 @@ class Pipeline:
         publisher: Publisher,
         clock: Callable[[], float] = time.monotonic,
         shadow: Shadow | None = None,
+        on_halt: Callable[[PublishError], None] | None = None,
     ) -> None:
+        """``on_halt``: called when a record can be neither answered nor dead-lettered
+        (both topics refused it for good); the record is never acked."""
         self.settings = settings
         self.scorer = scorer
         self.publisher = publisher
@@ -80,6 +83,9 @@ class Pipeline:
         # The model's identity plus the hash of the settings that affect its scores.
         self.identity = identity_with_settings(scorer.identity, settings)
         self._shadow = shadow
+        self._on_halt = on_halt
+        #: Why the pipeline stopped answering, once a dead letter was refused for good.
+        self.halted: PublishError | None = None
         memo = None
         # A memo hit carries the live encoders' vectors and no pixels, which a shadow
         # model with other encoders could not use: with a shadow, every image is fetched.
@@ -244,7 +250,13 @@ class Pipeline:
         if shadow is not None:
             body = shadow.model_dump_json().encode()
             sends.append(send_with_retry(self.publisher, s.shadow_topic, key, body, JSON_HEADERS))
-        await asyncio.gather(*sends)
+        refused = await _refusals(sends)
+        if refused is not None:
+            # Retrying cannot help (too large, not authorized): the post is answered
+            # with a dead letter that says why, rather than holding its partition forever.
+            log.error("verdict for post %s cannot be published: %s", job.post.id, refused)
+            await self._dead_letter(job.record, refused, job.ticket)
+            return
         self.stats.on_verdict(verdict.flagged, self._latency_s(job.record), verdict.degraded)
         self._release(job.ticket)
 
@@ -262,9 +274,28 @@ class Pipeline:
         )
         letter = build_dead_letter(record, exc, self.settings.dlq_max_original_bytes, utcnow())
         payload = letter.model_dump_json().encode()
-        await send_with_retry(self.publisher, self.settings.dlq_topic, record.key, payload, JSON_HEADERS)
+        try:
+            await send_with_retry(self.publisher, self.settings.dlq_topic, record.key, payload, JSON_HEADERS)
+        except PublishError as refused:
+            self._halt(record, refused)
+            return
         self.stats.on_dead_letter(letter.error.kind)
         self._release(ticket)
+
+    def _halt(self, record: InputRecord, exc: PublishError) -> None:
+        """Nowhere to put the answer: the record stays unacked (never committed), so it is
+        read again after a restart, and the owner is told to stop."""
+        log.critical(
+            "record %s[%d]@%d can be neither answered nor dead-lettered: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            exc,
+        )
+        if self.halted is None:
+            self.halted = exc
+            if self._on_halt is not None:
+                self._on_halt(exc)
 
     @staticmethod
     def _latency_s(record: InputRecord) -> float | None:
@@ -276,3 +307,13 @@ class Pipeline:
     def _release(self, ticket: Ticket) -> None:
         self._acker.done(ticket)
         self._slots.release()
+
+
+async def _refusals(sends: Sequence[Coroutine[Any, Any, None]]) -> PublishError | None:
+    """Run the sends together; the first final refusal among them, if any.
+    Anything other than a :class:`PublishError` is raised."""
+    results = await asyncio.gather(*sends, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, PublishError):
+            raise result
+    return next((r for r in results if isinstance(r, PublishError)), None)

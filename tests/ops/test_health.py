@@ -53,3 +53,11 @@ async def test_an_unreachable_cache_leaves_the_worker_ready_and_says_so() -> Non
     assert health.ready and health.cache == "unavailable"
     await Monitor(fake_app(), None, None, health).check()  # type: ignore[arg-type]
     assert health.cache == "disabled"
+
+
+def test_a_halted_worker_is_not_ready_and_says_why() -> None:
+    health = Health(models_loaded=True, pipeline_started=True, broker_connected=True)
+    assert health.ready
+    health.halted = "publishing to 'posts.dlq' failed: TopicAuthorizationFailedError"
+    assert not health.ready
+    assert health.snapshot()["halted"] == health.halted

@@ -8,7 +8,9 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 import tempfile
 from pathlib import Path
 from typing import Any, cast
@@ -19,6 +21,7 @@ from worker.config.credentials import kafka_credentials
 from worker.config.settings import Settings
 from worker.consume.intake import InputRecord
 from worker.consume.kafka_app import ModerationApp
+from worker.errors import PublishError
 from worker.fetch.client import ImageFetcher
 from worker.inference.cache import EmbeddingCache
 from worker.model.types import Scorer
@@ -29,9 +32,14 @@ from worker.pipeline import Pipeline
 from worker.shadow import Shadow
 from worker.verdicts.publish import FaustPublisher
 
-__all__ = ["build_app", "record_from_event"]
+__all__ = ["EXIT_UNPUBLISHABLE", "build_app", "record_from_event"]
 
 log = logging.getLogger(__name__)
+
+#: Exit status when a record could be neither answered nor dead-lettered (EX_SOFTWARE).
+EXIT_UNPUBLISHABLE = 70
+#: Time for /readyz and the logs to say why, before the process ends.
+_HALT_GRACE_S = 1.0
 
 
 def _faust_app(settings: Settings) -> faust.App:
@@ -45,6 +53,7 @@ def _faust_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         consumer_auto_offset_reset="earliest",
+        consumer_group_instance_id=settings.group_instance_id,
         processing_guarantee="at_least_once",
         producer_acks=-1,
         broker_session_timeout=settings.session_timeout_s,
@@ -99,7 +108,17 @@ def build_app(
     cache = EmbeddingCache.from_settings(settings) if settings.cache_enabled else None
     fetcher = ImageFetcher(settings)
     candidate = Shadow(shadow[0], shadow[1], cache) if shadow is not None else None
-    pipeline = Pipeline(settings, scorer, fetcher, cache, FaustPublisher(app), shadow=candidate)
+    health = Health(models_loaded=True)
+
+    def halt(exc: PublishError) -> None:
+        # No graceful shutdown: it would go on committing. The unanswered record stays
+        # uncommitted and is read again by the next worker; a non-zero exit tells the
+        # orchestrator (and whoever watches it) that the dead-letter topic needs a look.
+        health.halted = str(exc)
+        log.critical("stopping: the dead-letter topic refused a record for good (%s)", exc)
+        asyncio.get_running_loop().call_later(_HALT_GRACE_S, os._exit, EXIT_UNPUBLISHABLE)
+
+    pipeline = Pipeline(settings, scorer, fetcher, cache, FaustPublisher(app), shadow=candidate, on_halt=halt)
     posts = app.topic(
         settings.posts_topic, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions
     )
@@ -111,7 +130,6 @@ def build_app(
         async for event in stream.noack().events():
             await pipeline.submit(record_from_event(event), ack=event.ack)
 
-    health = Health(models_loaded=True)
     monitor = Monitor(app, pipeline, cache, health)
     pipeline.stats.set_model(_identity_labels(scorer))
     add_endpoints(app, pipeline.stats, health)
