@@ -58,6 +58,13 @@ class Settings(BaseSettings):
             "rebalance (MODERATION_GROUP_INSTANCE_ID)."
         ),
     )
+    auto_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest",
+        description=(
+            "Where a consumer group with no committed offset starts: every retained post, "
+            "or only posts that arrive from now on (MODERATION_AUTO_OFFSET_RESET)."
+        ),
+    )
     posts_topic: str = Field(
         names.DEFAULT_POSTS_TOPIC, description="Input topic of posts (MODERATION_POSTS_TOPIC)."
     )

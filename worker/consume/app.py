@@ -52,7 +52,7 @@ def _faust_app(settings: Settings) -> faust.App:
         datadir=datadir,
         key_serializer="raw",
         value_serializer="raw",
-        consumer_auto_offset_reset="earliest",
+        consumer_auto_offset_reset=settings.auto_offset_reset,
         consumer_group_instance_id=settings.group_instance_id,
         processing_guarantee="at_least_once",
         producer_acks=-1,
