@@ -10,6 +10,7 @@ nothing foreign leaks into the pipeline.
     ModerationError
     ├── InvalidPost            the message can never be processed (dead letter)
     │   ├── InvalidJSON        not UTF-8 JSON
+    │   ├── TooDeeplyNested    JSON nested deeper than the parser reads (200 levels)
     │   ├── SchemaViolation    JSON, but not a valid post
     │   ├── OversizeMessage    larger than the configured limit
     │   └── UnusableContent    no text, and none of its images could be used
@@ -53,6 +54,7 @@ __all__ = [
     "PublishError",
     "ResponseTooLarge",
     "SchemaViolation",
+    "TooDeeplyNested",
     "UnusableContent",
 ]
 
@@ -75,6 +77,10 @@ class InvalidPost(ModerationError):
 
 class InvalidJSON(InvalidPost):
     kind = "invalid_json"
+
+
+class TooDeeplyNested(InvalidPost):
+    kind = "too_deep"
 
 
 class SchemaViolation(InvalidPost):
