@@ -27,7 +27,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from worker.config.fingerprint import identity_with_settings
 from worker.config.settings import Settings
@@ -48,6 +48,7 @@ from worker.verdicts.acks import InOrderAcker, Ticket
 from worker.verdicts.build import build_verdict
 from worker.verdicts.dead_letters import build_dead_letter
 from worker.verdicts.publish import Publisher, send_with_retry
+from worker.verdicts.transactions import Output, PartitionTransactions
 
 __all__ = ["Pipeline"]
 
@@ -72,9 +73,12 @@ class Pipeline:
         clock: Callable[[], float] = time.monotonic,
         shadow: Shadow | None = None,
         on_halt: Callable[[PublishError], None] | None = None,
+        transactions: PartitionTransactions | None = None,
     ) -> None:
         """``on_halt``: called when a record can be neither answered nor dead-lettered
-        (both topics refused it for good); the record is never acked."""
+        (both topics refused it for good); the record is never acked.
+        ``transactions``: exactly-once; outputs are staged in offset order for the
+        partition's next transaction instead of published at once."""
         self.settings = settings
         self.scorer = scorer
         self.publisher = publisher
@@ -93,7 +97,8 @@ class Pipeline:
             memo = ImageMemo(cache, scorer.encoder_ids, settings.image_url_ttl_s)
         self._preparer = Preparer(settings, fetcher, cache, memo, clip="clip_image" in scorer.encoder_ids)
         self._features = FeatureStage(scorer, cache, self.stats)
-        self._acker = InOrderAcker()
+        self._transactions = transactions
+        self._acker = InOrderAcker(on_release=self._stage if transactions is not None else None)
         self._slots = asyncio.Semaphore(settings.max_inflight_posts)
         policy = BatchPolicy(settings.max_batch, settings.max_wait_ms / 1000, settings.max_batch_tokens)
         self._builder: BatchBuilder[Job] = BatchBuilder(policy)
@@ -134,6 +139,8 @@ class Pipeline:
 
     # --- stage 1: intake -----------------------------------------------------------
     async def submit(self, record: InputRecord, ack: Callable[[], object]) -> None:
+        if self._transactions is not None:
+            await self._transactions.wait_ready((record.topic, record.partition))
         await self._slots.acquire()
         self.stats.on_consumed()
         ticket = self._acker.register((record.topic, record.partition), record.offset, ack)
@@ -244,13 +251,12 @@ class Pipeline:
         payload = verdict.model_dump_json().encode()
         key = job.post.id.encode()
         s = self.settings
-        sends = [send_with_retry(self.publisher, s.verdicts_topic, key, payload, JSON_HEADERS)]
+        outputs = [Output(s.verdicts_topic, key, payload, JSON_HEADERS)]
         if verdict.flagged:
-            sends.append(send_with_retry(self.publisher, s.flagged_topic, key, payload, JSON_HEADERS))
+            outputs.append(Output(s.flagged_topic, key, payload, JSON_HEADERS))
         if shadow is not None:
-            body = shadow.model_dump_json().encode()
-            sends.append(send_with_retry(self.publisher, s.shadow_topic, key, body, JSON_HEADERS))
-        refused = await _refusals(sends)
+            outputs.append(Output(s.shadow_topic, key, shadow.model_dump_json().encode(), JSON_HEADERS))
+        refused = await self._publish(job.ticket, outputs)
         if refused is not None:
             # Retrying cannot help (too large, not authorized): the post is answered
             # with a dead letter that says why, rather than holding its partition forever.
@@ -274,13 +280,27 @@ class Pipeline:
         )
         letter = build_dead_letter(record, exc, self.settings.dlq_max_original_bytes, utcnow())
         payload = letter.model_dump_json().encode()
-        try:
-            await send_with_retry(self.publisher, self.settings.dlq_topic, record.key, payload, JSON_HEADERS)
-        except PublishError as refused:
+        letter_out = Output(self.settings.dlq_topic, record.key, payload, JSON_HEADERS)
+        refused = await self._publish(ticket, [letter_out])
+        if refused is not None:
             self._halt(record, refused)
             return
         self.stats.on_dead_letter(letter.error.kind)
         self._release(ticket)
+
+    async def _publish(self, ticket: Ticket, outputs: list[Output]) -> PublishError | None:
+        """Publish now (at-least-once), or keep the outputs with the record for its
+        partition's transaction (exactly-once); a final refusal is returned."""
+        if self._transactions is not None:
+            ticket.outputs = outputs
+            return None
+        sends = [send_with_retry(self.publisher, o.topic, o.key, o.value, o.headers) for o in outputs]
+        return await _refusals(sends)
+
+    def _stage(self, ticket: Ticket) -> None:
+        assert self._transactions is not None
+        partition = cast(tuple[str, int], ticket.partition)  # registered as (topic, partition)
+        self._transactions.stage(partition, ticket.offset, ticket.outputs)
 
     def _halt(self, record: InputRecord, exc: PublishError) -> None:
         """Nowhere to put the answer: the record stays unacked (never committed), so it is

@@ -104,6 +104,23 @@ class Settings(BaseSettings):
             "as soon as one arrives (MODERATION_CONSUMER_FETCH_MAX_WAIT_MS)."
         ),
     )
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once",
+        description=(
+            "at_least_once publishes each answer at once (a crash may repeat some); "
+            "exactly_once commits answers and consumed offsets in one Kafka transaction per "
+            "partition, every commit interval, for read_committed consumers "
+            "(MODERATION_PROCESSING_GUARANTEE)."
+        ),
+    )
+    transaction_max_records: int = Field(
+        1000,
+        ge=1,
+        description=(
+            "Under exactly_once, commit a partition's transaction early once this many "
+            "answered records wait in it (MODERATION_TRANSACTION_MAX_RECORDS)."
+        ),
+    )
     commit_interval_s: float = Field(
         1.0, gt=0, description="How often acknowledged offsets are committed (MODERATION_COMMIT_INTERVAL_S)."
     )

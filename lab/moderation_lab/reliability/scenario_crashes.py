@@ -62,6 +62,8 @@ async def sigkill(ctx: Context) -> Tally:
     tally.check("three kills, each mid-stream", len(answered_at_kill) == 3 and mid_stream, detail)
     tally.check("each worker made progress before its kill", all(progressed), f"{progressed}")
     tally.check("last worker exited 0 on SIGTERM", exit_code == 0, f"exit code {exit_code}")
+    if ctx.exactly_once:
+        tally.check("nothing answered twice", tally.duplicates == 0, f"{tally.duplicates}")
     tally.notes["answered_at_each_kill"] = answered_at_kill
     tally.seconds = time.monotonic() - started
     return tally

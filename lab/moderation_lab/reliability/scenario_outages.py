@@ -171,6 +171,8 @@ async def broker_restart(ctx: Context) -> Tally:
     tally.check("same worker process carried on", alive, worker.log_tail(5))
     tally.check("posts after the restart answered", tally.lost == 0, f"{time.monotonic() - restarted:.1f}s")
     tally.check("exit code 0", exit_code == 0, f"exit code {exit_code}")
+    if ctx.exactly_once:
+        tally.check("nothing answered twice", tally.duplicates == 0, f"{tally.duplicates}")
     tally.notes.update(seconds_after_restart=round(took, 2))
     tally.seconds = time.monotonic() - started
     return tally

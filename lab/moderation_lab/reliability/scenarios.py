@@ -16,6 +16,7 @@ from moderation_lab.reliability.harness import Context
 from moderation_lab.reliability.scenario_crashes import sigkill, sigterm
 from moderation_lab.reliability.scenario_hostile import hostile_input
 from moderation_lab.reliability.scenario_outages import broker_restart, image_host_down, redis_outage
+from moderation_lab.reliability.scenario_rebalance import rebalance
 from moderation_lab.reliability.scenario_slow import slow_inference
 
 __all__ = ["EXACTLY_ONCE", "SCENARIOS", "Run", "Scenario", "plan"]
@@ -26,6 +27,7 @@ SCENARIOS: dict[str, Scenario] = {
     "hostile-input": hostile_input,
     "sigkill": sigkill,
     "sigterm": sigterm,
+    "rebalance": rebalance,
     "slow-inference": slow_inference,
     "redis-outage": redis_outage,
     "image-host-down": image_host_down,
@@ -33,7 +35,7 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 #: The scenarios that also run under exactly-once (where the broker has transactions).
-EXACTLY_ONCE: tuple[str, ...] = ()
+EXACTLY_ONCE: tuple[str, ...] = ("sigkill", "sigterm", "rebalance", "broker-restart")
 
 
 @dataclass(frozen=True)
