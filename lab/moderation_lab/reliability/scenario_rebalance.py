@@ -8,6 +8,7 @@ commits. Under exactly-once not a single post may be answered twice.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 
@@ -17,7 +18,16 @@ from moderation_lab.reliability.harness import Context, Outputs, Topics, answere
 
 __all__ = ["rebalance"]
 
-REBALANCE_POSTS = 600
+REBALANCE_POSTS = 800
+#: Every post waits this long for its image, 16 at a time: the stream lasts about 25 s,
+#: long enough for the second worker to start and join (seconds on Tansu) mid-stream.
+IMAGE_DELAY_S = 0.5
+INFLIGHT = 16
+
+
+def _with_image(key: bytes, value: bytes, url: str) -> tuple[bytes, bytes]:
+    """The post with one image of its own URL: no cache or memo shortens its wait."""
+    return key, json.dumps({**json.loads(value), "image_urls": [url]}).encode()
 
 
 def _consumed(log_text: str) -> int:
@@ -30,15 +40,18 @@ async def rebalance(ctx: Context) -> Tally:
     url, topics = ctx.stack.broker.url, Topics.fresh()
     await topics.create(url)
     ctx.stack.add_images(["/rebalance/a.png"])
-    slow = ctx.stack.images.url("/slow/rebalance/a.png?delay=0.3")
-    posts = text_posts("rebalance", REBALANCE_POSTS, [slow])
+    slow = ctx.stack.images.url(f"/slow/rebalance/a.png?delay={IMAGE_DELAY_S}")
+    posts = [
+        _with_image(key, value, f"{slow}&n={i}")
+        for i, (key, value) in enumerate(text_posts("rebalance", REBALANCE_POSTS))
+    ]
     keys = {key.decode() for key, _ in posts}
     async with Outputs(url, topics, read_committed=ctx.exactly_once) as out:
-        first = start_worker(ctx, "rebalance-first", topics, max_inflight_posts=32)
+        first = start_worker(ctx, "rebalance-first", topics, max_inflight_posts=INFLIGHT)
         await produce(url, topics.posts, posts)
-        progressed = await out.wait_for(answered(keys, REBALANCE_POSTS // 4), 120, first)
+        progressed = await out.wait_for(answered(keys, REBALANCE_POSTS // 10), 120, first)
         before_join = out.answered(keys)
-        second = start_worker(ctx, "rebalance-second", topics, max_inflight_posts=32)
+        second = start_worker(ctx, "rebalance-second", topics, max_inflight_posts=INFLIGHT)
         await out.wait_for(answered(keys), 240, second)
         tally = Tally.count("rebalance", keys, out.outcomes)
     codes = [await asyncio.to_thread(w.stop, 30.0) for w in (first, second)]
