@@ -79,3 +79,17 @@ def test_an_aiokafka_without_the_attribute_is_refused() -> None:
 def test_the_setting_is_bounded() -> None:
     with pytest.raises(ValueError):
         Settings(consumer_fetch_max_wait_ms=-1)
+
+
+@pytest.mark.parametrize(("guarantee", "isolation"), [(None, "read_uncommitted"), ("eos", "read_committed")])
+async def test_exactly_once_reads_only_committed_posts(guarantee: str | None, isolation: str) -> None:
+    from worker.verdicts.transactions import PartitionTransactions
+
+    settings = Settings(broker="kafka://127.0.0.1:9")
+    transactions = PartitionTransactions(settings, on_failure=lambda exc: None) if guarantee else None
+    app = _faust_app(settings, transactions)
+    consumer = app.consumer._new_consumer_thread()._create_worker_consumer(app.transport)
+    try:
+        assert consumer._isolation_level == isolation
+    finally:
+        await consumer.stop()
