@@ -14,7 +14,7 @@ import time
 
 from moderation_lab.embedded.kafka_io import produce
 from moderation_lab.reliability.accounting import Tally
-from moderation_lab.reliability.harness import Context, Outputs, Topics, answered, start_worker, text_posts
+from moderation_lab.reliability.harness import Context, Outputs, Topics, answered, start_member, text_posts
 
 __all__ = ["rebalance"]
 
@@ -47,14 +47,17 @@ async def rebalance(ctx: Context) -> Tally:
     ]
     keys = {key.decode() for key, _ in posts}
     async with Outputs(url, topics, read_committed=ctx.exactly_once) as out:
-        first = start_worker(ctx, "rebalance-first", topics, max_inflight_posts=INFLIGHT)
+        # Static members: noida-db drops a member that is slow to rejoin (busy finishing its
+        # posts) and then never lets anyone join again; a static member keeps its place.
+        first = start_member(ctx, "rebalance-first", topics, "first", max_inflight_posts=INFLIGHT)
         await produce(url, topics.posts, posts)
         progressed = await out.wait_for(answered(keys, REBALANCE_POSTS // 10), 120, first)
         before_join = out.answered(keys)
-        second = start_worker(ctx, "rebalance-second", topics, max_inflight_posts=INFLIGHT)
+        second = start_member(ctx, "rebalance-second", topics, "second", max_inflight_posts=INFLIGHT)
         await out.wait_for(answered(keys), 240, second)
         tally = Tally.count("rebalance", keys, out.outcomes)
-    codes = [await asyncio.to_thread(w.stop, 30.0) for w in (first, second)]
+    # Both at once: one leaving first would start a rebalance the other is stopped in.
+    codes = list(await asyncio.gather(*(asyncio.to_thread(w.stop, 30.0) for w in (first, second))))
     shares = [_consumed(w.log_path.read_text(errors="replace")) for w in (first, second)]
     tally.check("second worker joined mid-stream", progressed and before_join < len(keys), f"{before_join}")
     tally.check("both workers answered posts", all(n > 0 for n in shares), f"consumed {shares}")
