@@ -10,6 +10,7 @@ nothing foreign leaks into the pipeline.
     ModerationError
     ├── InvalidPost            the message can never be processed (dead letter)
     │   ├── InvalidJSON        not UTF-8 JSON
+    │   ├── TooDeeplyNested    JSON nested deeper than the parser reads (200 levels)
     │   ├── SchemaViolation    JSON, but not a valid post
     │   ├── OversizeMessage    larger than the configured limit
     │   └── UnusableContent    no text, and none of its images could be used
@@ -23,7 +24,9 @@ nothing foreign leaks into the pipeline.
     ├── ModelError             loading or running a model failed
     │   └── CheckpointError    a checkpoint does not fit the architecture
     ├── CacheError             Redis unreachable or misbehaving          (retriable)
-    ├── PublishError           the broker did not acknowledge a record  (retriable)
+    ├── PublishError           the broker did not acknowledge a record  (retriable unless
+    │                          its cause says retrying cannot help: a record too large,
+    │                          an authorization error)
     └── ConfigError            a setting cannot be applied with the installed libraries
         └── BankError          a hash bank's manifest or file cannot be read
 
@@ -53,6 +56,7 @@ __all__ = [
     "PublishError",
     "ResponseTooLarge",
     "SchemaViolation",
+    "TooDeeplyNested",
     "UnusableContent",
 ]
 
@@ -75,6 +79,10 @@ class InvalidPost(ModerationError):
 
 class InvalidJSON(InvalidPost):
     kind = "invalid_json"
+
+
+class TooDeeplyNested(InvalidPost):
+    kind = "too_deep"
 
 
 class SchemaViolation(InvalidPost):
@@ -146,9 +154,14 @@ class CacheError(ModerationError):
 
 
 class PublishError(ModerationError):
-    kind = "publish_error"
-    retriable = True
+    """Retriable unless the broker's answer says trying again cannot succeed: then the
+    verdict is dead-lettered, or the worker stops if the dead-letter topic refuses too."""
 
+    kind = "publish_error"
+
+    def __init__(self, message: str, retriable: bool = True) -> None:
+        super().__init__(message)
+        self.retriable = retriable
 
 class ConfigError(ModerationError):
     kind = "config_error"

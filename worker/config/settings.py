@@ -62,6 +62,21 @@ class Settings(BaseSettings):
         "moderation-worker",
         description="Consumer group and faust app id shared by all workers.",
     )
+    group_instance_id: str | None = Field(
+        None,
+        description=(
+            "Static group membership: a name stable across restarts of this one worker (a "
+            "StatefulSet pod name); a restarted worker takes its partitions back without a "
+            "rebalance."
+        ),
+    )
+    auto_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest",
+        description=(
+            "Where a consumer group with no committed offset starts: every retained post, "
+            "or only posts that arrive from now on."
+        ),
+    )
     posts_topic: str = Field(names.DEFAULT_POSTS_TOPIC, description="Input topic of posts.")
     verdicts_topic: str = Field(
         names.DEFAULT_VERDICTS_TOPIC,
@@ -87,6 +102,22 @@ class Settings(BaseSettings):
         description=(
             "Longest the broker may hold a fetch that finds no new record; Kafka answers "
             "as soon as one arrives."
+        ),
+    )
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once",
+        description=(
+            "at_least_once publishes each answer at once (a crash may repeat some); "
+            "exactly_once commits answers and consumed offsets in one Kafka transaction per "
+            "partition, every commit interval, for read_committed consumers."
+        ),
+    )
+    transaction_max_records: int = Field(
+        1000,
+        ge=1,
+        description=(
+            "Under exactly_once, commit a partition's transaction early once this many "
+            "answered records wait in it."
         ),
     )
     commit_interval_s: float = Field(1.0, gt=0, description="How often acknowledged offsets are committed.")
