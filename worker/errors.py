@@ -163,6 +163,7 @@ class PublishError(ModerationError):
         super().__init__(message)
         self.retriable = retriable
 
+
 class ConfigError(ModerationError):
     kind = "config_error"
 

@@ -42,7 +42,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from aiokafka.structs import TopicPartition
 
-from worker.audit.replay.kafka import client_kwargs
+from worker.config.credentials import aiokafka_kwargs
 from worker.config.settings import Settings
 from worker.errors import PublishError
 from worker.verdicts.publish import retriable
@@ -102,7 +102,7 @@ class PartitionTransactions:
             transactional_id=txn_id,
             enable_idempotence=True,
             acks="all",
-            **client_kwargs(self._settings),
+            **aiokafka_kwargs(self._settings),
         )
 
     # --- assignment ------------------------------------------------------------------
