@@ -4,13 +4,15 @@ read_committed consumer sees it, across a SIGKILL; a fenced owner can never comm
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from collections import Counter
 
 import pytest
-from aiokafka import AIOKafkaConsumer
-from moderation_lab.embedded.kafka_io import Record, collect, create_topics, produce
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from moderation_lab.embedded.kafka_io import Record, collect, committed_snapshot, create_topics, produce
 from moderation_lab.embedded.stack import EmbeddedStack
 
 from tests.integration.test_worker import Topics, sample_posts, verdict_ids
@@ -77,6 +79,29 @@ async def _read_committed(url: str, topic: str) -> list[bytes]:
         return [m.value for messages in batches.values() for m in messages if m.value is not None]
     finally:
         await consumer.stop()
+
+
+async def test_the_successor_of_a_fenced_transaction_is_read(transactional: EmbeddedStack) -> None:
+    """What a killed owner left open is aborted when the next owner starts; the next
+    owner's commits are seen (by a fresh read: see committed_snapshot on noida-db)."""
+    url = transactional.broker.url
+    topic = f"fenced-{Topics().group}"
+    await create_topics(url, [topic], partitions=1)
+    servers = url.removeprefix("kafka://")
+    zombie = AIOKafkaProducer(bootstrap_servers=servers, transactional_id=topic)
+    owner = AIOKafkaProducer(bootstrap_servers=servers, transactional_id=topic)
+    await zombie.start()
+    try:
+        await zombie.begin_transaction()
+        await zombie.send_and_wait(topic, b"left open")
+        await owner.start()  # the same transactional id: the open transaction is aborted
+        async with owner.transaction():
+            await owner.send_and_wait(topic, b"committed")
+    finally:
+        await owner.stop()
+        with contextlib.suppress(KafkaError):
+            await zombie.stop()
+    assert [r.value for r in await committed_snapshot(url, [topic])] == [b"committed"]
 
 
 async def test_a_fenced_owner_cannot_commit_and_nothing_of_it_is_seen(transactional: EmbeddedStack) -> None:

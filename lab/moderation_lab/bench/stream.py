@@ -22,6 +22,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
+from moderation_lab.embedded.kafka_io import committed_snapshot
+
 __all__ = [
     "StreamResult",
     "VerdictWatcher",
@@ -53,7 +55,10 @@ class VerdictWatcher:
 
     def __init__(self, url: str, topic: str, *, read_committed: bool = False) -> None:
         """``read_committed``: seen when its transaction commits, timed on arrival here
-        (a transactional record's own timestamp predates its commit)."""
+        (a transactional record's own timestamp predates its commit); read by a fresh
+        :func:`~moderation_lab.embedded.kafka_io.committed_snapshot` every 0.2 s, since a
+        long-lived read_committed consumer misses records on noida-db after a fenced
+        owner's transaction was aborted (see there)."""
         self._servers = url.removeprefix("kafka://")
         self._topic = topic
         self._read_committed = read_committed
@@ -62,12 +67,14 @@ class VerdictWatcher:
         self._consumer: AIOKafkaConsumer | None = None
 
     async def __aenter__(self) -> VerdictWatcher:
+        if self._read_committed:
+            self._task = asyncio.create_task(self._poll_committed())
+            return self
         self._consumer = AIOKafkaConsumer(
             self._topic,
             bootstrap_servers=self._servers,
             group_id=None,
             auto_offset_reset="earliest",
-            isolation_level="read_committed" if self._read_committed else "read_uncommitted",
         )
         await self._consumer.start()
         self._task = asyncio.create_task(self._read())
@@ -77,8 +84,17 @@ class VerdictWatcher:
         assert self._consumer is not None
         async for message in self._consumer:
             if message.key is not None:
-                at = int(time.time() * 1000) if self._read_committed else message.timestamp
-                self.seen.setdefault(message.key.decode(), at)
+                self.seen.setdefault(message.key.decode(), message.timestamp)
+
+    async def _poll_committed(self) -> None:
+        url = f"kafka://{self._servers}"
+        while True:
+            records = await committed_snapshot(url, [self._topic])
+            at = int(time.time() * 1000)
+            for record in records:
+                if record.key is not None:
+                    self.seen.setdefault(record.key.decode(), at)
+            await asyncio.sleep(0.2)
 
     async def wait_for(self, ids: Sequence[str], timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

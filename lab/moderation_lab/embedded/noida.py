@@ -16,7 +16,10 @@ Known gaps: it does not abort a transaction that outlives ``transaction.timeout.
 (Apache Kafka does); and it never evicts a group member that died without leaving
 (a SIGKILLed worker): the next join hangs, so fault tests bring the successor back
 under the victim's static membership (``MODERATION_GROUP_INSTANCE_ID``), as a
-Kubernetes StatefulSet would.
+Kubernetes StatefulSet would. And each fetch answer lists aborted transactions that
+ended before the fetched offset, so a long-lived read_committed consumer drops every
+later batch of a fenced owner's producer id, which its successor keeps; tests read
+committed records with :func:`~moderation_lab.embedded.kafka_io.committed_snapshot`.
 
 Example::
 
