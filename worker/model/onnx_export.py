@@ -104,6 +104,7 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> None:
     tmp = Path(name)
     try:
         write(tmp)
+        tmp.chmod(0o644)  # mkstemp's 0600 would hide the file from other users of the cache
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
