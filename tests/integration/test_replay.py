@@ -76,7 +76,11 @@ def run(stack: EmbeddedStack) -> Iterator[LiveRun]:
     # A reply may be read before the post it replies to (another partition); on a busy
     # machine that can take longer than the default wait, and the live verdict would then
     # differ from the replay's for a reason that has nothing to do with replaying.
-    worker = stack.start_worker("w-live", reference_wait_ms=15000, **topics.settings())
+    # Scores match live ones to 1e-5 only on batch-invariant encoders: dynamic int8 (what
+    # auto picks for BERT and CLIP's image tower) quantizes activations per batch, and the
+    # live worker batches posts that a replay scores one at a time (docs/audits.md).
+    exact = {"precision": "fp32"}
+    worker = stack.start_worker("w-live", reference_wait_ms=15000, **exact, **topics.settings())
     expected = {key.decode() for key, _ in posts}
 
     def answered(records: list[Record]) -> bool:
@@ -86,7 +90,7 @@ def run(stack: EmbeddedStack) -> Iterator[LiveRun]:
     assert worker.stop(timeout_s=30) == 0, worker.log_tail()
     live = {json.loads(r.value)["post_id"]: json.loads(r.value) for r in records}
     assert expected <= set(live)
-    env = stack.worker_env(**topics.settings())
+    env = stack.worker_env(**exact, **topics.settings())
     yield LiveRun(stack, topics, t0, env, live)
 
 

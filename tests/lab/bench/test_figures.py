@@ -60,10 +60,11 @@ def test_derive_computes_ratios_and_the_latency_bound() -> None:
         "flops_per_post_by_part": {"text": 0.9e10, "heads": 0.1e10, "clip_image": 4e10},
         "text_only_flops_per_post_by_part": {"text": 1e9, "heads": 1e7},
         "backends_chosen": {"text": "torch-fp32", "clip_image": "ort-int8"},
-        "gemm_peaks": {"fp32": 100e9, "int8": 800e9},
+        "gemm_peaks_runs": [{"fp32": 100e9, "int8": 400e9}, {"fp32": 50e9, "int8": 800e9}],
         "backend_table": {
             "encoders": {"clip_image": rows},
             "chosen": {"clip_image": "ort-int8"},
+            "flops_per_item": {"clip_image": 1e9},
         },
         "max_wait_ms": 50.0,
         "batch_compute_ms_mean": 200.0,
@@ -80,6 +81,8 @@ def test_derive_computes_ratios_and_the_latency_bound() -> None:
     assert r["flop_utilization_by_precision"] == pytest.approx({"fp32": 0.4, "int8": 0.2})
     assert r["flop_utilization"] == pytest.approx(0.6)
     assert r["forward_flop_utilization"] == pytest.approx(0.75)
+    assert r["gemm_peaks"] == {"fp32": 100e9, "int8": 800e9}  # the highest of each
+    assert rows["torch-fp32"]["utilisation"] == pytest.approx(0.1)  # against the final peaks
     assert r["max_utilization"] == pytest.approx(0.75)
     assert r["chosen_over_fastest_backend"] == {"clip_image": 1.0}
     assert r["p99_latency_bound_ms"] == pytest.approx(450.0)
