@@ -78,17 +78,11 @@ def _run(model: ModerationModel, encoder: Encoder, batches: list[tuple[Tensor, .
     return np.concatenate([runner(*inputs).numpy() for inputs in batches])
 
 
-def _items_per_s(
-    model: ModerationModel, encoder: Encoder, batches: list[tuple[Tensor, ...]], runs: int
-) -> float:
+def _items_per_s(model: ModerationModel, encoder: Encoder, batches: list[tuple[Tensor, ...]]) -> float:
     items = sum(len(inputs[0]) for inputs in batches)
-    _run(model, encoder, batches[:1])  # warm-up: first-call allocation and kernel choice
-    rates = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        _run(model, encoder, batches)
-        rates.append(items / (time.perf_counter() - started))
-    return statistics.median(rates)
+    started = time.perf_counter()
+    _run(model, encoder, batches)
+    return items / (time.perf_counter() - started)
 
 
 def _flops_per_item(model: ModerationModel, encoder: Encoder, batches: list[tuple[Tensor, ...]]) -> float:
@@ -125,24 +119,33 @@ def compare_backends(
     """Per encoder and backend: items/s, utilisation, agreement with torch fp32."""
     reference = _on(settings, "torch-fp32")
     batches = _batches(reference, texts, images, batch)
-    flops = {e: _flops_per_item(reference, e, batches[e]) for e in ENCODERS}
+    flops: dict[str, float] = {e: _flops_per_item(reference, e, batches[e]) for e in ENCODERS}
     fp32 = {e: _run(reference, e, batches[e]) for e in ENCODERS}
     fp32_scores = {e: _bias_scores(reference, e, fp32[e], fp32["text"]) for e in ENCODERS}
+    # Every backend loaded at once, and the timed passes taken in turn (backend after
+    # backend, ``runs`` rounds): a shared machine's speed drifts within minutes, and
+    # backends timed minutes apart would carry that drift into their ratios.
+    models = {b: reference if b == "torch-fp32" else _on(settings, b) for b in available_backends()}
     table: dict[str, Any] = {e: {} for e in ENCODERS}
-    for backend in available_backends():
-        model = reference if backend == "torch-fp32" else _on(settings, backend)
+    for backend, model in models.items():
         for encoder in ENCODERS:
-            rows = _run(model, encoder, batches[encoder])
-            rate = _items_per_s(model, encoder, batches[encoder], runs)
+            rows = _run(model, encoder, batches[encoder])  # also the warm-up
             scores = _bias_scores(reference, encoder, rows, fp32["text"])
             diff = float(np.abs(scores - fp32_scores[encoder]).max()) if len(scores) else None
             table[encoder][backend] = {
-                "items_per_s": rate,
-                "utilisation": rate * flops[encoder] / peaks[PRECISION_OF[backend]],
                 "cosine_min": _cosine_min(fp32[encoder], rows),
                 "bias_score_abs_diff_max": diff,
+                "items_per_s_runs": [],
             }
-        if model is not reference:
-            del model
-            gc.collect()
+    for _ in range(runs):
+        for backend, model in models.items():
+            for encoder in ENCODERS:
+                rate = _items_per_s(model, encoder, batches[encoder])
+                table[encoder][backend]["items_per_s_runs"].append(rate)
+    for name, rows_by_backend in table.items():
+        for backend, row in rows_by_backend.items():
+            row["items_per_s"] = statistics.median(row["items_per_s_runs"])
+            row["utilisation"] = row["items_per_s"] * flops[name] / peaks[PRECISION_OF[backend]]
+    del models
+    gc.collect()
     return {"encoders": table, "flops_per_item": flops, "batch": batch, "items": len(texts)}
