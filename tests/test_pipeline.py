@@ -339,3 +339,37 @@ def test_a_prepared_post_cannot_be_changed_once_built() -> None:
     slot = ImageSlot("https://img.test/a.png")
     with pytest.raises(dataclasses.FrozenInstanceError):
         slot.url = "https://elsewhere.test/b.png"  # type: ignore[misc]
+
+
+async def test_a_verdict_the_broker_refuses_for_good_becomes_a_dead_letter_with_the_reason() -> None:
+    publisher, acked, pipeline = await run(
+        [post("p0"), post("p1")], publisher=FakePublisher(refuse=("verdicts",))
+    )
+    letters = publisher.on("posts.dlq")
+    assert sorted(d["source"]["offset"] for d in letters) == [0, 1]
+    assert all(d["error"]["kind"] == "publish_error" for d in letters)
+    assert "MessageSizeTooLargeError" in str(letters[0]["error"]["message"])
+    assert acked == [0, 1] and pipeline.halted is None
+
+
+async def test_when_the_dead_letter_topic_refuses_too_the_record_stays_unacked_and_the_owner_is_told() -> (
+    None
+):
+    publisher = FakePublisher(refuse=("verdicts", "posts.dlq"))
+    halts: list[Exception] = []
+    client = httpx.AsyncClient(transport=image_transport())
+    fetcher = ImageFetcher(SETTINGS, client, resolver=public_resolver)
+    pipeline = Pipeline(SETTINGS, FakeScorer(), fetcher, None, publisher, on_halt=halts.append)
+    acked: list[int] = []
+    await pipeline.start()
+    await pipeline.submit(record(0, post("p0")), ack=lambda: acked.append(0))
+    for _ in range(300):
+        if halts:
+            break
+        await asyncio.sleep(0.01)
+    await pipeline.stop()
+    await fetcher.aclose()
+    await client.aclose()
+    assert len(halts) == 1 and pipeline.halted is halts[0]
+    assert acked == [] and pipeline.in_flight == 1  # never acked: never committed
+    assert publisher.on("verdicts") == [] and publisher.on("posts.dlq") == []

@@ -63,15 +63,19 @@ def run() -> None:
 
     from worker.consume.app import build_app
     from worker.model import ModerationModel
+    from worker.model.untrained import warn_untrained
     from worker.shadow import shadow_settings
+    from worker.verdicts.policy import check_policy
 
     configure_logging(settings.log_level, settings.log_format)
     try:
         scorer = ModerationModel.load(settings)
+        check_policy(settings, scorer.category_names)
     except ModerationError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
     logging.getLogger(__name__).info("models loaded: %s", scorer.identity.model_dump_json())
+    warn_untrained(scorer.identity.untrained)
     shadow = None
     try:
         candidate_settings = shadow_settings(settings)
@@ -82,6 +86,7 @@ def run() -> None:
         raise typer.Exit(1) from exc
     if shadow is not None:
         logging.getLogger(__name__).info("shadow model loaded: %s", shadow[1].identity.model_dump_json())
+        warn_untrained(shadow[1].identity.untrained, "shadow model")
     faust_app, _ = build_app(settings, scorer, shadow)
     worker = faust.Worker(
         faust_app,
@@ -138,7 +143,7 @@ def _plain(value: object) -> str:
 def settings_markdown() -> str:
     rows = ["| Variable | Default | Description |", "| --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
-        default = field.default
+        default = field.get_default(call_default_factory=True)
         if hasattr(default, "get_secret_value"):
             default = "(secret)"
         if isinstance(default, tuple):
@@ -150,10 +155,12 @@ def settings_markdown() -> str:
 
 def _register_subcommands() -> None:
     # Their heavy imports happen inside the commands, so these registrations are cheap.
-    from worker.audit.cli import register as register_audit_commands
+    from worker.audit.commands import register as register_audit_commands
+    from worker.known.cli import register as register_bank_commands
     from worker.training.cli import register as register_training_commands
 
     register_audit_commands(app)
+    register_bank_commands(app)
     register_training_commands(app)
 
 

@@ -10,6 +10,7 @@ nothing foreign leaks into the pipeline.
     ModerationError
     ├── InvalidPost            the message can never be processed (dead letter)
     │   ├── InvalidJSON        not UTF-8 JSON
+    │   ├── TooDeeplyNested    JSON nested deeper than the parser reads (200 levels)
     │   ├── SchemaViolation    JSON, but not a valid post
     │   ├── OversizeMessage    larger than the configured limit
     │   └── UnusableContent    no text, and none of its images could be used
@@ -23,8 +24,11 @@ nothing foreign leaks into the pipeline.
     ├── ModelError             loading or running a model failed
     │   └── CheckpointError    a checkpoint does not fit the architecture
     ├── CacheError             Redis unreachable or misbehaving          (retriable)
-    ├── PublishError           the broker did not acknowledge a record  (retriable)
+    ├── PublishError           the broker did not acknowledge a record  (retriable unless
+    │                          its cause says retrying cannot help: a record too large,
+    │                          an authorization error)
     └── ConfigError            a setting cannot be applied with the installed libraries
+        └── BankError          a hash bank's manifest or file cannot be read
 
 The class decides the fate of the work: ``retriable`` tells the pipeline to try
 again (or run degraded), otherwise the input is dead-lettered or the image is
@@ -34,6 +38,7 @@ recorded as failed.
 from __future__ import annotations
 
 __all__ = [
+    "BankError",
     "BlockedURL",
     "CacheError",
     "CheckpointError",
@@ -51,6 +56,7 @@ __all__ = [
     "PublishError",
     "ResponseTooLarge",
     "SchemaViolation",
+    "TooDeeplyNested",
     "UnusableContent",
 ]
 
@@ -73,6 +79,10 @@ class InvalidPost(ModerationError):
 
 class InvalidJSON(InvalidPost):
     kind = "invalid_json"
+
+
+class TooDeeplyNested(InvalidPost):
+    kind = "too_deep"
 
 
 class SchemaViolation(InvalidPost):
@@ -144,9 +154,22 @@ class CacheError(ModerationError):
 
 
 class PublishError(ModerationError):
+    """Retriable unless the broker's answer says trying again cannot succeed: then the
+    verdict is dead-lettered, or the worker stops if the dead-letter topic refuses too."""
+
     kind = "publish_error"
-    retriable = True
+
+    def __init__(self, message: str, retriable: bool = True) -> None:
+        super().__init__(message)
+        self.retriable = retriable
 
 
 class ConfigError(ModerationError):
     kind = "config_error"
+
+
+class BankError(ConfigError):
+    """A hash bank cannot be loaded; the worker keeps the banks it had (on reload) or
+    refuses to start (at start-up) rather than run with a bank silently missing."""
+
+    kind = "bank_error"

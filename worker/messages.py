@@ -35,8 +35,10 @@ __all__ = [
     "EntailmentResult",
     "ErrorInfo",
     "ImageOutcome",
+    "KnownMatch",
     "ModelIdentity",
     "OriginalRecord",
+    "PerceptualHash",
     "Post",
     "Reference",
     "SourceCoordinates",
@@ -162,6 +164,11 @@ class ModelIdentity(_Output):
         description="Hash of the settings that affect scores and labels (worker.config.fingerprint); "
         "absent from verdicts written before it existed.",
     )
+    untrained: list[str] = Field(
+        default_factory=list,
+        description="Parts running on untrained (random) weights, e.g. 'bias_head', 'clip': "
+        "their scores are published but never flag a post.",
+    )
 
 
 class ErrorInfo(_Output):
@@ -169,6 +176,24 @@ class ErrorInfo(_Output):
     kind: str = Field(description="Short machine-readable reason.")
     message: str
     retriable: bool
+
+
+class PerceptualHash(_Output):
+    """An image's PDQ hash (worker.known.pdq)."""
+
+    hash: str = Field(pattern=r"^[0-9a-f]{64}$", description="256-bit PDQ hash as 64 hex digits.")
+    quality: int = Field(
+        ge=0, le=100, description="PDQ quality; under the matching minimum the image is not matched."
+    )
+
+
+class KnownMatch(_Output):
+    """The image is within the match threshold of an entry of a hash bank."""
+
+    bank: str
+    distance: int = Field(ge=0, le=256, description="Hamming distance to the bank's nearest entry.")
+    category: str = Field(description="What the bank's content was judged to be.")
+    action: str = Field(description="What the bank says to do on a match: block, review or flag.")
 
 
 class ImageOutcome(_Output):
@@ -184,6 +209,10 @@ class ImageOutcome(_Output):
     format: str | None = None
     cached: bool = Field(False, description="Encoder outputs came from the cache.")
     fetch_ms: float | None = Field(None, ge=0)
+    pdq: PerceptualHash | None = Field(None, description="PDQ hash; absent when it could not be computed.")
+    known_matches: list[KnownMatch] | None = Field(
+        None, description="Hash banks the image matches, nearest first; absent when none."
+    )
 
 
 class BiasResult(_Output):
@@ -219,9 +248,14 @@ class Timings(_Output):
 
 
 class Verdict(_Output):
-    """The worker's decision on one post (key: the post id)."""
+    """The worker's decision on one post (key: the post id).
 
-    schema_version: Literal[1] = names.VERDICT_SCHEMA_VERSION
+    Version 2 added the policy categories (``categories``, ``category_scores``,
+    ``category_applied_input_types``, ``untrained_categories``), in the shape of the
+    common moderation APIs; it still reads version 1 verdicts, which lack them.
+    """
+
+    schema_version: Literal[1, 2] = names.VERDICT_SCHEMA_VERSION
     post_id: str
     model: ModelIdentity
     modalities: list[Modality] = Field(description="Modalities of the post that were used.")
@@ -230,6 +264,19 @@ class Verdict(_Output):
     clip: ClipResult | None = None
     flagged: bool
     flag_reasons: list[str]
+    categories: dict[str, bool] = Field(
+        default_factory=dict, description="Per category scored: whether it flagged the post."
+    )
+    category_scores: dict[str, float] = Field(
+        default_factory=dict, description="Per category scored: its score in [0, 1]."
+    )
+    category_applied_input_types: dict[str, list[Modality]] = Field(
+        default_factory=dict, description="Per category scored: the post's modalities its score read."
+    )
+    untrained_categories: list[str] = Field(
+        default_factory=list,
+        description="Categories scored by an untrained part (see model.untrained): shown, never flagging.",
+    )
     images: list[ImageOutcome]
     degraded: list[str] = Field(
         default_factory=list, description="Parts that ran degraded, e.g. 'cache_unavailable'."

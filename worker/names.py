@@ -21,6 +21,7 @@ __all__ = [
     "VERDICT_SCHEMA_VERSION",
     "embedding_key",
     "image_url_key",
+    "pdq_key",
     "post_key",
 ]
 
@@ -30,7 +31,7 @@ DEFAULT_FLAGGED_TOPIC: Final = "verdicts.flagged"
 DEFAULT_DLQ_TOPIC: Final = "posts.dlq"
 
 POST_SCHEMA_VERSION: Final = 1
-VERDICT_SCHEMA_VERSION: Final = 1
+VERDICT_SCHEMA_VERSION: Final = 2
 DEAD_LETTER_SCHEMA_VERSION: Final = 1
 
 #: Order of the entailment head's outputs (the entailment reference's label map).
@@ -57,3 +58,8 @@ def image_url_key(prefix: str, url_sha256: str) -> str:
 def post_key(prefix: str, post_id: str) -> str:
     """Key of a post the worker has seen, so later posts can reference it by id."""
     return f"{prefix}:{REDIS_KEY_VERSION}:post:{post_id}"
+
+
+def pdq_key(prefix: str, algorithm: str, content_sha256: str) -> str:
+    """Key of an image's perceptual hash (``algorithm`` names its version, e.g. ``pdq1``)."""
+    return f"{prefix}:{REDIS_KEY_VERSION}:hash:{algorithm}:{content_sha256}"

@@ -32,12 +32,12 @@ import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from worker.config.fingerprint import identity_with_settings
 from worker.config.settings import Settings
 from worker.consume.intake import InputRecord, parse_post
-from worker.errors import InvalidPost, ModelError, UnusableContent
+from worker.errors import InvalidPost, ModelError, PublishError, UnusableContent
 from worker.fetch.client import ImageFetcher
 from worker.fetch.memo import ImageMemo
 from worker.inference.batching import BatchBuilder, BatchPolicy
@@ -45,6 +45,8 @@ from worker.inference.cache import EmbeddingCache
 from worker.inference.jobs import Prepared, Received, Scored
 from worker.inference.prepare import Preparer
 from worker.inference.runner import FeatureStage
+from worker.known.hasher import KnownStage
+from worker.known.matcher import KnownContent
 from worker.messages import Timings
 from worker.model.types import Scorer
 from worker.ops.metrics import PipelineStats
@@ -53,6 +55,7 @@ from worker.verdicts.acks import InOrderAcker, Ticket
 from worker.verdicts.build import build_verdict
 from worker.verdicts.dead_letters import build_dead_letter
 from worker.verdicts.publish import Publisher, send_with_retry
+from worker.verdicts.transactions import Output, PartitionTransactions
 
 __all__ = ["Pipeline"]
 
@@ -76,7 +79,14 @@ class Pipeline:
         publisher: Publisher,
         clock: Callable[[], float] = time.monotonic,
         shadow: Shadow | None = None,
+        known: KnownContent | None = None,
+        on_halt: Callable[[PublishError], None] | None = None,
+        transactions: PartitionTransactions | None = None,
     ) -> None:
+        """``on_halt``: called when a record can be neither answered nor dead-lettered
+        (both topics refused it for good); the record is never acked.
+        ``transactions``: exactly-once; outputs are staged in offset order for the
+        partition's next transaction instead of published at once."""
         self.settings = settings
         self.scorer = scorer
         self.publisher = publisher
@@ -86,11 +96,18 @@ class Pipeline:
         # The model's identity plus the hash of the settings that affect its scores.
         self.identity = identity_with_settings(scorer.identity, settings)
         self._shadow = shadow
+        self._on_halt = on_halt
+        #: Why the pipeline stopped answering, once a dead letter was refused for good.
+        self.halted: PublishError | None = None
         memo = None
         # A memo hit carries the live encoders' vectors and no pixels, which a shadow
         # model with other encoders could not use: with a shadow, every image is fetched.
         if cache is not None and settings.image_url_ttl_s > 0 and shadow is None:
             memo = ImageMemo(cache, scorer.encoder_ids, settings.image_url_ttl_s)
+        banks = settings.known_banks
+        if known is None and banks is not None:
+            known = KnownContent(banks, settings.known_match_threshold, settings.known_reload_s)
+        self._known = KnownStage(cache, known, settings.known_min_quality)
         self._preparer = Preparer(
             fetcher,
             cache,
@@ -98,9 +115,11 @@ class Pipeline:
             reference_wait_ms=settings.reference_wait_ms,
             clip="clip_image" in scorer.encoder_ids,
             tokenize=scorer.tokenize,
+            known=self._known,
         )
         self._features = FeatureStage(scorer, cache, self.stats)
-        self._acker = InOrderAcker()
+        self._transactions = transactions
+        self._acker = InOrderAcker(on_release=self._stage if transactions is not None else None)
         self._inflight = asyncio.Semaphore(settings.max_inflight_posts)
         policy = BatchPolicy(settings.max_batch, settings.max_wait_ms / 1000, settings.max_batch_tokens)
         self._builder: BatchBuilder[Prepared] = BatchBuilder(policy)
@@ -129,6 +148,7 @@ class Pipeline:
                 await task
         self._features.close()
         self._preparer.close()
+        self._known.close()
         if self._shadow is not None:
             self._shadow.close()
 
@@ -142,6 +162,8 @@ class Pipeline:
 
     # --- stage 1: intake -----------------------------------------------------------
     async def submit(self, record: InputRecord, ack: Callable[[], object]) -> None:
+        if self._transactions is not None:
+            await self._transactions.wait_ready((record.topic, record.partition))
         await self._inflight.acquire()
         self.stats.on_consumed()
         ticket = self._acker.register((record.topic, record.partition), record.offset, ack)
@@ -252,14 +274,21 @@ class Pipeline:
         payload = verdict.model_dump_json().encode()
         key = job.post.id.encode()
         s = self.settings
-        sends = [self._send(s.verdicts_topic, key, payload)]
+        outputs = [Output(s.verdicts_topic, key, payload, JSON_HEADERS)]
         if verdict.flagged:
-            sends.append(self._send(s.flagged_topic, key, payload))
+            outputs.append(Output(s.flagged_topic, key, payload, JSON_HEADERS))
         if shadow is not None:
-            sends.append(self._send(s.shadow_topic, key, shadow.model_dump_json().encode()))
-        await asyncio.gather(*sends)
-        self.stats.on_verdict(verdict.flagged, self._latency_s(job.received.record), verdict.degraded)
-        self._release(job.received.ticket)
+            outputs.append(Output(s.shadow_topic, key, shadow.model_dump_json().encode(), JSON_HEADERS))
+        received = job.received
+        refused = await self._publish(received.ticket, outputs)
+        if refused is not None:
+            # Retrying cannot help (too large, not authorized): the post is answered
+            # with a dead letter that says why, rather than holding its partition forever.
+            log.error("verdict for post %s cannot be published: %s", job.post.id, refused)
+            await self._dead_letter(received.record, refused, received.ticket)
+            return
+        self.stats.on_verdict(verdict.flagged, self._latency_s(received.record), verdict.degraded)
+        self._release(received.ticket)
 
     async def _dead_letter(self, record: InputRecord, exc: Exception, ticket: Ticket) -> None:
         log.info(
@@ -275,14 +304,46 @@ class Pipeline:
         )
         letter = build_dead_letter(record, exc, self.settings.dlq_max_original_bytes, utcnow())
         payload = letter.model_dump_json().encode()
-        await self._send(self.settings.dlq_topic, record.key, payload)
+        letter_out = Output(self.settings.dlq_topic, record.key, payload, JSON_HEADERS)
+        refused = await self._publish(ticket, [letter_out])
+        if refused is not None:
+            self._halt(record, refused)
+            return
         self.stats.on_dead_letter(letter.error.kind)
         self._release(ticket)
 
-    async def _send(self, topic: str, key: bytes | None, payload: bytes) -> None:
-        await send_with_retry(
-            self.publisher, topic, key, payload, JSON_HEADERS, on_error=self.stats.on_publish_error
+    async def _publish(self, ticket: Ticket, outputs: list[Output]) -> PublishError | None:
+        """Publish now (at-least-once), or keep the outputs with the record for its
+        partition's transaction (exactly-once); a final refusal is returned."""
+        if self._transactions is not None:
+            ticket.outputs = outputs
+            return None
+        on_error = self.stats.on_publish_error
+        sends = [
+            send_with_retry(self.publisher, o.topic, o.key, o.value, o.headers, on_error=on_error)
+            for o in outputs
+        ]
+        return await _refusals(sends)
+
+    def _stage(self, ticket: Ticket) -> None:
+        assert self._transactions is not None
+        partition = cast(tuple[str, int], ticket.partition)  # registered as (topic, partition)
+        self._transactions.stage(partition, ticket.offset, ticket.outputs)
+
+    def _halt(self, record: InputRecord, exc: PublishError) -> None:
+        """Nowhere to put the answer: the record stays unacked (never committed), so it is
+        read again after a restart, and the owner is told to stop."""
+        log.critical(
+            "record %s[%d]@%d can be neither answered nor dead-lettered: %s",
+            record.topic,
+            record.partition,
+            record.offset,
+            exc,
         )
+        if self.halted is None:
+            self.halted = exc
+            if self._on_halt is not None:
+                self._on_halt(exc)
 
     @staticmethod
     def _latency_s(record: InputRecord) -> float | None:
@@ -303,3 +364,13 @@ class _Batch:
     started: float
     finished: float
     size: int
+
+
+async def _refusals(sends: Sequence[Coroutine[Any, Any, None]]) -> PublishError | None:
+    """Run the sends together; the first final refusal among them, if any.
+    Anything other than a :class:`PublishError` is raised."""
+    results = await asyncio.gather(*sends, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException) and not isinstance(result, PublishError):
+            raise result
+    return next((r for r in results if isinstance(r, PublishError)), None)

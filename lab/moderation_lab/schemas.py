@@ -1,7 +1,8 @@
 """The JSON Schemas in ``schemas/``, generated from the value objects in :mod:`worker.messages`.
 
-``moderation-worker schemas --write`` regenerates them; a test fails when the
-committed files differ from what the value objects generate.
+``moderation-lab schemas`` regenerates them; a test fails when the committed files
+differ from what the value objects generate. Earlier versions of a message stay in
+``schemas/`` as they were published (:data:`FROZEN`): consumers still validate with them.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pydantic import BaseModel
 from worker import names
 from worker.messages import DeadLetter, Post, Verdict
 
-__all__ = ["SCHEMAS", "render", "schema_dir", "write_all"]
+__all__ = ["FROZEN", "SCHEMAS", "render", "schema_dir", "write_all"]
 
 SCHEMA_BASE_URI = "https://moderation-worker.dev/schemas/"
 
@@ -28,6 +29,10 @@ SCHEMAS: dict[str, tuple[type[BaseModel], int]] = {
         names.DEAD_LETTER_SCHEMA_VERSION,
     ),
 }
+
+
+#: Files of earlier versions, kept unchanged (the value objects now generate a later one).
+FROZEN: frozenset[str] = frozenset({"verdict.v1.json"})
 
 
 def schema_dir() -> Path:

@@ -31,6 +31,7 @@ import transformers
 from tokenizers.pre_tokenizers import ByteLevel
 
 from worker.model.preprocess import IMAGENET_MEAN, IMAGENET_STD
+from worker.model.untrained import UNTRAINED_MARKER
 
 # Most constructors used here are not annotated in transformers; this builder uses
 # the library through one untyped name instead of an ignore on every call.
@@ -39,7 +40,7 @@ _hf: Any = transformers
 __all__ = ["build_tiny_models", "main"]
 
 #: Bump when what is built changes, so stale folders are rebuilt.
-_VERSION = "tiny-models/2"
+_VERSION = "tiny-models/3"
 _MARKER = "COMPLETE"
 _SEED = 0
 
@@ -73,6 +74,9 @@ def build_tiny_models(dest: Path) -> dict[str, Path]:
         _build_text(paths["text"])
         _build_image(paths["image"])
         _build_clip(paths["clip"])
+    for folder in paths.values():
+        # The worker reads this: parts built on these weights never flag a post.
+        (folder / UNTRAINED_MARKER).write_text("random weights, for tests and the demo\n", encoding="utf-8")
     # Written last: a folder without it is incomplete and is built again.
     marker.write_text(_VERSION, encoding="utf-8")
     return paths

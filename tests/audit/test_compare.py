@@ -13,7 +13,7 @@ from PIL import Image
 from rich.console import Console
 from typer.testing import CliRunner
 
-from worker.audit.cli import register
+from worker.audit.commands import register
 from worker.audit.compare.diff import compare_sets
 from worker.audit.compare.load import read_jsonl, verdict_set
 from worker.audit.compare.plot import comparison_figure, write_plot

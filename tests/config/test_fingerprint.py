@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.support.fakes import IDENTITY
 from tests.test_pipeline import post, run
 from worker.config.fingerprint import SCORE_SETTINGS, identity_with_settings, score_settings, settings_sha256
@@ -16,7 +18,7 @@ def test_the_hash_is_stable_and_follows_only_score_settings() -> None:
     assert len(settings_sha256(base)) == 64
     for changed in (
         Settings(bias_threshold=0.7),
-        Settings(clip_labels=("a", "b")),
+        Settings(clip_labels=("a", "b"), clip_flag_labels=("a",)),
         Settings(max_text_tokens=128),
         Settings(heads=Path("heads")),
         Settings(text_encoder="other"),
@@ -43,3 +45,23 @@ async def test_live_verdicts_carry_the_hash_of_the_pipeline_settings() -> None:
     publisher, _, pipeline = await run([post("p1")])
     [verdict] = publisher.on("verdicts")
     assert verdict["model"]["settings_sha256"] == settings_sha256(pipeline.settings)
+
+
+def test_a_model_folder_hashes_by_content_not_by_its_spelling(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / ".models" / "text"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text('{"hidden_size": 32}')
+    (folder / "model.safetensors").write_bytes(b"weights, hashed in weights_sha256")
+    spellings = [".models/text", "./.models/text", str(folder), f"{folder}/"]
+    hashes = {settings_sha256(Settings(text_encoder=name)) for name in spellings}
+    assert len(hashes) == 1
+    copy = tmp_path / "elsewhere"
+    copy.mkdir()
+    (copy / "config.json").write_text('{"hidden_size": 32}')
+    assert settings_sha256(Settings(text_encoder=str(copy))) in hashes  # another host, same content
+    (copy / "config.json").write_text('{"hidden_size": 64}')
+    assert settings_sha256(Settings(text_encoder=str(copy))) not in hashes
+    assert score_settings(Settings(text_encoder="bert-base-uncased"))["text_encoder"] == "bert-base-uncased"

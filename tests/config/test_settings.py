@@ -28,7 +28,13 @@ def test_a_variable_far_from_every_setting_points_to_the_list() -> None:
 
 
 def test_values_are_read_from_the_given_environment() -> None:
-    settings = load_settings({"MODERATION_MAX_BATCH": "4", "MODERATION_CLIP_LABELS": '["a", "b"]'})
+    settings = load_settings(
+        {
+            "MODERATION_MAX_BATCH": "4",
+            "MODERATION_CLIP_LABELS": '["a", "b"]',
+            "MODERATION_CLIP_FLAG_LABELS": '["a"]',
+        }
+    )
     assert settings.max_batch == 4 and settings.clip_labels == ("a", "b")
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from moderation_lab.demo.data import invalid_records
 
 from worker.consume.intake import parse_post
-from worker.errors import InvalidJSON, InvalidPost, OversizeMessage, SchemaViolation
+from worker.errors import InvalidJSON, InvalidPost, OversizeMessage, SchemaViolation, TooDeeplyNested
 
 GOOD = {
     "id": "1357240852939218946",
@@ -94,3 +94,16 @@ def test_arbitrary_bytes_never_escape_as_another_error(value: bytes) -> None:
 def test_arbitrary_json_objects_parse_or_are_refused(body: dict[str, object]) -> None:
     with contextlib.suppress(InvalidPost):
         parse_post(json.dumps(body).encode(), 10_000)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b'{"id": "d", "text": "t", "nested": ' + b"[" * 300 + b"]" * 300 + b"}",  # valid JSON
+        b"[" * 100_000,  # and not
+    ],
+)
+def test_json_nested_past_the_parsers_depth_is_named_so(value: bytes) -> None:
+    with pytest.raises(TooDeeplyNested, match="nested deeper than 200 levels") as raised:
+        parse_post(value, 1_048_576)
+    assert raised.value.kind == "too_deep" and "UTF-8" not in str(raised.value)

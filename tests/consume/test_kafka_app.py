@@ -27,6 +27,28 @@ async def _fetch_wait_of_worker_consumer(settings: Settings) -> int:
         await consumer.stop()
 
 
+async def _offset_reset_of_worker_consumer(settings: Settings) -> str:
+    app = _faust_app(settings)
+    consumer = app.consumer._new_consumer_thread()._create_worker_consumer(app.transport)
+    try:
+        reset: str = consumer._auto_offset_reset
+        return reset
+    finally:
+        await consumer.stop()
+
+
+@pytest.mark.parametrize("where", ["earliest", "latest"])
+async def test_where_a_new_group_starts_is_the_setting(where: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODERATION_AUTO_OFFSET_RESET", where)
+    settings = Settings(broker="kafka://127.0.0.1:9")
+    assert settings.auto_offset_reset == where
+    assert await _offset_reset_of_worker_consumer(settings) == where
+
+
+def test_a_new_group_starts_at_the_earliest_retained_post_by_default() -> None:
+    assert Settings().auto_offset_reset == "earliest"
+
+
 async def test_the_worker_app_passes_the_setting_to_its_consumer() -> None:
     settings = Settings(broker="kafka://127.0.0.1:9", consumer_fetch_max_wait_ms=20)
     assert await _fetch_wait_of_worker_consumer(settings) == 20
@@ -57,3 +79,17 @@ def test_an_aiokafka_without_the_attribute_is_refused() -> None:
 def test_the_setting_is_bounded() -> None:
     with pytest.raises(ValueError):
         Settings(consumer_fetch_max_wait_ms=-1)
+
+
+@pytest.mark.parametrize(("guarantee", "isolation"), [(None, "read_uncommitted"), ("eos", "read_committed")])
+async def test_exactly_once_reads_only_committed_posts(guarantee: str | None, isolation: str) -> None:
+    from worker.verdicts.transactions import PartitionTransactions
+
+    settings = Settings(broker="kafka://127.0.0.1:9")
+    transactions = PartitionTransactions(settings, on_failure=lambda exc: None) if guarantee else None
+    app = _faust_app(settings, transactions)
+    consumer = app.consumer._new_consumer_thread()._create_worker_consumer(app.transport)
+    try:
+        assert consumer._isolation_level == isolation
+    finally:
+        await consumer.stop()

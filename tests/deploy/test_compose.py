@@ -315,3 +315,15 @@ def test_worker_environment_builds_settings(worker_settings: Settings) -> None:
     assert worker_settings.broker == "kafka://kafka:9092"
     assert worker_settings.redis_url.get_secret_value() == "redis://redis:6379/0"
     assert worker_settings.text_encoder and worker_settings.image_encoder
+
+
+def test_single_node_kafka_allows_transactions(services: dict[str, dict[str, Any]]) -> None:
+    """Exactly-once needs the transaction state log, which Kafka creates on first use with
+    3 replicas and a min ISR of 2 unless told otherwise: on one node, every transactional
+    producer would then fail to initialise."""
+    env = environment(services["kafka"])
+    nodes = len(env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(","))
+    replicas = int(env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"])
+    assert nodes == 1 and replicas == 1
+    assert 1 <= int(env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"]) <= replicas
+    assert int(env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"]) <= nodes

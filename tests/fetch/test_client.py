@@ -521,3 +521,36 @@ async def test_no_spelling_of_loopback_reaches_a_real_listener(image_server: Ima
             fetched = await fetcher.fetch(image_server.url("/img/red-64.png"))  # the allowed one works
         assert canary.connections == 0, canary.peers
     assert fetched.width == 64
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        # httpx cannot parse these two; they are refused as the address they spell.
+        (
+            "http://0177.0.0.1:8080/a.png",
+            r"0177\.0\.0\.1 \(127\.0\.0\.1\) is not a public address \(loopback\)",
+        ),
+        ("http://127.000.000.001/a.png", r"\(127\.0\.0\.1\) is not a public address \(loopback\)"),
+        ("http://255.255.255.255/a.png", r"\(broadcast\)"),
+        ("http://127.0.0.1./a.png", r"\(127\.0\.0\.1\) is not a public address \(loopback\)"),
+        ("http://localhost./a.png", r"localhost\. \(127\.0\.0\.1\) is not a public address \(loopback\)"),
+    ],
+)
+async def test_hostile_spellings_are_named_for_what_they_are(url: str, reason: str) -> None:
+    seen: list[httpx.URL] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        return image_response(png())
+
+    with pytest.raises(BlockedURL, match=reason):
+        await fetch_one(handler, url)  # fake_resolver fails any lookup: none happens
+    assert seen == []
+
+
+async def test_an_unparsable_url_keeps_the_parsers_reason() -> None:
+    with pytest.raises(BlockedURL, match=r"invalid URL .*Invalid IPv4 address"):
+        await fetch_one(
+            lambda request: image_response(png()), "http://0177.0.0.1/a.png", allow_private_hosts=True
+        )

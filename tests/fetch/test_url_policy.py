@@ -124,6 +124,11 @@ def test_parsing_any_host_text_never_raises(host: str) -> None:
         ("0x7f.1", "127.0.0.1"),
         ("0177.0.0x1", "127.0.0.1"),
         ("127.1", "127.0.0.1"),
+        ("0177.0.0.1", "127.0.0.1"),  # httpx refuses to parse these two; inet_aton does not
+        ("127.000.000.001", "127.0.0.1"),
+        ("127.0.0.1.", "127.0.0.1"),  # the DNS root dot names the same address
+        ("2130706433.", "127.0.0.1"),
+        ("1.2.3.4..", None),
         ("0", "0.0.0.0"),
         ("[::ffff:7f00:1]", "::ffff:7f00:1"),
         ("::1%25lo", "::1%lo"),
@@ -141,6 +146,7 @@ def test_literal_spellings(host: str, expected: str | None) -> None:
 
 
 def test_metadata_and_cgnat_reasons() -> None:
+    assert blocked_reason(ipaddress.ip_address("255.255.255.255")) == "broadcast"
     assert blocked_reason(ipaddress.ip_address("169.254.169.254")) == "link-local"
     assert blocked_reason(ipaddress.ip_address("100.64.0.1")) == "carrier-grade NAT"
     assert blocked_reason(ipaddress.ip_address("fd00::1")) == "private"
@@ -179,3 +185,22 @@ async def test_vet_host_without_answers_is_unreachable() -> None:
 
     with pytest.raises(HostUnreachable):
         await vet_host("empty.example", 80, AddressPolicy(), nothing)
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost.", "LocalHost", "app.localhost", "app.localhost."])
+async def test_localhost_names_are_loopback_without_a_lookup(host: str) -> None:
+    async def no_dns(host: str, port: int) -> list[str]:
+        raise AssertionError(f"{host} was looked up")
+
+    with pytest.raises(BlockedURL, match=r"127\.0\.0\.1\) is not a public address \(loopback\)"):
+        await vet_host(host, 80, AddressPolicy(), no_dns)
+    allowed = AddressPolicy.build(False, ["127.0.0.1:8080"])
+    assert await vet_host(host, 8080, allowed, no_dns) == [ipaddress.ip_address("127.0.0.1")]
+
+
+async def test_a_trailing_dot_literal_is_judged_without_a_lookup() -> None:
+    async def no_dns(host: str, port: int) -> list[str]:
+        raise AssertionError(f"{host} was looked up")
+
+    with pytest.raises(BlockedURL, match=r"loopback"):
+        await vet_host("127.0.0.1.", 80, AddressPolicy(), no_dns)

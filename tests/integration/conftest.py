@@ -8,13 +8,17 @@ import pytest
 from moderation_lab.embedded.stack import EmbeddedStack
 from moderation_lab.errors import ServiceError
 
-from tests.conftest import _unavailable
+from tests.conftest import BROKERS, _unavailable
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
-    workdir = tmp_path_factory.mktemp("stack")
-    stack = EmbeddedStack(workdir, models_dir=tmp_path_factory.getbasetemp() / "tiny-models")
+@pytest.fixture(scope="module", params=BROKERS)
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[EmbeddedStack]:
+    """The stack on each embedded broker in turn (Tansu, noida-db)."""
+    workdir = tmp_path_factory.mktemp(f"stack-{request.param}")
+    models = tmp_path_factory.getbasetemp() / "tiny-models"
+    stack = EmbeddedStack(workdir, models_dir=models, broker=request.param)
     try:
         stack.start()
     except ServiceError as exc:

@@ -55,6 +55,7 @@ def test_metrics_count_what_was_sent_and_readiness_reports_the_parts(stack: Embe
         "pipeline_started": True,
         "broker_connected": True,
         "cache": "ok",
+        "halted": None,
     }
     assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json() == {"alive": True}
     posts = sample_posts(stack, 60, "m")

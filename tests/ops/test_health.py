@@ -107,3 +107,11 @@ async def test_a_rebalance_forgets_the_lag_of_partitions_that_moved_away() -> No
     assert gauge(pipeline, "moderation_consumer_lag", topic="posts", partition="1") == 12
     assert gauge(pipeline, "moderation_assigned_partitions") == 1
     assert gauge(pipeline, "moderation_rebalances_total") == 1
+
+
+def test_a_halted_worker_is_not_ready_and_says_why() -> None:
+    health = Health(models_loaded=True, pipeline_started=True, broker_connected=True)
+    assert health.ready
+    health.halted = "publishing to 'posts.dlq' failed: TopicAuthorizationFailedError"
+    assert not health.ready
+    assert health.snapshot()["halted"] == health.halted

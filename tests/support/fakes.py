@@ -75,6 +75,9 @@ class FakeScorer:
     def clip_encode_images(self, images: Sequence[Image.Image]) -> FloatArray:
         return np.ones((len(images), 2), dtype=np.float32) / np.sqrt(2)
 
+    def classify(self, kind: str, inputs: Sequence[object]) -> FloatArray:
+        raise ModelError(f"the fake has no classifier {kind!r}")
+
     def score(self, posts: Sequence[PostFeatures]) -> list[PostScores]:
         self.scored.extend(posts)
         out = []
@@ -100,13 +103,19 @@ class FakeScorer:
 
 @dataclass
 class FakePublisher:
-    """Collects what would be published; can fail the first N sends."""
+    """Collects what would be published; can fail the first N sends, and refuse
+    every send to some topics for good (as a broker refuses a record too large)."""
 
     fail_first: int = 0
+    refuse: tuple[str, ...] = ()
     sent: list[tuple[str, bytes | None, dict[str, object]]] = field(default_factory=list)
+    attempts: int = 0
 
     async def send(self, topic: str, key: bytes | None, value: bytes, headers: Mapping[str, bytes]) -> None:
         await asyncio.sleep(0)
+        self.attempts += 1
+        if topic in self.refuse:
+            raise PublishError(f"publishing to {topic!r} failed: MessageSizeTooLargeError", retriable=False)
         if self.fail_first > 0:
             self.fail_first -= 1
             raise PublishError("broker unavailable")

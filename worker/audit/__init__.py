@@ -1,3 +1,3 @@
 """Audit tools: replaying a topic through the live pipeline (:mod:`.replay`), comparing
-two verdict sets (:mod:`.compare`) and their commands (:mod:`.cli`). Not imported by
+two verdict sets (:mod:`.compare`) and their commands (:mod:`.commands`). Not imported by
 ``moderation-worker run``."""

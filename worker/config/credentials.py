@@ -3,6 +3,7 @@
 Example::
 
     faust.App(..., broker_credentials=kafka_credentials(settings))
+    AIOKafkaProducer(acks="all", **aiokafka_kwargs(settings))
     redis.asyncio.Redis.from_url(url, **redis_tls_kwargs(settings))
 """
 
@@ -15,7 +16,7 @@ import faust
 
 from worker.config.settings import Settings
 
-__all__ = ["kafka_credentials", "kafka_ssl_context", "redis_tls_kwargs"]
+__all__ = ["aiokafka_kwargs", "kafka_credentials", "kafka_ssl_context", "redis_tls_kwargs"]
 
 
 def kafka_ssl_context(settings: Settings) -> ssl.SSLContext:
@@ -25,6 +26,23 @@ def kafka_ssl_context(settings: Settings) -> ssl.SSLContext:
     if settings.kafka_ssl_certfile is not None and settings.kafka_ssl_keyfile is not None:
         context.load_cert_chain(str(settings.kafka_ssl_certfile), str(settings.kafka_ssl_keyfile))
     return context
+
+
+def aiokafka_kwargs(settings: Settings) -> dict[str, Any]:
+    """aiokafka client arguments: bootstrap servers, TLS and SASL from ``settings``."""
+    protocol = settings.kafka_security_protocol
+    kwargs: dict[str, Any] = {
+        "bootstrap_servers": ",".join(settings.bootstrap_servers),
+        "security_protocol": protocol,
+    }
+    if protocol in ("SSL", "SASL_SSL"):
+        kwargs["ssl_context"] = kafka_ssl_context(settings)
+    if protocol.startswith("SASL"):
+        password = settings.kafka_sasl_password
+        kwargs["sasl_mechanism"] = settings.kafka_sasl_mechanism
+        kwargs["sasl_plain_username"] = settings.kafka_sasl_username
+        kwargs["sasl_plain_password"] = password.get_secret_value() if password else None
+    return kwargs
 
 
 def kafka_credentials(settings: Settings) -> Any:

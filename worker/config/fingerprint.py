@@ -8,6 +8,11 @@ verdicts with equal ``weights_sha256`` and ``settings_sha256`` for the same post
 the same image bytes carry the same scores. Topics, timeouts, batching and the cache
 are left out: they change when a verdict is written, not what it says.
 
+A model given as a local folder is hashed by what is in it (configs, tokenizer and
+processor files; the weights are in ``weights_sha256`` already), never by how its
+path is spelled: ``.models/text``, ``./.models/text`` and the absolute path, on any
+host, give the same hash.
+
 Example::
 
     identity = identity_with_settings(scorer.identity, settings)
@@ -18,15 +23,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Final
 
+from worker.config.classifiers import ClassifierSpec
 from worker.config.settings import Settings
 from worker.messages import ModelIdentity
 
 __all__ = ["SCORE_SETTINGS", "identity_with_settings", "score_settings", "settings_sha256"]
 
 #: Bump when the meaning of a hashed setting changes without its value changing.
-SETTINGS_HASH_VERSION: Final = 1
+SETTINGS_HASH_VERSION: Final = 2
 
 #: Fields of :class:`~worker.config.settings.Settings` that affect scores or labels.
 SCORE_SETTINGS: Final = (
@@ -41,9 +48,46 @@ SCORE_SETTINGS: Final = (
     "contradiction_threshold",
     "clip_flag_labels",
     "clip_flag_threshold",
+    "known_match_threshold",
+    "known_min_quality",
+    "policy",
     "max_image_pixels",
     "fetch_max_bytes",
 )
+
+
+#: Settings naming a model: a hub id, or a folder hashed by its contents.
+MODEL_SETTINGS: Final = ("text_encoder", "image_encoder", "clip_model", "heads")
+
+# Files of a model folder that decide its answers besides the weights (which are
+# hashed by the model itself); training.json records how it was made, not what it does.
+_CONTENT_SUFFIXES: Final = frozenset({".json", ".txt", ".model"})
+_NOT_CONTENT: Final = frozenset({"training.json"})
+
+
+def model_reference(name: str | Path | None) -> str | None:
+    """A hub id as given; an existing folder as ``folder:<sha256 of its content files>``."""
+    if name is None or str(name) == "":
+        return None if name is None else ""
+    folder = Path(name)
+    if not folder.is_dir():
+        return str(name)
+    digest = hashlib.sha256()
+    files = sorted(
+        path
+        for path in folder.rglob("*")
+        if path.is_file() and path.suffix in _CONTENT_SUFFIXES and path.name not in _NOT_CONTENT
+    )
+    for path in files:
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return "folder:" + digest.hexdigest()
+
+
+def _classifier(spec: ClassifierSpec) -> dict[str, object]:
+    # A file's weights are hashed with the model; only a folder's other files count here.
+    source = spec.source if not Path(spec.source).is_file() else "file"
+    return {**spec.model_dump(mode="json"), "source": model_reference(source)}
 
 
 def score_settings(settings: Settings) -> dict[str, object]:
@@ -51,8 +95,14 @@ def score_settings(settings: Settings) -> dict[str, object]:
     values: dict[str, object] = {"version": SETTINGS_HASH_VERSION}
     for name in SCORE_SETTINGS:
         value = getattr(settings, name)
-        if isinstance(value, tuple):
+        if name in MODEL_SETTINGS:
+            value = model_reference(value)
+        elif name == "classifiers":
+            value = [_classifier(spec) for spec in value]
+        elif isinstance(value, tuple):
             value = list(value)
+        elif isinstance(value, dict):
+            value = {key: rule.model_dump() for key, rule in value.items()}
         elif value is not None and not isinstance(value, str | int | float | bool):
             value = str(value)  # paths
         values[name] = value

@@ -21,12 +21,14 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_origin
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from worker import names
+from worker.config.classifiers import ClassifierSpec
+from worker.config.policy import CategoryRule
 from worker.config.views import FetchConfig, view_of
 from worker.errors import ConfigError
 from worker.fetch.url_policy import parse_endpoint
@@ -62,6 +64,21 @@ class Settings(BaseSettings):
         "moderation-worker",
         description="Consumer group and faust app id shared by all workers.",
     )
+    group_instance_id: str | None = Field(
+        None,
+        description=(
+            "Static group membership: a name stable across restarts of this one worker (a "
+            "StatefulSet pod name); a restarted worker takes its partitions back without a "
+            "rebalance."
+        ),
+    )
+    auto_offset_reset: Literal["earliest", "latest"] = Field(
+        "earliest",
+        description=(
+            "Where a consumer group with no committed offset starts: every retained post, "
+            "or only posts that arrive from now on."
+        ),
+    )
     posts_topic: str = Field(names.DEFAULT_POSTS_TOPIC, description="Input topic of posts.")
     verdicts_topic: str = Field(
         names.DEFAULT_VERDICTS_TOPIC,
@@ -87,6 +104,22 @@ class Settings(BaseSettings):
         description=(
             "Longest the broker may hold a fetch that finds no new record; Kafka answers "
             "as soon as one arrives."
+        ),
+    )
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once",
+        description=(
+            "at_least_once publishes each answer at once (a crash may repeat some); "
+            "exactly_once commits answers and consumed offsets in one Kafka transaction per "
+            "partition, every commit interval, for read_committed consumers."
+        ),
+    )
+    transaction_max_records: int = Field(
+        1000,
+        ge=1,
+        description=(
+            "Under exactly_once, commit a partition's transaction early once this many "
+            "answered records wait in it."
         ),
     )
     commit_interval_s: float = Field(1.0, gt=0, description="How often acknowledged offsets are committed.")
@@ -251,6 +284,47 @@ class Settings(BaseSettings):
     )
     clip_flag_threshold: float = Field(0.5, ge=0, le=1, description="Zero-shot probability that flags.")
 
+    # --- Known content (hash banks) ---------------------------------------------
+    known_banks: Path | None = Field(
+        None,
+        description=(
+            "Folder of hash banks with its banks.json (docs/known-content.md); unset = every "
+            "image is hashed but matched against nothing."
+        ),
+    )
+    known_match_threshold: int = Field(
+        31,
+        ge=0,
+        le=128,
+        description=("Largest PDQ Hamming distance counted as a match; 31 is PDQ's authors' advice."),
+    )
+    known_min_quality: int = Field(
+        50,
+        ge=0,
+        le=100,
+        description=("Images whose PDQ quality is lower (flat, textureless) are not matched."),
+    )
+    known_reload_s: float = Field(
+        10.0,
+        gt=0,
+        description="How often the bank files are checked for changes.",
+    )
+    # --- Categories -------------------------------------------------------------
+    classifiers: tuple[ClassifierSpec, ...] = Field(
+        (),
+        description=(
+            'Added classifiers, JSON list: [{"kind": "nsfw"}, {"kind": "head", "source": ".models/hate"}]; '
+            "see docs/categories.md."
+        ),
+    )
+    policy: dict[str, CategoryRule] = Field(
+        default_factory=dict,
+        description=(
+            'Per category, JSON: {"hate": {"threshold": 0.6}, "offensive": {"flag": false}}; over the '
+            "thresholds above, see docs/categories.md."
+        ),
+    )
+
     # --- Batching -------------------------------------------------------------
     max_batch: int = Field(
         8,
@@ -343,6 +417,17 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _clip_flag_labels_are_labels(self) -> Settings:
+        # Otherwise a flag label that is not scored can never fire, silently.
+        missing = [label for label in self.clip_flag_labels if label not in self.clip_labels]
+        if self.clip_model and missing:
+            raise ValueError(
+                f"clip_flag_labels {missing} are not among clip_labels {list(self.clip_labels)}: "
+                "set clip_flag_labels to labels you score"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _security_is_complete(self) -> Settings:
         if self.kafka_security_protocol.startswith("SASL") and (
             not self.kafka_sasl_username or self.kafka_sasl_password is None
@@ -426,7 +511,7 @@ def _decoded(values: dict[str, str]) -> dict[str, object]:
     """JSON lists as the environment source decodes them."""
     out: dict[str, object] = {}
     for name, raw in values.items():
-        if isinstance(Settings.model_fields[name].default, tuple):
+        if get_origin(Settings.model_fields[name].annotation) in (tuple, list, dict):
             try:
                 out[name] = json.loads(raw)
             except ValueError as exc:
@@ -443,5 +528,5 @@ def _problems(exc: ValidationError) -> str:
     for error in exc.errors():
         where = Settings.env_name(str(error["loc"][0])) if error["loc"] else ""
         message = str(error["msg"]).removeprefix("Value error, ")
-        parts.append(f"{where}: {message}" if where else message)
+        parts.append(f"{where}: {message}" if where else _env_names(message))
     return "; ".join(parts)

@@ -14,12 +14,16 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from worker.errors import InvalidJSON, OversizeMessage, SchemaViolation
+from worker.errors import InvalidJSON, OversizeMessage, SchemaViolation, TooDeeplyNested
 from worker.messages import Post, SourceCoordinates
 
-__all__ = ["InputRecord", "parse_post"]
+__all__ = ["JSON_MAX_DEPTH", "InputRecord", "parse_post"]
 
 _MAX_REPORTED_ERRORS = 5
+#: pydantic's JSON parser stops at this nesting depth. Kept: no post comes anywhere
+#: near it, and it bounds the parser's stack on hostile input.
+JSON_MAX_DEPTH = 200
+_DEPTH_ERROR = "recursion limit exceeded"
 
 
 @dataclass(frozen=True)
@@ -46,8 +50,10 @@ class InputRecord:
 def parse_post(value: bytes, max_bytes: int) -> Post:
     """Validate one record's value as a post.
 
-    Raises :class:`OversizeMessage`, :class:`InvalidJSON` (not UTF-8 JSON) or
-    :class:`SchemaViolation` (JSON, but not a post), each with a readable message.
+    Raises :class:`OversizeMessage`, :class:`InvalidJSON` (not UTF-8 JSON),
+    :class:`TooDeeplyNested` (nested deeper than :data:`JSON_MAX_DEPTH`, not read
+    further) or :class:`SchemaViolation` (JSON, but not a post), each with a readable
+    message.
     """
     if len(value) > max_bytes:
         raise OversizeMessage(f"message of {len(value)} bytes exceeds the limit of {max_bytes}")
@@ -55,6 +61,12 @@ def parse_post(value: bytes, max_bytes: int) -> Post:
         post = Post.model_validate_json(value)
     except ValidationError as exc:
         errors = exc.errors(include_url=False, include_input=False)
+        if any(_DEPTH_ERROR in error["msg"] for error in errors):
+            # Whether the rest would parse is unknown: the parser stopped there.
+            where = errors[0]["msg"].rsplit(_DEPTH_ERROR, 1)[-1].strip()
+            raise TooDeeplyNested(
+                f"JSON nested deeper than {JSON_MAX_DEPTH} levels ({where}); not read further"
+            ) from exc
         if any(error["type"] in {"json_invalid", "json_type"} for error in errors):
             raise InvalidJSON(f"not valid UTF-8 JSON: {errors[0]['msg']}") from exc
         raise SchemaViolation(_describe(errors)) from exc

@@ -23,6 +23,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import aiokafka
@@ -31,7 +32,10 @@ from faust.transport.drivers import aiokafka as driver
 
 from worker.errors import ConfigError
 
-__all__ = ["ModerationApp", "set_fetch_max_wait"]
+__all__ = ["ModerationApp", "OffsetCommitter", "set_fetch_max_wait"]
+
+#: ``{(topic, partition): next offset} -> committed?``
+OffsetCommitter = Callable[[Mapping[tuple[str, int], int]], Awaitable[bool]]
 
 _ATTRIBUTE = "_fetch_max_wait_ms"
 
@@ -52,12 +56,26 @@ class _ConsumerThread(driver.AIOKafkaConsumerThread):
         app = self.app
         assert isinstance(app, ModerationApp), "only ModerationApp builds this consumer"
         set_fetch_max_wait(consumer, app.fetch_max_wait_ms)
+        if app.offset_committer is not None:
+            # Exactly-once reads only committed input too (faust does the same in its
+            # own exactly_once mode, which we do not use: see worker.verdicts.transactions).
+            consumer._isolation_level = "read_committed"
         return consumer
 
 
 class _Consumer(driver.Consumer):
     def _new_consumer_thread(self) -> driver.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    async def _commit(self, offsets: Mapping[Any, int]) -> bool:
+        # faust decides when and up to which offsets (acked in order) to commit; under
+        # exactly-once the offsets go into each partition's transaction instead.
+        app = self.app
+        assert isinstance(app, ModerationApp), "only ModerationApp builds this consumer"
+        if app.offset_committer is None:
+            committed: bool = await super()._commit(offsets)
+            return committed
+        return await app.offset_committer({(tp.topic, tp.partition): n for tp, n in offsets.items()})
 
 
 class _Transport(driver.Transport):
@@ -67,8 +85,17 @@ class _Transport(driver.Transport):
 class ModerationApp(faust.App):
     """``faust.App`` whose Kafka consumer waits at most ``fetch_max_wait_ms`` per fetch."""
 
-    def __init__(self, *args: Any, fetch_max_wait_ms: int = 500, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        fetch_max_wait_ms: int = 500,
+        offset_committer: OffsetCommitter | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """``offset_committer``: commits consumed offsets in place of the consumer
+        (exactly-once: with each partition's transaction)."""
         self.fetch_max_wait_ms = fetch_max_wait_ms
+        self.offset_committer = offset_committer
         super().__init__(*args, **kwargs)
 
     def _new_transport(self) -> Any:

@@ -23,11 +23,13 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from types import TracebackType
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
@@ -72,6 +74,10 @@ class FetchedImage:
     height: int
     format: str
     fetch_ms: float
+
+
+#: The host httpx quotes in "Invalid URL in location header: Invalid IPv4 address: '...'".
+_QUOTED = re.compile(r"'([^'\s]+)'")
 
 
 @contextlib.contextmanager
@@ -175,17 +181,31 @@ class ImageFetcher:
             fetch_ms=(time.perf_counter() - started) * 1000.0,
         )
 
-    @staticmethod
-    def _parse(url: str | httpx.URL) -> httpx.URL:
+    def _parse(self, url: str | httpx.URL) -> httpx.URL:
         try:
             parsed = httpx.URL(url)
         except (httpx.InvalidURL, TypeError) as exc:
-            raise BlockedURL(f"invalid URL {url!r}") from exc
+            # httpx refuses some address spellings inet_aton accepts (0177.0.0.1,
+            # 127.000.000.001): name the address they mean, as for every other spelling.
+            self._judge_unparsed(str(url))
+            raise BlockedURL(f"invalid URL {url!r}: {exc}") from exc
         if parsed.scheme not in ALLOWED_SCHEMES:
             raise BlockedURL(f"scheme {parsed.scheme!r} not allowed in {url}")
         if not parsed.host:
             raise BlockedURL(f"URL has no host: {url}")
         return parsed
+
+    def _judge_unparsed(self, url: str) -> None:
+        """Refuse a URL httpx cannot parse by the address its host spells, if it spells one."""
+        try:
+            parts = urlsplit(url)
+            host, port = parts.hostname, parts.port
+        except ValueError:
+            return
+        if host is None:
+            return
+        default = 443 if parts.scheme.lower() == "https" else 80
+        self._policy.check_literal(host, port or default)
 
     def _check(self, url: httpx.URL) -> None:
         """Refuse literal addresses before any request; names are vetted on connect."""
@@ -202,7 +222,11 @@ class ImageFetcher:
             self._check(url)
             request = self._client.build_request("GET", url, headers=_ACCEPT, timeout=self._timeout)
             with _httpx_errors(url):
-                response = await self._client.send(request, stream=True)
+                try:
+                    response = await self._client.send(request, stream=True)
+                except httpx.RemoteProtocolError as exc:
+                    self._refuse_unparsed_redirect(url, exc)
+                    raise
                 status = response.status_code
                 try:
                     if response.status_code in _REDIRECTS:
@@ -216,6 +240,17 @@ class ImageFetcher:
         raise HTTPStatusError(
             f"more than {self._config.fetch_max_redirects} redirects, last to {url}", status
         )
+
+    def _refuse_unparsed_redirect(self, url: httpx.URL, exc: httpx.RemoteProtocolError) -> None:
+        """httpx reads a redirect's Location before we see the response, and fails on
+        spellings it cannot parse: name the address it quotes, as for any other hop."""
+        message = str(exc)
+        if "location header" not in message:
+            return
+        quoted = _QUOTED.search(message)
+        if quoted is not None:
+            self._policy.check_literal(quoted.group(1), url.port or 80)
+        raise BlockedURL(f"{url} redirects to an unusable URL: {message}") from exc
 
     def _redirect_target(self, response: httpx.Response) -> httpx.URL:
         location = response.headers.get("location")

@@ -10,8 +10,11 @@ refused with :class:`~worker.errors.BlockedURL`:
 * IPv6 unique-local, and IPv4-mapped / NAT64 / 6to4 forms, judged by the IPv4
   address they carry;
 * every spelling of an IPv4 literal that ``inet_aton`` accepts (``2130706433``,
-  ``0x7f.1``, ``017700000001``, ``127.1``...), judged as the address it names
-  without asking DNS.
+  ``0x7f.1``, ``017700000001``, ``127.1``, ``0177.0.0.1``...), and with the trailing
+  dot of a fully qualified name (``127.0.0.1.``), judged as the address it names
+  without asking DNS;
+* ``localhost`` and every name under it (RFC 6761), with or without the trailing dot:
+  loopback by definition, never looked up.
 
 A host name is resolved once by :func:`vet_host`; all its addresses must pass, and
 the caller connects only to the addresses returned (see
@@ -42,6 +45,7 @@ __all__ = [
     "IPAddress",
     "Resolver",
     "blocked_reason",
+    "loopback_name",
     "parse_endpoint",
     "parse_ip_literal",
     "resolve_host",
@@ -55,6 +59,10 @@ Endpoint = tuple[IPAddress, int]
 
 #: ``(host, port) -> addresses``; injectable so tests need no DNS.
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
+
+_BROADCAST = ipaddress.IPv4Address("255.255.255.255")
+# RFC 6761: these names are loopback; a resolver must not be asked about them.
+_LOOPBACK_NAME_ADDRESS = ipaddress.IPv4Address("127.0.0.1")
 
 # Carrier-grade NAT space: neither private nor global in the ipaddress module's terms,
 # but it reaches other customers' machines inside a provider's network.
@@ -106,6 +114,7 @@ def blocked_reason(address: IPAddress) -> str | None:
             return "scoped IPv6"
     checks = (
         ("unspecified", address.is_unspecified),
+        ("broadcast", address == _BROADCAST),  # in 240/4, which Python calls private
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),
         ("multicast", address.is_multicast),
@@ -151,15 +160,27 @@ def _inet_aton(host: str) -> ipaddress.IPv4Address | None:
     return ipaddress.IPv4Address(value)
 
 
+def _without_root_dot(host: str) -> str:
+    """``name.`` (fully qualified, the DNS root spelled out) names the same host as ``name``."""
+    return host[:-1] if host.endswith(".") and not host.endswith("..") else host
+
+
 def parse_ip_literal(host: str) -> IPAddress | None:
-    """The address ``host`` spells literally (brackets and zone ids allowed), else ``None``."""
+    """The address ``host`` spells literally (brackets, zone ids and a trailing dot
+    allowed), else ``None``."""
     text = host.strip("[]").replace("%25", "%")
     if ":" in text:
         try:
             return ipaddress.IPv6Address(text)
         except ValueError:
             return None
-    return _inet_aton(text)
+    return _inet_aton(_without_root_dot(text))
+
+
+def loopback_name(host: str) -> bool:
+    """Whether ``host`` is ``localhost`` or a name under it (RFC 6761), any case, any root dot."""
+    name = _without_root_dot(host).lower()
+    return name == "localhost" or name.endswith(".localhost")
 
 
 def parse_endpoint(text: str) -> Endpoint:
@@ -196,8 +217,11 @@ class AddressPolicy:
         return reason
 
     def check_literal(self, host: str, port: int) -> None:
-        """Refuse a literal address at once, before any DNS or connection; names pass."""
+        """Refuse a literal address or a localhost name at once, before any DNS or
+        connection; other names pass (to be vetted when they are resolved)."""
         address = parse_ip_literal(host)
+        if address is None and loopback_name(host):
+            address = _LOOPBACK_NAME_ADDRESS
         if address is not None:
             self.judge(host, address, port)
 
@@ -222,6 +246,8 @@ async def vet_host(
     literal = parse_ip_literal(host)
     if literal is not None:
         addresses: list[IPAddress] = [literal]
+    elif loopback_name(host):
+        addresses = [_LOOPBACK_NAME_ADDRESS]
     else:
         try:
             answers = await resolver(host, port)

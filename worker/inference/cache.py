@@ -37,7 +37,8 @@ from redis.exceptions import RedisError
 from worker.config.credentials import redis_tls_kwargs
 from worker.config.settings import Settings
 from worker.errors import CacheError
-from worker.names import embedding_key, image_url_key, post_key
+from worker.known.pdq import HASH_BYTES, PDQ_VERSION, PdqHash
+from worker.names import embedding_key, image_url_key, pdq_key, post_key
 
 __all__ = ["EmbeddingCache", "ImageMeta", "SeenPost", "decode_vector", "encode_vector"]
 
@@ -166,6 +167,32 @@ class EmbeddingCache:
             async with self._client.pipeline(transaction=False) as pipe:
                 for key, value in encoded.items():
                     pipe.set(key, value, ex=self._embedding_ttl_s)
+                await pipe.execute()
+
+    async def get_pdq_many(self, hashes: Sequence[str]) -> dict[str, PdqHash]:
+        """Cached PDQ hashes of these image contents (by sha256), for those that have one."""
+        unique = list(dict.fromkeys(hashes))
+        if not unique:
+            return {}
+        keys = [pdq_key(self._prefix, PDQ_VERSION, h) for h in unique]
+        with _redis_errors("MGET"):
+            values = await self._mget(keys)
+        # 32 bytes of hash and one of quality; anything else is corrupt, hence a miss.
+        return {
+            sha: PdqHash(raw[:HASH_BYTES], raw[HASH_BYTES])
+            for sha, raw in zip(unique, values, strict=True)
+            if isinstance(raw, bytes) and len(raw) == HASH_BYTES + 1 and raw[HASH_BYTES] <= 100
+        }
+
+    async def put_pdq_many(self, items: Mapping[str, PdqHash]) -> None:
+        """Store PDQ hashes by image sha256, with the embedding TTL."""
+        if not items:
+            return
+        with _redis_errors("SET"):
+            async with self._client.pipeline(transaction=False) as pipe:
+                for sha, pdq in items.items():
+                    key = pdq_key(self._prefix, PDQ_VERSION, sha)
+                    pipe.set(key, pdq.digest + bytes([pdq.quality]), ex=self._embedding_ttl_s)
                 await pipe.execute()
 
     async def remember_images(self, items: Mapping[str, ImageMeta], ttl_s: int) -> None:

@@ -23,6 +23,8 @@ from worker.consume.intake import InputRecord
 from worker.errors import FetchError
 from worker.fetch.client import FetchedImage
 from worker.inference.cache import ImageMeta
+from worker.known.matcher import BankMatch
+from worker.known.pdq import PdqHash
 from worker.messages import Post, Relation
 from worker.model.types import FloatArray, PostScores
 from worker.verdicts.acks import Ticket
@@ -46,6 +48,9 @@ class ImageSlot:
     error: FetchError | None = None
     memo: ImageMeta | None = None
     vectors: Mapping[str, FloatArray] = field(default_factory=dict)
+    #: The image's perceptual hash and the hash banks it matched (worker.known).
+    pdq: PdqHash | None = None
+    known: tuple[BankMatch, ...] = ()
 
     @property
     def usable(self) -> bool:

@@ -21,7 +21,9 @@ from worker.fetch.client import ImageFetcher
 from worker.fetch.memo import ImageMemo, Needs
 from worker.inference.cache import EmbeddingCache, SeenPost
 from worker.inference.jobs import ImageSlot, Prepared, Received, ResolvedReference, TokenIds
+from worker.known.hasher import KnownStage
 from worker.messages import Reference
+from worker.model.classifiers import kind_modality
 from worker.ops.logs import cache_warnings
 
 __all__ = ["Preparer"]
@@ -44,12 +46,14 @@ class Preparer:
         reference_wait_ms: float,
         clip: bool = False,
         tokenize: Callable[[str], TokenIds] | None = None,
+        known: KnownStage | None = None,
     ) -> None:
         self.reference_wait_s = reference_wait_ms / 1000
         self.fetcher = fetcher
         self.cache = cache
         self.memo = memo
         self.clip = clip
+        self.known = known
         self._tokenize = tokenize
         # Tokenizing takes a millisecond or more per text: off the event loop, on a thread
         # of its own so it never waits behind a batch on the inference thread.
@@ -71,19 +75,24 @@ class Preparer:
         if post.reference is not None:
             reference = await self._resolve(post.reference, degraded)
         ref_urls = list(reference.images_urls) if reference is not None else []
-        known = await self._memo_lookup(post.image_urls, ref_urls, bool(post.text.strip()))
-        to_fetch = sorted({url for url in [*post.image_urls, *ref_urls] if url not in known})
+        remembered = await self._memo_lookup(post.image_urls, ref_urls, bool(post.text.strip()))
+        if self.known is not None:
+            remembered = await self._with_cached_pdq(remembered, post.image_urls, degraded)
+        to_fetch = sorted({url for url in [*post.image_urls, *ref_urls] if url not in remembered})
         fetched, token_ids, _ = await asyncio.gather(
             self._fetch_all(to_fetch, degraded),
             self._tokens(post.text),
             self._remember(received, degraded),
         )
-        slots = {**fetched, **known}
+        slots = {**fetched, **remembered}
         if self.memo is not None:
             await self.memo.remember([slot.image for slot in fetched.values() if slot.image is not None])
+        images = tuple(slots[url] for url in post.image_urls)
+        if self.known is not None:
+            images = await self.known.hash(images, degraded)
         return Prepared(
             received=received,
-            images=tuple(slots[url] for url in post.image_urls),
+            images=images,
             reference=await self._finish_reference(reference, slots),
             fetch_ms=(time.perf_counter() - started) * 1000,
             token_ids=token_ids,
@@ -97,11 +106,24 @@ class Preparer:
         if self.memo is None:
             return {}
         post_kinds: tuple[str, ...] = ("image", "clip_image") if self.clip and has_text else ("image",)
+        # The added image classifiers read the post's own images too.
+        post_kinds += tuple(k for k in self.memo.encoder_ids if kind_modality(k) == "image")
         needs: Needs = [(url, post_kinds) for url in post_urls] + [(url, ("image",)) for url in ref_urls]
         return {
             url: ImageSlot(url, memo=meta, vectors=vectors)
             for url, (meta, vectors) in (await self.memo.lookup(needs)).items()
         }
+
+    async def _with_cached_pdq(
+        self, remembered: dict[str, ImageSlot], own_urls: list[str], degraded: set[str]
+    ) -> dict[str, ImageSlot]:
+        """A post's own memo'd images with their cached PDQ hash; those whose hash left the
+        cache are dropped from ``known``, so they are fetched and hashed: an image never skips
+        bank matching because its embeddings were cached."""
+        assert self.known is not None
+        own = {url: remembered[url] for url in own_urls if url in remembered}
+        kept = await self.known.recall(own, degraded)
+        return {url: kept.get(url, slot) for url, slot in remembered.items() if url not in own or url in kept}
 
     async def _fetch_all(self, urls: list[str], degraded: set[str]) -> dict[str, ImageSlot]:
         slots = await asyncio.gather(*(self._fetch(url, degraded) for url in urls))

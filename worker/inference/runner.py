@@ -21,12 +21,14 @@ import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
 from worker.errors import CacheError, ModelError
 from worker.inference.cache import EmbeddingCache
 from worker.inference.jobs import ImageSlot, Prepared, Scored
+from worker.model.classifiers import kind_modality
 from worker.model.types import PostFeatures, PostScores, ReferenceFeatures, Scorer
 from worker.ops.logs import cache_warnings
 from worker.ops.metrics import PipelineStats
@@ -71,7 +73,8 @@ class FeatureStage:
 
     def _collect(self, batch: Sequence[Prepared]) -> dict[str, _Wanted]:
         clip = "clip_text" in self.scorer.encoder_ids
-        wanted = {kind: _Wanted(kind) for kind in ("text", "image", "clip_text", "clip_image")}
+        kinds = ("text", "image", "clip_text", "clip_image", *self._classifier_kinds())
+        wanted = {kind: _Wanted(kind) for kind in kinds}
         for job in batch:
             texts = [(job.post.text, job.token_ids)]
             slots = list(job.images)
@@ -88,7 +91,11 @@ class FeatureStage:
                 wanted["clip_text"].inputs[text_hash(job.post.text)] = job.post.text
                 for slot in job.usable_images:
                     _want(wanted["clip_image"], slot)
+            _want_classified(wanted, job)
         return {kind: w for kind, w in wanted.items() if w.inputs}
+
+    def _classifier_kinds(self) -> list[str]:
+        return [kind for kind in self.scorer.encoder_ids if kind_modality(kind) is not None]
 
     async def _lookup(self, wanted: dict[str, _Wanted]) -> bool:
         """Fill ``found`` from the cache. False when the cache is unavailable."""
@@ -145,12 +152,15 @@ class FeatureStage:
         keys = w.missing()
         if not keys:
             return {}
-        encode: Callable[[list[object]], Vector] = {
+        encoders = {
             "text": self.scorer.encode_token_ids if self.tokenized else self.scorer.encode_texts,
             "image": self.scorer.encode_images,
             "clip_text": self.scorer.clip_encode_texts,
             "clip_image": self.scorer.clip_encode_images,
-        }[w.kind]  # type: ignore[assignment]
+        }
+        encode: Callable[[list[object]], Vector] = encoders.get(  # type: ignore[assignment]
+            w.kind, partial(self.scorer.classify, w.kind)
+        )
         inputs = [w.inputs[key] for key in keys]
         if any(value is None for value in inputs):
             # Known from the URL memo, but its embedding left the cache since: rare.
@@ -179,6 +189,17 @@ def _want(w: _Wanted, slot: ImageSlot) -> None:
         w.inputs.setdefault(sha, None)
 
 
+def _want_classified(wanted: dict[str, _Wanted], job: Prepared) -> None:
+    """The added classifiers read the post itself (never its reference)."""
+    for kind, w in wanted.items():
+        modality = kind_modality(kind)
+        if modality == "text" and job.post.text.strip():
+            w.inputs[text_hash(job.post.text)] = job.post.text
+        elif modality == "image":
+            for slot in job.usable_images:
+                _want(w, slot)
+
+
 def _vectors(slots: Sequence[ImageSlot], table: dict[str, Vector]) -> list[Vector]:
     return [table[slot.content_sha256] for slot in slots if slot.usable]
 
@@ -201,4 +222,16 @@ def _features(job: Prepared, tables: dict[str, dict[str, Vector]]) -> PostFeatur
         clip_images=_vectors(job.images, clip_image_t) if post_hash in clip_text_t else [],
         reference=reference,
         raw_text=job.post.text,
+        classified=_classified(job, tables),
     )
+
+
+def _classified(job: Prepared, tables: dict[str, dict[str, Vector]]) -> dict[str, list[Vector]]:
+    found: dict[str, list[Vector]] = {}
+    for kind, table in tables.items():
+        modality = kind_modality(kind)
+        if modality == "text" and text_hash(job.post.text) in table:
+            found[kind] = [table[text_hash(job.post.text)]]
+        elif modality == "image" and job.usable_images:
+            found[kind] = _vectors(job.images, table)
+    return found

@@ -71,6 +71,9 @@ class HeadsConfig(BaseModel):
     thresholds: dict[str, float] = Field(default_factory=dict)
     #: "text" / "image" -> sha256 of the encoder weights the heads were trained on.
     encoders: dict[str, str] = Field(default_factory=dict)
+    #: The heads this checkpoint trained ("bias", "entailment"); the others kept their
+    #: random initial weights and never flag. ``None``: written before this was recorded.
+    trained: tuple[str, ...] | None = None
 
     @classmethod
     def read(cls, folder: Path) -> HeadsConfig:

@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,9 @@ from worker.messages import ModelIdentity
 from worker.model import identity as ids
 from worker.model.backends import ENCODERS, Backend, Encoder, choose_backend
 from worker.model.bias import BiasClassifier
+from worker.model.category_heads import CategoryHeads
 from worker.model.checkpoint import load_tokenizer
+from worker.model.classifiers.group import ClassifierGroup
 from worker.model.clip import ClipScorer
 from worker.model.entailment import EntailmentHead
 from worker.model.graphs import EncoderGraph, clip_image_graph, clip_text_graph, image_graph, text_graph
@@ -37,6 +40,7 @@ from worker.model.preprocess import input_side, length_buckets, pad, resnet_proc
 from worker.model.runners import Runner, build_runners
 from worker.model.scoring import score_posts
 from worker.model.types import FloatArray, PostFeatures, PostScores
+from worker.model.untrained import untrained_parts
 
 # HEADS_FORMAT, HeadsConfig and length_buckets moved out; they stay importable from here.
 __all__ = ["HEADS_FORMAT", "HeadsConfig", "ModerationModel", "length_buckets"]
@@ -67,15 +71,17 @@ class ModerationModel:
         clip: ClipScorer | None,
         heads: HeadsConfig,
         device: torch.device | None = None,
+        classifiers: ClassifierGroup | None = None,
     ) -> None:
         self.settings, self.bias, self.entailment, self.clip = settings, bias, entailment, clip
+        self.classifiers = classifiers or ClassifierGroup()
         self.tokenizer, self.image_processor, self.heads = tokenizer, image_processor, heads
         self.device = torch.device("cpu")
         self._tokenizer_lock = threading.Lock()
         text_config: Any = bias.text_encoder.config
         positions = int(text_config.max_position_embeddings)
         self.max_text_tokens = min(settings.max_text_tokens, positions)
-        self._components = _component_hashes(bias, entailment, clip)
+        self._components = {**_component_hashes(bias, entailment, clip), **self.classifiers.components()}
         self.to(device or self.device)  # after hashing, which reads the weights on the CPU
         self.precision = resolve_precision(settings.precision, self.device)
         self.backends = self._choose_backends()
@@ -87,11 +93,13 @@ class ModerationModel:
             weights_sha256=ids.combine_hashes(self._components),
             components=self._components,
             backends=dict(self.backends),
+            untrained=untrained_parts(settings, heads),
         )
         self._runners = build_runners(self._graphs(), self.backends, settings.onnx_cache_dir)
         if clip is not None:
             clip.use_runners(self._runners["clip_text"], self._runners["clip_image"])
         self._encoder_ids = self._make_encoder_ids()
+        self._add_category_heads()
         self._check_decode_side()
 
     # --- loading ------------------------------------------------------------------
@@ -141,6 +149,7 @@ class ModerationModel:
             clip,
             heads,
             _pick_device(settings.device),
+            ClassifierGroup.load(settings.classifiers),
         )
 
     def to(self, device: torch.device) -> ModerationModel:
@@ -187,8 +196,16 @@ class ModerationModel:
             tensor = tensor.pin_memory()
         return tensor.to(self.device, dtype=dtype, non_blocking=True)
 
-    def save_heads(self, folder: Path, *, name: str, thresholds: dict[str, float] | None = None) -> None:
-        """Write this model's heads as a checkpoint that :meth:`load` accepts."""
+    def save_heads(
+        self,
+        folder: Path,
+        *,
+        name: str,
+        thresholds: dict[str, float] | None = None,
+        trained: tuple[str, ...] = ("bias", "entailment"),
+    ) -> None:
+        """Write this model's heads as a checkpoint that :meth:`load` accepts;
+        ``trained`` names the heads that were trained (the others never flag)."""
         config = self.heads.model_copy(
             update={
                 "name": name,
@@ -199,6 +216,7 @@ class ModerationModel:
                 "lexical_depth": self.entailment.lexical.depth if self.entailment.lexical else 3,
                 "lexical_weight": self.entailment.lexical_weight,
                 "thresholds": thresholds or {},
+                "trained": tuple(sorted(trained)),
                 "encoders": {
                     "text": self._components["text_encoder"],
                     "image": self._components["image_encoder"],
@@ -255,11 +273,35 @@ class ModerationModel:
         with _model_errors("CLIP image encoder"):
             return _numpy(self._require_clip().encode_images(images))
 
+    def classify(self, kind: str, inputs: Sequence[object]) -> FloatArray:
+        with _model_errors(kind):
+            return self.classifiers.predict(kind, inputs)
+
+    @property
+    def category_names(self) -> set[str]:
+        """The categories of the added classifiers and heads (the built-in ones aside)."""
+        return self.classifiers.category_names | self.category_heads.category_names
+
+    def _add_category_heads(self) -> None:
+        # They check the features they read against this model's encoder ids, known only now.
+        self.category_heads = CategoryHeads.load(self.settings.classifiers, self._encoder_ids)
+        if self.category_heads.heads:
+            self._components.update(self.category_heads.components())
+            weights = ids.combine_hashes(self._components)
+            self._identity = self._identity.model_copy(
+                update={"components": dict(self._components), "weights_sha256": weights}
+            )
+
     def score(self, posts: Sequence[PostFeatures]) -> list[PostScores]:
         if not posts:
             return []
         with torch.inference_mode(), _model_errors("heads"):
-            return score_posts(self.bias, self.entailment, self.clip, posts)
+            scores = score_posts(self.bias, self.entailment, self.clip, posts)
+        heads = self.category_heads.categories(posts)
+        return [
+            replace(found, categories={**found.categories, **self.classifiers.categories(post), **extra})
+            for found, post, extra in zip(scores, posts, heads, strict=True)
+        ]
 
     # --- helpers ------------------------------------------------------------------
     def _token_ids(self, texts: Sequence[str]) -> list[list[int]]:
@@ -330,7 +372,7 @@ class ModerationModel:
             image = {**self.clip.preprocessing("image"), **_numerics(self.backends["clip_image"]), **decode}
             result["clip_text"] = ids.short_id(clip_sha, text)
             result["clip_image"] = ids.short_id(clip_sha, image)
-        return result
+        return {**result, **self.classifiers.encoder_ids(ids.short_id)}
 
 
 # --- helpers ----------------------------------------------------------------------

@@ -23,6 +23,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from worker.messages import ModelIdentity
+from worker.model.categories import CategoryScore
 
 __all__ = ["FloatArray", "PostFeatures", "PostScores", "ReferenceFeatures", "Scorer"]
 
@@ -60,6 +61,8 @@ class PostFeatures:
     clip_images: list[FloatArray] = field(default_factory=list)
     reference: ReferenceFeatures | None = None
     raw_text: str | None = None
+    #: Added classifiers' outputs by kind: one row for the text, or one per image.
+    classified: dict[str, list[FloatArray]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,9 @@ class PostScores:
     ``names.ENTAILMENT_LABELS`` order, ``None`` without a usable reference.
     ``clip_similarity`` is the text's cosine with each image (empty without text,
     images or CLIP); ``clip_zero_shot`` maps each label to its highest
-    probability over the images (``None`` without images or CLIP).
+    probability over the images (``None`` without images or CLIP). ``categories``
+    holds the added classifiers' categories (the built-in ones are derived from the
+    fields above by :func:`worker.model.categories.builtin_categories`).
     """
 
     bias_score: float
@@ -79,6 +84,7 @@ class PostScores:
     entailment: tuple[float, float, float] | None
     clip_similarity: list[float]
     clip_zero_shot: dict[str, float] | None
+    categories: dict[str, CategoryScore] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -113,6 +119,10 @@ class Scorer(Protocol):
 
     def clip_encode_images(self, images: Sequence[Image.Image]) -> FloatArray:
         """[M, D] unit-norm CLIP image embeddings (ModelError without CLIP)."""
+
+    def classify(self, kind: str, inputs: Sequence[object]) -> FloatArray:
+        """[N, labels] probabilities of the added classifier ``kind`` (an ``encoder_ids`` key
+        starting ``classify_text:`` or ``classify_image:``), for texts or PIL images."""
 
     def score(self, posts: Sequence[PostFeatures]) -> list[PostScores]:
         """Run the heads over all posts in one batch, in input order."""

@@ -1,7 +1,9 @@
 """What liveness and readiness mean for this worker, and the periodic checks behind them.
 
 Ready means: the models are loaded, the broker answers, and Redis is reachable, or the
-worker knowingly runs without the cache (disabled, or degraded while Redis is down).
+worker knowingly runs without the cache (disabled, or degraded while Redis is down);
+and it has not halted (a record that neither its verdict topic nor the dead-letter
+topic would take: the worker then exits).
 
 Example::
 
@@ -32,12 +34,15 @@ class Health:
     pipeline_started: bool = False
     broker_connected: bool = False
     cache: CacheState = "disabled"
+    #: Why the worker stopped answering, if it did.
+    halted: str | None = None
 
     @property
     def ready(self) -> bool:
         # An unreachable Redis does not make the worker unready: it runs without the
         # cache (verdicts say "degraded") rather than stopping the stream.
-        return self.models_loaded and self.pipeline_started and self.broker_connected
+        running = self.models_loaded and self.pipeline_started and self.broker_connected
+        return running and self.halted is None
 
     def snapshot(self) -> dict[str, object]:
         return {
@@ -46,6 +51,7 @@ class Health:
             "pipeline_started": self.pipeline_started,
             "broker_connected": self.broker_connected,
             "cache": self.cache,
+            "halted": self.halted,
         }
 
 

@@ -58,7 +58,41 @@ def register(app: typer.Typer) -> None:
 
 
 def train_command(
-    out: Annotated[Path, typer.Option(help="Checkpoint folder to write (heads + training.json).")],
+    data: Annotated[
+        Path | None, typer.Argument(exists=True, dir_okay=False, help="With --category: the labelled CSV.")
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder to write (heads, or the category head). Default with --category: .models/NAME."
+        ),
+    ] = None,
+    category: Annotated[
+        str | None,
+        typer.Option(
+            help="Train a category head NAME on DATA instead of the heads (see docs/categories.md)."
+        ),
+    ] = None,
+    text_column: Annotated[str, typer.Option(help="--category: the CSV's text column.")] = "text",
+    label_column: Annotated[str, typer.Option(help="--category: the CSV's label column.")] = "label",
+    labels: Annotated[
+        str,
+        typer.Option(
+            help='--category: label -> category, "0=hate,1=offensive,2=" (empty: none). Default: each label.'
+        ),
+    ] = "",
+    tfidf: Annotated[
+        bool, typer.Option(help="--category: TF-IDF word n-grams of the text as written.")
+    ] = True,
+    encoder_features: Annotated[
+        bool, typer.Option(help="--category: the shared text encoder's features.")
+    ] = True,
+    c: Annotated[
+        float, typer.Option(help="--category: inverse regularisation of the logistic regression.")
+    ] = 1.0,
+    baselines: Annotated[
+        bool, typer.Option(help="--category: also cross-validate the two baselines.")
+    ] = True,
     entailment: Csv = None,
     val: Csv = None,
     bias: Csv = None,
@@ -104,6 +138,29 @@ def train_command(
     from worker.training.train import train
 
     _logging()
+    if category is not None:
+        from worker.training.category_cli import parse_labels, run_category_training
+
+        if data is None:
+            raise typer.BadParameter("--category NAME needs the labelled CSV: train --category NAME data.csv")
+        target = out or Path(".models") / category
+        raw = {"name": category, "categories": parse_labels(labels), "tfidf": tfidf, "c": c}
+        raw |= {"encoder_features": encoder_features, "cv_folds": cv, "seed": seed, "baselines": baselines}
+        with _exit_on_error(), open_store(cache, cache_dir, training_settings(text_encoder)) as store:
+            lines = run_category_training(
+                (text_encoder, image_encoder, pooling, links),
+                raw,
+                data,
+                (text_column, label_column),
+                target,
+                store,
+            )
+        for line in lines:
+            typer.echo(line)
+        typer.echo(f"wrote {target} (category.safetensors, category.json, training.json)")
+        return
+    if out is None:
+        raise typer.BadParameter("--out is needed (the heads' folder)")
     tasks = {
         "entailment": (entailment, val) if entailment else None,
         "bias": (bias, bias_val) if bias else None,

@@ -70,6 +70,7 @@ def convert_card_checkpoint(
         proj_dropout=config.proj_dropout,
         fusion_dropout=config.fusion_dropout,
         encoders=encoder_hashes(bias),
+        trained=("bias",),  # the card has no entailment head: ours stays random
     )
     save_heads(paths["heads"], heads, bias, entailment)
     return paths

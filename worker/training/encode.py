@@ -30,7 +30,7 @@ from worker.training.data import Post
 from worker.training.images import FoundImages
 from worker.training.store import FeatureStore
 
-__all__ = ["IntArray", "PostRows", "Tables", "encode_posts"]
+__all__ = ["IntArray", "PostRows", "Tables", "encode_posts", "encode_texts"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,12 @@ def encode_posts(
     ]
     rows = PostRows(np.asarray(post_text, dtype=np.int64), np.asarray(post_image, dtype=np.int64))
     return Tables(text_table, image_table), rows
+
+
+def encode_texts(model: ModerationModel, texts: Sequence[str], store: FeatureStore) -> FloatArray:
+    """[len(texts), text_hidden] text features in input order, each distinct text encoded once."""
+    table, rows = _table("text", {text_hash(t): t for t in texts}, model.encode_texts, model, store)
+    return table[[rows[text_hash(t)] for t in texts]]
 
 
 def _table(

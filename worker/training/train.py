@@ -126,7 +126,9 @@ def train(
         records["entailment"] = _run_entailment(model, prepared, config, entailment, clock)
     if bias is not None:
         records["bias"] = _run_bias(model, prepared, config, bias, clock)
-    model.save_heads(out, name=config.name, thresholds={"bias": 0.5, "contradiction": 0.5})
+    model.save_heads(
+        out, name=config.name, thresholds={"bias": 0.5, "contradiction": 0.5}, trained=tuple(records)
+    )
     clock.lap("save")
     record = _record(settings, config, model, found.summary(), clock, records)
     record.write(out)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["InOrderAcker", "Ticket"]
 
@@ -31,12 +32,16 @@ class Ticket:
     offset: int
     ack: Callable[[], object]
     finished: bool = field(default=False)
+    #: What the record published, when it is published with its offset (exactly-once).
+    outputs: list[Any] = field(default_factory=list)
 
 
 class InOrderAcker:
     """Releases acks per partition in the order the records were registered."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_release: Callable[[Ticket], object] | None = None) -> None:
+        """``on_release``: called with each ticket, in order, just before its ack."""
+        self._on_release = on_release
         self._queues: dict[Hashable, deque[Ticket]] = {}
         #: The last offset acked per partition (for consumer lag).
         self.last_acked: dict[Hashable, int] = {}
@@ -53,6 +58,8 @@ class InOrderAcker:
         acked = 0
         while queue and queue[0].finished:
             head = queue.popleft()
+            if self._on_release is not None:
+                self._on_release(head)
             head.ack()
             self.last_acked[head.partition] = head.offset
             acked += 1

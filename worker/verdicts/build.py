@@ -10,22 +10,26 @@ from __future__ import annotations
 from datetime import datetime
 
 from worker.config.settings import Settings
-from worker.inference.jobs import ImageSlot, ResolvedReference, Scored
+from worker.inference.jobs import ImageSlot, Prepared, ResolvedReference, Scored
 from worker.messages import (
     BiasResult,
     ClipResult,
     EntailmentResult,
     ErrorInfo,
     ImageOutcome,
+    KnownMatch,
     Modality,
     ModelIdentity,
+    PerceptualHash,
     Timings,
     Verdict,
 )
+from worker.model.categories import KNOWN_PREFIX, CategoryScore, builtin_categories
 from worker.model.types import PostScores
 from worker.names import ENTAILMENT_LABELS
+from worker.verdicts.policy import Policy
 
-__all__ = ["build_verdict", "error_info", "image_outcome"]
+__all__ = ["build_verdict", "error_info", "image_outcome", "known_categories"]
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
@@ -36,6 +40,38 @@ def error_info(exc: BaseException) -> ErrorInfo:
         message=str(exc)[:1000],
         retriable=bool(getattr(exc, "retriable", False)),
     )
+
+
+def _known_fields(slot: ImageSlot) -> dict[str, object]:
+    """The PDQ hash and bank matches of an image, as verdict fields."""
+    if slot.pdq is None:
+        return {}
+    matches = [
+        KnownMatch(bank=m.bank, distance=m.distance, category=m.category, action=m.action) for m in slot.known
+    ]
+    return {
+        "pdq": PerceptualHash(hash=slot.pdq.hex, quality=slot.pdq.quality),
+        "known_matches": matches or None,
+    }
+
+
+def _match_note(bank: str, distance: int) -> str:
+    return f"matches known content: {bank}, distance {distance}"
+
+
+def known_categories(images: tuple[ImageSlot, ...]) -> dict[str, CategoryScore]:
+    """A category per hash bank any image matched (``known:BANK``), scored 1.0: a match is a
+    decision the bank's owners made, not a model's guess; the policy may still only score it."""
+    nearest: dict[str, int] = {}
+    for slot in images:
+        for match in slot.known:
+            nearest[match.bank] = min(match.distance, nearest.get(match.bank, match.distance))
+    return {
+        KNOWN_PREFIX + bank: CategoryScore(
+            1.0, ("image",), (), f"matches known content: {bank}, distance {d}"
+        )
+        for bank, d in nearest.items()
+    }
 
 
 def image_outcome(slot: ImageSlot, cached: bool) -> ImageOutcome:
@@ -50,6 +86,7 @@ def image_outcome(slot: ImageSlot, cached: bool) -> ImageOutcome:
             height=memo.height,
             format=memo.format,
             cached=True,
+            **_known_fields(slot),
         )
     if slot.image is None:
         error = slot.error if slot.error is not None else RuntimeError("image was not fetched")
@@ -65,6 +102,7 @@ def image_outcome(slot: ImageSlot, cached: bool) -> ImageOutcome:
         format=image.format,
         cached=cached,
         fetch_ms=round(image.fetch_ms, 3),
+        **_known_fields(slot),
     )
 
 
@@ -114,22 +152,13 @@ def _clip(scores: PostScores) -> ClipResult | None:
     )
 
 
-def _flags(
-    bias: BiasResult, entailment: EntailmentResult | None, clip: ClipResult | None, s: Settings
-) -> list[str]:
-    reasons = []
-    if bias.label == "biased":
-        reasons.append(f"bias score {bias.score:.3f} >= {bias.threshold}")
-    if entailment is not None and entailment.probabilities is not None:
-        p = entailment.probabilities["Contradictory"]
-        if p >= s.contradiction_threshold:
-            reasons.append(f"contradicts {entailment.reference_id}: p={p:.3f}")
-    if clip is not None:
-        for label in s.clip_flag_labels:
-            p = clip.zero_shot.get(label, 0.0)
-            if p >= s.clip_flag_threshold:
-                reasons.append(f"image looks like '{label}': p={p:.3f}")
-    return reasons
+def _categories(
+    job: Prepared, scores: PostScores, modalities: list[Modality], entailment: EntailmentResult | None
+) -> dict[str, CategoryScore]:
+    ref_modalities = entailment.modalities if entailment is not None else []
+    ref_id = entailment.reference_id if entailment is not None else None
+    found = builtin_categories(scores, modalities, ref_modalities, ref_id)
+    return {**found, **scores.categories, **known_categories(job.images)}
 
 
 def build_verdict(
@@ -139,29 +168,35 @@ def build_verdict(
     timings: Timings,
     now: datetime,
 ) -> Verdict:
-    """Turn one post's scores into its verdict."""
+    """Turn one post's scores into its verdict; the policy decides the flags."""
     job, scores = scored.prepared, scored.scores
+    policy = Policy.from_settings(settings)
     score = min(1.0, max(0.0, scores.bias_score))
+    threshold = policy.rule("bias").threshold
     bias = BiasResult(
         score=round(score, 6),
-        label="biased" if score >= settings.bias_threshold else "unbiased",
-        threshold=settings.bias_threshold,
+        label="biased" if score >= threshold else "unbiased",
+        threshold=threshold,
         image_scores=[round(s, 6) for s in scores.bias_image_scores],
     )
     entailment = None
     if job.reference is not None:
         entailment = _entailment(job.reference, scores.entailment)
-    clip = _clip(scores)
-    reasons = _flags(bias, entailment, clip, settings)
+    modalities = _modalities(job.post.text, job.images)
+    decision = policy.decide(_categories(job, scores, modalities, entailment), identity.untrained)
     return Verdict(
         post_id=job.post.id,
         model=identity,
-        modalities=_modalities(job.post.text, job.images),
+        modalities=modalities,
         bias=bias,
         entailment=entailment,
-        clip=clip,
-        flagged=bool(reasons),
-        flag_reasons=reasons,
+        clip=_clip(scores),
+        flagged=bool(decision.reasons),
+        flag_reasons=decision.reasons,
+        categories=decision.flagged,
+        category_scores=decision.scores,
+        category_applied_input_types=decision.applied,
+        untrained_categories=decision.untrained,
         images=[image_outcome(slot, _from_cache(slot, scored)) for slot in job.images],
         degraded=sorted(scored.degraded),
         source=job.received.record.source,

@@ -13,9 +13,11 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from aiokafka.errors import BrokerResponseError
+
 from worker.errors import PublishError
 
-__all__ = ["FaustPublisher", "Publisher", "send_with_retry"]
+__all__ = ["FaustPublisher", "Publisher", "retriable", "send_with_retry"]
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,19 @@ class FaustPublisher:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # aiokafka/faust errors of every kind end here
-            raise PublishError(f"publishing to {topic!r} failed: {exc!r}") from exc
+            raise PublishError(f"publishing to {topic!r} failed: {exc!r}", retriable(exc)) from exc
+
+
+def retriable(exc: BaseException) -> bool:
+    """Whether sending again may succeed, as the broker's answer says.
+
+    Only a broker's error answer that aiokafka marks not retriable is final (a record
+    too large, an authorization failure, an invalid topic). Anything else may pass: a
+    timeout or a lost connection while the broker restarts, and errors we do not know.
+    """
+    if isinstance(exc, BrokerResponseError):
+        return bool(exc.retriable)
+    return True
 
 
 async def send_with_retry(
@@ -60,8 +74,8 @@ async def send_with_retry(
     max_backoff_s: float = 5.0,
     on_error: Callable[[bool], None] | None = None,
 ) -> None:
-    """Send until acknowledged. A record that cannot be published is never acked,
-    so the post is re-read after a restart rather than lost.
+    """Send until acknowledged, while the failure is retriable; a final refusal is
+    raised (:class:`PublishError` with ``retriable`` false) for the caller to settle.
 
     ``on_error(retried)`` hears of every failed attempt (the publish-error metrics).
     """

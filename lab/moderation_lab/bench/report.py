@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["print_table"]
+__all__ = ["print_guarantees", "print_table"]
 
 TARGETS = (
     ("cold e2e / previous configuration", "e2e_over_previous", ">= 1.5", lambda v, r: v >= 1.5),
@@ -121,3 +121,21 @@ def print_table(r: dict[str, Any]) -> None:
         met = "yes" if ratio >= 0.95 else "NO"
         targets.add_row(f"{encoder}: chosen / fastest backend", f"{ratio:.3f}", ">= 0.95", met)
     console.print(targets)
+
+
+def print_guarantees(g: dict[str, Any]) -> None:
+    """At-least-once beside exactly-once, from the same run."""
+    table = Table(title=f"processing guarantees ({g['models']} models, {g['broker']}, read_committed reader)")
+    table.add_column("figure")
+    for column in ("at-least-once", "exactly-once"):
+        table.add_column(column, justify="right")
+    for key in ("posts_per_s", "p50_latency_ms", "p99_latency_ms"):
+        table.add_row(key, *(f"{g[name][key]:,.1f}" for name in ("at_least_once", "exactly_once")))
+    table.add_section()
+    table.add_row("exactly-once throughput / at-least-once", f"{g['eos_throughput_ratio']:.3f}", "")
+    table.add_row(
+        "exactly-once added p50 / p99 latency (ms)",
+        f"{g['eos_added_p50_latency_ms']:,.0f}",
+        f"{g['eos_added_p99_latency_ms']:,.0f}",
+    )
+    Console(width=120).print(table)

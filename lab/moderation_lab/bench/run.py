@@ -16,9 +16,10 @@ from PIL import Image
 from moderation_lab.bench import baseline, measure
 from moderation_lab.bench.backends import compare_backends
 from moderation_lab.bench.data import BenchCorpus, BenchPost, photo, tagged
+from moderation_lab.bench.guarantees import guarantee_cost
 from moderation_lab.bench.models import build_full_models
 from moderation_lab.bench.peaks import PRECISION_OF, gemm_peaks
-from moderation_lab.bench.report import print_table
+from moderation_lab.bench.report import print_guarantees, print_table
 from moderation_lab.demo.data import find_data_dir
 from moderation_lab.embedded.kafka_io import create_topics
 from moderation_lab.embedded.ports import free_port
@@ -162,7 +163,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_false",
         help="run the worker with MODERATION_GC_FREEZE=false (to compare)",
     )
+    parser.add_argument(
+        "--guarantees-only",
+        action="store_true",
+        help="only the short at-least-once vs exactly-once comparison (tiny models, noida-db)",
+    )
     args = parser.parse_args(argv)
+    if args.guarantees_only:
+        figures = asyncio.run(guarantee_cost(Path(".run") / time.strftime("guarantees-%Y%m%d-%H%M%S")))
+        args.out.write_text(json.dumps({"guarantees": figures}, indent=2, sort_keys=True) + "\n")
+        print_guarantees(figures)
+        print(f"wrote {args.out}")
+        return 0
     corpus = BenchCorpus.load(find_data_dir())
     started = time.monotonic()
     paths = build_full_models(args.models, corpus.texts)
@@ -177,10 +189,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     in_process(bench)
     asyncio.run(end_to_end(bench))
+    # The guarantees' cost, measured in the same run on tiny models (see bench.guarantees).
+    workdir = Path(".run") / time.strftime("guarantees-%Y%m%d-%H%M%S")
+    bench.results["guarantees"] = asyncio.run(guarantee_cost(workdir))
     bench.results["bench_seconds"] = time.monotonic() - started
     derive(bench.results)
     args.out.write_text(json.dumps(bench.results, indent=2, sort_keys=True) + "\n")
     print_table(bench.results)
+    print_guarantees(bench.results["guarantees"])
     print(f"wrote {args.out}")
     return 0
 

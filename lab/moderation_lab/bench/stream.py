@@ -51,16 +51,23 @@ class StreamResult:
 class VerdictWatcher:
     """Reads the verdict topic in the background: post id -> verdict timestamp (ms)."""
 
-    def __init__(self, url: str, topic: str) -> None:
+    def __init__(self, url: str, topic: str, *, read_committed: bool = False) -> None:
+        """``read_committed``: seen when its transaction commits, timed on arrival here
+        (a transactional record's own timestamp predates its commit)."""
         self._servers = url.removeprefix("kafka://")
         self._topic = topic
+        self._read_committed = read_committed
         self.seen: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
 
     async def __aenter__(self) -> VerdictWatcher:
         self._consumer = AIOKafkaConsumer(
-            self._topic, bootstrap_servers=self._servers, group_id=None, auto_offset_reset="earliest"
+            self._topic,
+            bootstrap_servers=self._servers,
+            group_id=None,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed" if self._read_committed else "read_uncommitted",
         )
         await self._consumer.start()
         self._task = asyncio.create_task(self._read())
@@ -70,7 +77,8 @@ class VerdictWatcher:
         assert self._consumer is not None
         async for message in self._consumer:
             if message.key is not None:
-                self.seen.setdefault(message.key.decode(), message.timestamp)
+                at = int(time.time() * 1000) if self._read_committed else message.timestamp
+                self.seen.setdefault(message.key.decode(), at)
 
     async def wait_for(self, ids: Sequence[str], timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SamplePost", "demo_posts", "find_data_dir", "invalid_records", "tweet_pairs"]
+__all__ = ["SamplePost", "demo_posts", "find_data_dir", "invalid_records", "post_value", "tweet_pairs"]
 
 BUILT_IN_PAIRS = (
     (
@@ -70,7 +70,7 @@ def tweet_pairs(data_dir: Path | None, split: str = "val") -> Iterator[dict[str,
         yield {"id_1": f"builtin-{i}-a", "text_1": text_1, "id_2": f"builtin-{i}-b", "text_2": text_2}
 
 
-def _post(post_id: str, text: str, images: list[str], when: datetime, **extra: Any) -> bytes:
+def post_value(post_id: str, text: str, images: list[str], when: datetime, **extra: Any) -> bytes:
     body = {
         "id": post_id,
         "text": text,
@@ -98,14 +98,15 @@ def demo_posts(
         images_2 = [] if i % 3 == 2 else [image_url(f"/images/{second}.jpg")]
         if i % 5 == 4:  # an image the host does not have: a per-image error in the verdict
             images_2.append(image_url("/status/404"))
-        out.append(SamplePost(first.encode(), _post(first, row["text_1"], images_1, when), "valid", "post"))
+        value = post_value(first, row["text_1"], images_1, when)
+        out.append(SamplePost(first.encode(), value, "valid", "post"))
         if i % 2 == 0:  # reference inline
             ref = {"relation": "claim", "id": first, "text": row["text_1"], "image_urls": images_1}
             note = "reference inline"
         else:  # reference by id: the worker has seen the first post
             ref = {"relation": "reply", "id": first}
             note = "reference by id"
-        value = _post(second, row["text_2"], images_2, when + timedelta(seconds=30), reference=ref)
+        value = post_value(second, row["text_2"], images_2, when + timedelta(seconds=30), reference=ref)
         out.append(SamplePost(second.encode(), value, "valid", note))
     return out + invalid_records()
 

@@ -88,6 +88,13 @@ class EmbeddedBroker(LocalService):
     """
 
     name = "tansu"
+    kind = "tansu"
+    #: No idempotent producer, no transactions: InitProducerId fails on it.
+    transactions = False
+    #: A member that died without leaving is dropped after its session timeout.
+    evicts_dead_members = True
+    #: Memory only: it comes back from a restart empty, topics and offsets gone.
+    keeps_data = False
     poll_interval_s = 0.05
 
     def __init__(
@@ -100,6 +107,12 @@ class EmbeddedBroker(LocalService):
     ) -> None:
         super().__init__(log_dir, start_timeout_s=start_timeout_s, stop_timeout_s=stop_timeout_s)
         self._binary = binary
+
+    def worker_overrides(self) -> dict[str, str]:
+        """The worker settings this broker needs (see :mod:`moderation_lab.embedded.tansu`)."""
+        from moderation_lab.embedded.tansu import tansu_group_overrides
+
+        return tansu_group_overrides()
 
     def _argv(self, port: int) -> list[str]:
         listener = f"tcp://{LOOPBACK}:{port}"

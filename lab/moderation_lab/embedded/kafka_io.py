@@ -72,12 +72,16 @@ async def collect(
     topics: Sequence[str],
     until: Callable[[list[Record]], bool],
     timeout_s: float,
+    *,
+    read_committed: bool = False,
 ) -> list[Record]:
-    """Read ``topics`` from the beginning until ``until(records)`` holds or time runs out."""
+    """Read ``topics`` from the beginning until ``until(records)`` holds or time runs out;
+    ``read_committed``: only records of committed transactions."""
     consumer = AIOKafkaConsumer(
         *topics,
         bootstrap_servers=_servers(url),
         group_id=f"collector-{uuid.uuid4().hex[:8]}",
+        isolation_level="read_committed" if read_committed else "read_uncommitted",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         session_timeout_ms=6000,

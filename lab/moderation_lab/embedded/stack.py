@@ -1,6 +1,6 @@
-"""Everything the demo and the integration tests start for real, in one place:
-the Tansu broker, ``redis-server``, a local image server, tiny models, and
-``moderation-worker run`` child processes wired to them.
+"""Everything the demo and the integration tests start for real, in one place: an
+embedded Kafka-protocol broker (Tansu or noida-db), ``redis-server``, a local image
+server, tiny models, and ``moderation-worker run`` child processes wired to them.
 
 Example::
 
@@ -23,12 +23,11 @@ from urllib.parse import urlsplit
 
 from PIL import Image, ImageDraw
 
-from moderation_lab.embedded.broker import EmbeddedBroker
+from moderation_lab.embedded.brokers import default_kind, new_broker
 from moderation_lab.embedded.image_server import ImageServer
 from moderation_lab.embedded.ports import free_port
 from moderation_lab.embedded.process import ChildProcess
 from moderation_lab.embedded.redis_server import EmbeddedRedis
-from moderation_lab.embedded.tansu import tansu_group_overrides
 from worker.config.settings import Settings
 
 __all__ = ["EmbeddedStack", "sample_image"]
@@ -53,13 +52,18 @@ class EmbeddedStack:
     """Broker, Redis, image server and tiny models for local runs; stops all it started."""
 
     def __init__(
-        self, workdir: Path, models_dir: Path | None = None, models: dict[str, Path] | None = None
+        self,
+        workdir: Path,
+        models_dir: Path | None = None,
+        models: dict[str, Path] | None = None,
+        broker: str | None = None,
     ) -> None:
-        """``models`` (text, image, clip folders) replaces the tiny models built by default."""
+        """``models`` (text, image, clip folders) replaces the tiny models built by default;
+        ``broker`` is ``tansu`` or ``noida`` (default: ``LAB_BROKER``, else Tansu)."""
         self.workdir = workdir
         self.models_dir = models_dir or workdir / "models"
         self._given_models = models
-        self.broker = EmbeddedBroker(workdir / "broker")
+        self.broker = new_broker(broker or default_kind(), workdir / "broker")
         self.redis = EmbeddedRedis(workdir / "redis")
         self.images = ImageServer()
         self.models: dict[str, Path] = {}
@@ -101,7 +105,7 @@ class EmbeddedStack:
             **overrides,
         }
         # The embedded broker's timings first, so that an override given here wins.
-        env.update(tansu_group_overrides())
+        env.update(self.broker.worker_overrides())
         env.update({Settings.env_name(k): str(v) for k, v in settings.items()})
         env["HF_HUB_OFFLINE"] = "1"
         env.setdefault("TOKENIZERS_PARALLELISM", "false")

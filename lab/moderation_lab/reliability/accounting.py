@@ -45,6 +45,9 @@ class Tally:
     lost: int
     canary_requests: int = 0
     seconds: float = 0.0
+    #: Which embedded broker, and which processing guarantee the workers ran under.
+    broker: str = ""
+    guarantee: str = "at_least_once"
     checks: list[Check] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
 
@@ -91,5 +94,6 @@ class Tally:
             total.lost += t.lost
             total.canary_requests += t.canary_requests
             total.seconds += t.seconds
-            total.checks.extend(Check(f"{t.scenario}: {c.name}", c.ok, c.detail) for c in t.checks)
+            where = f"{t.scenario} [{t.broker}, {t.guarantee}]" if t.broker else t.scenario
+            total.checks.extend(Check(f"{where}: {c.name}", c.ok, c.detail) for c in t.checks)
         return total

@@ -39,6 +39,7 @@ __all__ = [
     "Outputs",
     "Topics",
     "answered",
+    "start_member",
     "start_worker",
     "text_posts",
     "worker_settings",
@@ -77,12 +78,18 @@ class Topics:
 
 @dataclass
 class Context:
-    """The running services a scenario may use (and, for faults, stop)."""
+    """The running services a scenario may use (and, for faults, stop), and the
+    processing guarantee its workers run under."""
 
     stack: EmbeddedStack
     hostile: HostileServer
     canary: Canary
     extra_endpoints: list[str] = field(default_factory=list)
+    guarantee: str = "at_least_once"
+
+    @property
+    def exactly_once(self) -> bool:
+        return self.guarantee == "exactly_once"
 
     def endpoints(self) -> list[str]:
         """The only non-public endpoints a worker may fetch from: the test image hosts."""
@@ -92,18 +99,33 @@ class Context:
 
 def worker_settings(ctx: Context, topics: Topics, **overrides: object) -> dict[str, object]:
     """Settings of a scenario's worker: loopback refused, except the test image hosts."""
-    return {
+    settings: dict[str, object] = {
         **topics.settings(),
         "allow_private_hosts": "false",
         "allow_private_endpoints": json.dumps(ctx.endpoints()),
         "log_format": "text",
-        **overrides,
     }
+    if ctx.guarantee != "at_least_once":
+        settings["processing_guarantee"] = ctx.guarantee
+    return {**settings, **overrides}
 
 
 def start_worker(ctx: Context, name: str, topics: Topics, **overrides: object) -> ChildProcess:
     """A real ``moderation-worker run`` process with :func:`worker_settings`."""
     return ctx.stack.start_worker(name, **worker_settings(ctx, topics, **overrides))
+
+
+def start_member(ctx: Context, name: str, topics: Topics, instance: str, **overrides: object) -> ChildProcess:
+    """:func:`start_worker` for a worker that is killed and replaced: ``instance`` names
+    its place in the group across the kill and the restart.
+
+    On a broker that never evicts a member that died without leaving (noida-db), the
+    successor comes back under that static membership (``group_instance_id``), which
+    replaces the dead member at once; elsewhere it joins as a new member.
+    """
+    if not ctx.stack.broker.evicts_dead_members:
+        overrides.setdefault("group_instance_id", f"{topics.group}-{instance}")
+    return start_worker(ctx, name, topics, **overrides)
 
 
 def text_posts(
@@ -156,12 +178,15 @@ def _outcome(kind: str, key: bytes | None, value: bytes) -> Outcome:
 class Outputs:
     """Reads the verdict and dead-letter topics from the start, in the background."""
 
-    def __init__(self, url: str, topics: Topics) -> None:
+    def __init__(self, url: str, topics: Topics, *, read_committed: bool = False) -> None:
+        """``read_committed``: only records of committed transactions, as an exactly-once
+        consumer must read them."""
         self._kinds = {topics.verdicts: "verdict", topics.dlq: "dead_letter"}
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=url.removeprefix("kafka://"),
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            isolation_level="read_committed" if read_committed else "read_uncommitted",
         )
         self.outcomes: list[Outcome] = []
         self._task: asyncio.Task[None] | None = None

@@ -28,6 +28,8 @@ def _row(tally: Tally) -> list[str]:
     figures = (tally.posts_sent, tally.verdicts, tally.dead_letters, tally.duplicates, tally.lost)
     return [
         tally.scenario,
+        tally.broker,
+        tally.guarantee.replace("_", "-") if tally.broker else "",
         *(str(n) for n in figures),
         str(tally.canary_requests),
         f"{tally.seconds:.1f}",
@@ -39,6 +41,8 @@ def print_report(tallies: list[Tally], console: Console) -> None:
     """One row per scenario and a total; then every failed check, with its detail."""
     table = Table(title="Reliability scenarios")
     table.add_column("scenario")
+    table.add_column("broker")
+    table.add_column("guarantee")
     for column in _COLUMNS:
         table.add_column(column, justify="right")
     for tally in tallies:
@@ -49,7 +53,8 @@ def print_report(tallies: list[Tally], console: Console) -> None:
     console.print(table)
     for tally in tallies:
         for check in tally.failed:
-            console.print(f"[red]FAIL[/] {tally.scenario}: {check.name}: {check.detail}")
+            where = f"{tally.scenario} ({tally.broker}, {tally.guarantee})"
+            console.print(f"[red]FAIL[/] {where}: {check.name}: {check.detail}")
 
 
 def write_results(tallies: list[Tally], path: Path) -> None:

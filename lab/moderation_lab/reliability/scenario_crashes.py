@@ -19,7 +19,7 @@ import time
 from moderation_lab.embedded.kafka_io import produce
 from moderation_lab.embedded.process import ChildProcess
 from moderation_lab.reliability.accounting import Tally
-from moderation_lab.reliability.harness import Context, Outputs, Topics, answered, start_worker, text_posts
+from moderation_lab.reliability.harness import Context, Outputs, Topics, answered, start_member, text_posts
 
 __all__ = ["SIGTERM_EXIT_BOUND_S", "sigkill", "sigterm"]
 
@@ -45,15 +45,15 @@ async def sigkill(ctx: Context) -> Tally:
     keys = {key.decode() for key, _ in posts}
     answered_at_kill: list[int] = []
     progressed: list[bool] = []
-    async with Outputs(url, topics) as out:
-        worker = start_worker(ctx, "kill-0", topics)
+    async with Outputs(url, topics, read_committed=ctx.exactly_once) as out:
+        worker = start_member(ctx, "kill-0", topics, "kill")
         await produce(url, topics.posts, posts)
         for round_, fraction in enumerate(KILL_AT, start=1):
             target = int(fraction * len(keys))
             progressed.append(await out.wait_for(answered(keys, target), 120, worker))
             answered_at_kill.append(out.answered(keys))
             await _kill(worker)
-            worker = start_worker(ctx, f"kill-{round_}", topics)
+            worker = start_member(ctx, f"kill-{round_}", topics, "kill")
         await out.wait_for(answered(keys), 180, worker)
         tally = Tally.count("sigkill x3", keys, out.outcomes)
     exit_code = await asyncio.to_thread(worker.stop, 30.0)
@@ -62,6 +62,8 @@ async def sigkill(ctx: Context) -> Tally:
     tally.check("three kills, each mid-stream", len(answered_at_kill) == 3 and mid_stream, detail)
     tally.check("each worker made progress before its kill", all(progressed), f"{progressed}")
     tally.check("last worker exited 0 on SIGTERM", exit_code == 0, f"exit code {exit_code}")
+    if ctx.exactly_once:
+        tally.check("nothing answered twice", tally.duplicates == 0, f"{tally.duplicates}")
     tally.notes["answered_at_each_kill"] = answered_at_kill
     tally.seconds = time.monotonic() - started
     return tally
@@ -84,8 +86,8 @@ async def sigterm(ctx: Context) -> Tally:
     slow = ctx.stack.images.url("/slow/term/a.png?delay=0.4")
     posts = text_posts("term", SIGTERM_POSTS, [slow])
     keys = {key.decode() for key, _ in posts}
-    async with Outputs(url, topics) as out:
-        first = start_worker(ctx, "term-first", topics, max_inflight_posts=64)
+    async with Outputs(url, topics, read_committed=ctx.exactly_once) as out:
+        first = start_member(ctx, "term-first", topics, "term", max_inflight_posts=64)
         await produce(url, topics.posts, posts)
         await out.wait_for(answered(keys, 60), 120, first)
         signalled = time.monotonic()
@@ -94,7 +96,7 @@ async def sigterm(ctx: Context) -> Tally:
         await asyncio.sleep(1.0)  # let the reader catch up with what the first one published
         by_first = out.answered(keys)
         summary = shutdown_summary(first.log_path.read_text(errors="replace"))
-        successor = start_worker(ctx, "term-successor", topics)
+        successor = start_member(ctx, "term-successor", topics, "term")
         await out.wait_for(answered(keys), 180, successor)
         tally = Tally.count("sigterm", keys, out.outcomes)
     await asyncio.to_thread(successor.stop, 30.0)

@@ -28,7 +28,9 @@ from moderation_lab.reliability.harness import (
 __all__ = ["HOSTILE_SETTINGS", "hostile_input"]
 
 #: Short fetch deadlines, so the byte-a-second server costs seconds, not minutes.
+#: A 256 KiB post limit, so the oversize case stays under the broker's own record limit.
 HOSTILE_SETTINGS: dict[str, object] = {
+    "max_message_bytes": 262_144,
     "fetch_total_timeout_s": 2.0,
     "fetch_read_timeout_s": 1.5,
     "fetch_connect_timeout_s": 1.0,
@@ -59,7 +61,7 @@ async def hostile_input(ctx: Context) -> Tally:
     endpoints = json.dumps([*ctx.endpoints(), closed])
     after = text_posts("after-hostile", 2)
     keys = {case.post_id for case in cases}
-    async with Outputs(url, topics) as out:
+    async with Outputs(url, topics, read_committed=ctx.exactly_once) as out:
         worker = start_worker(ctx, "hostile", topics, allow_private_endpoints=endpoints, **HOSTILE_SETTINGS)
         await produce(url, topics.posts, [(case.key, case.value) for case in cases])
         await out.wait_for(answered(keys), 120, worker)

@@ -52,7 +52,7 @@ async def slow_inference(ctx: Context) -> Tally:
     keys, later_keys = {k.decode() for k, _ in posts}, {k.decode() for k, _ in later}
     slow = _start_slow_worker(ctx, topics)
     try:
-        async with Outputs(url, topics) as out:
+        async with Outputs(url, topics, read_committed=ctx.exactly_once) as out:
             await produce(url, topics.posts, posts)
             await out.wait_for(answered(keys), 180, slow)
             exit_code = await asyncio.to_thread(slow.stop, 60.0)

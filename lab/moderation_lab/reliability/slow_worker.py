@@ -65,6 +65,9 @@ class SlowScorer:
     def clip_encode_images(self, images: Sequence[Image.Image]) -> FloatArray:
         return self._inner.clip_encode_images(images)
 
+    def classify(self, kind: str, inputs: Sequence[object]) -> FloatArray:
+        return self._inner.classify(kind, inputs)
+
     def score(self, posts: Sequence[PostFeatures]) -> list[PostScores]:
         time.sleep(self.delay_s)  # blocks the inference thread only, as a slow model would
         return self._inner.score(posts)

@@ -8,7 +8,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from worker.audit.cli import register
+from worker.audit.commands import register
 
 
 def app() -> typer.Typer:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from worker.audit.cli import register
+from worker.audit.commands import register
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Replay topics and compare verdict sets.")
 register(app)

@@ -1,4 +1,4 @@
-"""What ``replay`` and ``compare`` do once their options are parsed (see :mod:`worker.audit.cli`).
+"""What ``replay`` and ``compare`` do once their options are parsed (see :mod:`worker.audit.commands`).
 
 Example::
 

@@ -30,30 +30,13 @@ from aiokafka.structs import TopicPartition
 from worker.audit.errors import ReplayError
 from worker.audit.replay.merge import TimeOrderedMerge
 from worker.audit.replay.ranges import PartitionRange, Probed
-from worker.config.credentials import kafka_ssl_context
+from worker.config.credentials import aiokafka_kwargs
 from worker.config.settings import Settings
 from worker.consume.intake import InputRecord
 
-__all__ = ["KafkaLog", "client_kwargs", "kafka_errors"]
+__all__ = ["KafkaLog", "kafka_errors"]
 
 log = logging.getLogger(__name__)
-
-
-def client_kwargs(settings: Settings) -> dict[str, Any]:
-    """aiokafka connection arguments: bootstrap servers, TLS and SASL from ``settings``."""
-    protocol = settings.kafka_security_protocol
-    kwargs: dict[str, Any] = {
-        "bootstrap_servers": ",".join(settings.bootstrap_servers),
-        "security_protocol": protocol,
-    }
-    if protocol in ("SSL", "SASL_SSL"):
-        kwargs["ssl_context"] = kafka_ssl_context(settings)
-    if protocol.startswith("SASL"):
-        password = settings.kafka_sasl_password
-        kwargs["sasl_mechanism"] = settings.kafka_sasl_mechanism
-        kwargs["sasl_plain_username"] = settings.kafka_sasl_username
-        kwargs["sasl_plain_password"] = password.get_secret_value() if password else None
-    return kwargs
 
 
 @contextlib.contextmanager
@@ -79,7 +62,7 @@ class KafkaLog:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="none",  # never jump silently to another offset
-            **client_kwargs(settings),
+            **aiokafka_kwargs(settings),
         )
         self._high: dict[int, int] = {}
 

@@ -23,7 +23,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from worker.audit.errors import ReplayError
-from worker.audit.replay.kafka import client_kwargs, kafka_errors
+from worker.audit.replay.kafka import kafka_errors
+from worker.config.credentials import aiokafka_kwargs
 from worker.config.settings import Settings
 
 __all__ = ["JsonlOutput", "Kind", "Output", "TopicOutput", "dead_letter_path"]
@@ -98,11 +99,11 @@ class TopicOutput:
     async def open(self) -> None:
         await self._create_topics()
         with kafka_errors("starting the audit producer"):
-            self._producer = AIOKafkaProducer(acks="all", **client_kwargs(self._settings))
+            self._producer = AIOKafkaProducer(acks="all", **aiokafka_kwargs(self._settings))
             await self._producer.start()
 
     async def _create_topics(self) -> None:
-        admin = AIOKafkaAdminClient(**client_kwargs(self._settings))
+        admin = AIOKafkaAdminClient(**aiokafka_kwargs(self._settings))
         with kafka_errors("creating the audit topics"):
             await admin.start()
             try:

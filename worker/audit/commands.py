@@ -5,8 +5,9 @@ Example::
     moderation-worker replay --from 2026-11-20T00:00:00Z --to 2026-11-21T00:00:00Z --out audit.jsonl
     moderation-worker replay --offsets 0:100-200 --model-dir models/candidate --out candidate.jsonl
     moderation-worker compare topic:verdicts candidate.jsonl --plot compare.png
+    moderation-worker search "a burning car" --from 2026-11-20T00:00:00Z --sheet cars.html
 
-``register(app)`` adds both commands to a Typer app (the main CLI calls it).
+``register(app)`` adds the commands to a Typer app (the main CLI calls it).
 """
 
 from __future__ import annotations
@@ -95,7 +96,31 @@ def compare(
         raise typer.Exit(1) from exc
 
 
+def search(
+    query: Annotated[str | None, typer.Argument(help="What the images should show, in words.")] = None,
+    like: Annotated[Path | None, typer.Option(help="Rank by similarity to this image instead.")] = None,
+    verdicts: Annotated[
+        str | None, typer.Option(help="A replay's JSONL file, or topic:NAME (default: the verdicts topic).")
+    ] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Posts read from this time on.")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Up to, not including, this time.")] = None,
+    top: Annotated[int, typer.Option(min=1, help="How many images to list.")] = 20,
+    sheet: Annotated[Path, typer.Option(help="Where to write the HTML contact sheet.")] = Path("search.html"),
+    set_: Annotated[list[str] | None, typer.Option("--set", help=_SET)] = None,
+) -> None:
+    """Rank the images of a time range or a replay by CLIP similarity to a text or to --like IMAGE."""
+    from worker.audit.search_command import SearchArgs, search_command
+
+    args = SearchArgs(query, like, verdicts, from_, to, top, sheet, set_ or [])
+    try:
+        search_command(_settings(), args, _console())
+    except ModerationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``replay`` and ``compare`` to ``app``."""
+    """Add ``replay``, ``compare`` and ``search`` to ``app``."""
     app.command("replay")(replay)
     app.command("compare")(compare)
+    app.command("search")(search)

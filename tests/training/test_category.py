@@ -1,0 +1,149 @@
+"""train --category: a category head on the shared encoders, then scored by the worker."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from sklearn.feature_extraction.text import TfidfVectorizer
+from typer.testing import CliRunner
+
+from tests.test_pipeline import post, run
+from worker.config.classifiers import ClassifierSpec
+from worker.config.policy import CategoryRule
+from worker.errors import CheckpointError, ConfigError
+from worker.model import ModerationModel
+from worker.model.category_head import CategoryHead, TfidfConfig, tfidf_matrix
+from worker.model.heads import HeadsConfig
+from worker.model.types import PostFeatures
+from worker.training.category import CategoryTrainConfig, fit_recipe, save_head
+from worker.training.cli import register
+from worker.training.encode import encode_texts
+from worker.training.store import NoStore
+from worker.verdicts.policy import check_policy
+
+from .conftest import MakeSettings, write_csv
+
+SPAM = ["win a free prize now", "cheap pills click here", "free money click now", "claim your prize today"]
+HAM = ["see you at lunch", "the meeting moved to monday", "thanks for the photos", "how was the trip"]
+
+
+def spam_rows(n: int) -> list[list[str]]:
+    return [[f"{(SPAM if i % 2 else HAM)[i % 4]} {i}", str(i % 2)] for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def spam_head(model_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    folder = tmp_path_factory.mktemp("spam")
+    data = write_csv(folder / "spam.csv", ["message", "is_spam"], spam_rows(60))
+    app = typer.Typer(add_completion=False)
+    register(app)
+    args = ["train", "--category", "spam", str(data), "--text-column", "message", "--label-column", "is_spam"]
+    args += ["--labels", "1=spam,0=", "--out", str(folder / "head"), "--cv", "3", "--cache", "none"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return folder / "head", result.output
+
+
+def test_train_reports_cross_validation_baselines_confusion_and_minutes(spam_head: tuple[Path, str]) -> None:
+    folder, output = spam_head
+    assert "cross-validation on spam.csv: macro-F1" in output
+    assert "baseline, encoder features + logistic regression" in output
+    assert "baseline, TF-IDF + class-weighted logistic regression" in output
+    assert "true \\ predicted" in output and "minutes:" in output
+    record = json.loads((folder / "training.json").read_text())
+    assert record["cv"]["examples"] == 60 and record["cv"]["macro_f1"] > 0.9  # learnable by its words
+    config = json.loads((folder / "category.json").read_text())
+    assert config["categories"] == {"1": "spam", "0": ""} and config["inputs"] == "text"
+
+
+async def test_the_worker_scores_the_category_in_every_verdict(
+    spam_head: tuple[Path, str], make_settings: MakeSettings
+) -> None:
+    spec = ClassifierSpec(kind="head", source=str(spam_head[0]))
+    settings = make_settings(classifiers=(spec,), policy={"spam": CategoryRule(threshold=0.5)})
+    model = ModerationModel.load(settings, fresh_heads=HeadsConfig(text_links="strip"))
+    assert model.category_names == {"spam"}
+    assert "classifier:spam" in model.identity.components
+    check_policy(settings, model.category_names)
+    with pytest.raises(ConfigError):
+        check_policy(settings.model_copy(update={"policy": {"spma": CategoryRule()}}), model.category_names)
+    publisher, _, _ = await run(
+        [post("s", text="win a free prize now"), post("h", text="see you at lunch")], model
+    )  # type: ignore[arg-type]
+    verdicts = {v["post_id"]: v for v in publisher.on("verdicts")}
+    assert verdicts["s"]["category_scores"]["spam"] > 0.5 > verdicts["h"]["category_scores"]["spam"]
+    assert verdicts["s"]["category_applied_input_types"]["spam"] == ["text"]
+    # It reads the tiny text encoder's features, and those weights are random: no flag.
+    assert "spam" in verdicts["s"]["untrained_categories"] and not verdicts["s"]["categories"]["spam"]
+
+
+async def test_a_head_on_tfidf_alone_flags_with_its_reason(
+    make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    model = ModerationModel.load(make_settings(), fresh_heads=HeadsConfig(text_links="strip"))
+    texts, labels = [row[0] for row in spam_rows(40)], np.array([int(row[1]) for row in spam_rows(40)])
+    config = CategoryTrainConfig(name="spam", encoder_features=False, categories={"1": "spam", "0": ""})
+    save_head(tmp_path / "head", config, ["0", "1"], fit_recipe(None, texts, labels, config, True), {})
+    spec = ClassifierSpec(kind="head", source=str(tmp_path / "head"))
+    model = ModerationModel.load(
+        make_settings(classifiers=(spec,)), fresh_heads=HeadsConfig(text_links="strip")
+    )
+    publisher, _, _ = await run(
+        [post("s", text="win a free prize now"), post("h", text="see you at lunch")], model
+    )  # type: ignore[arg-type]
+    verdicts = {v["post_id"]: v for v in publisher.on("verdicts")}
+    assert verdicts["s"]["categories"]["spam"] and not verdicts["h"]["categories"]["spam"]
+    assert any(r.startswith("spam: ") for r in verdicts["s"]["flag_reasons"])
+    assert verdicts["s"]["untrained_categories"] == ["bias"]
+
+
+def test_the_head_answers_as_the_fitted_scikit_learn_model(
+    make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    model = ModerationModel.load(make_settings(), fresh_heads=HeadsConfig(text_links="strip"))
+    texts = [row[0] for row in spam_rows(40)]
+    labels = np.array([int(row[1]) for row in spam_rows(40)])
+    dense = encode_texts(model, texts, NoStore())
+    config = CategoryTrainConfig(name="spam", min_df=1)
+    fit = fit_recipe(dense, texts, labels, config, balanced=True)
+    save_head(tmp_path / "head", config, ["0", "1"], fit, {"text": model.encoder_ids["text"]})
+    head = CategoryHead.load(tmp_path / "head", model.encoder_ids)
+    features = [PostFeatures(text=dense[i], raw_text=t) for i, t in enumerate(texts)]
+    expected = fit.model.predict_proba(fit.design(dense, texts))
+    np.testing.assert_allclose(head.probabilities(features), expected, atol=1e-4)
+
+
+def test_a_multi_class_head_keeps_scikit_learns_weights(tmp_path: Path) -> None:
+    """lbfgs leaves a multinomial coef_ as a strided view; the file must hold it in order."""
+    texts = [f"{word} {i}" for i in range(30) for word in ("free prize", "lunch today", "you idiot")]
+    labels = np.array([i % 3 for i in range(90)])
+    config = CategoryTrainConfig(name="three", encoder_features=False, min_df=1)
+    fit = fit_recipe(None, texts, labels, config, True)
+    save_head(tmp_path / "head", config, ["0", "1", "2"], fit, {})
+    head = CategoryHead.load(tmp_path / "head", {})
+    np.testing.assert_allclose(head.t["weight"], fit.model.coef_, atol=1e-6)
+    queries = ["free prize now", "you idiot", "lunch"]
+    expected = fit.model.predict_proba(fit.design(None, queries))
+    np.testing.assert_allclose(
+        head.probabilities([PostFeatures(raw_text=q) for q in queries]), expected, atol=1e-5
+    )
+
+
+def test_our_tfidf_is_scikit_learns() -> None:
+    texts = ["the cat sat on the mat", "The Cat! the cat?", "dogs and cats", ""]
+    reference = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(texts)
+    config = TfidfConfig(ngram_range=(1, 2), vocabulary={k: int(v) for k, v in reference.vocabulary_.items()})
+    ours = tfidf_matrix(texts, config, reference.idf_.astype(np.float32)).toarray()
+    np.testing.assert_allclose(ours, reference.transform(texts).toarray(), atol=1e-6)
+
+
+def test_a_head_trained_on_other_features_is_refused(
+    spam_head: tuple[Path, str], make_settings: MakeSettings
+) -> None:
+    model = ModerationModel.load(make_settings(), fresh_heads=HeadsConfig(text_pooling="mean"))
+    with pytest.raises(CheckpointError, match="other text features"):
+        CategoryHead.load(spam_head[0], model.encoder_ids)
