@@ -154,6 +154,11 @@ class ModelIdentity(_Output):
     heads: str = Field(description="Heads checkpoint name, or 'untrained'.")
     weights_sha256: str = Field(description="Hash over all components' weight hashes.")
     components: dict[str, str] = Field(description="sha256 of each component's weights.")
+    backends: dict[str, str] = Field(
+        default_factory=dict,
+        description="What ran each encoder (e.g. text: torch-int8, clip_image: ort-int8); "
+        "empty in verdicts written before it existed.",
+    )
     settings_sha256: str | None = Field(
         None,
         description="Hash of the settings that affect scores and labels (worker.config.fingerprint); "

@@ -32,104 +32,171 @@ PANELS: list[tuple[str, list[tuple[str, str, list[tuple[str, str]]]]]] = [
     (
         "Health",
         [
-            ("Workers up / ready", "short", [
-                (f"sum(up{{{JOB}}})", "up"),
-                ("sum(moderation_ready)", "ready"),
-            ]),
-            ("Assigned partitions, by worker", "short", [
-                ("moderation_assigned_partitions", "{{instance}}"),
-            ]),
-            ("Rebalances", "short", [
-                (f"sum(increase(moderation_rebalances_total{RATE}))", "rebalances"),
-            ]),
+            (
+                "Workers up / ready",
+                "short",
+                [
+                    (f"sum(up{{{JOB}}})", "up"),
+                    ("sum(moderation_ready)", "ready"),
+                ],
+            ),
+            (
+                "Assigned partitions, by worker",
+                "short",
+                [
+                    ("moderation_assigned_partitions", "{{instance}}"),
+                ],
+            ),
+            (
+                "Rebalances",
+                "short",
+                [
+                    (f"sum(increase(moderation_rebalances_total{RATE}))", "rebalances"),
+                ],
+            ),
         ],
     ),
     (
         "Throughput",
         [
-            ("Posts read, verdicts and flags per second", "ops", [
-                (f"sum(rate(moderation_posts_consumed_total{RATE}))", "read"),
-                (f"sum(rate(moderation_verdicts_published_total{RATE}))", "verdicts"),
-                (f"sum(rate(moderation_flagged_verdicts_published_total{RATE}))", "flagged"),
-            ]),
-            ("Dead letters per second, by reason", "ops", [
-                (f"sum by (reason) (rate(moderation_dead_letters_total{RATE}))", "{{reason}}"),
-            ]),
-            ("Degraded verdicts per second, by part", "ops", [
-                (f"sum by (part) (rate(moderation_degraded_verdicts_published_total{RATE}))", "{{part}}"),
-            ]),
+            (
+                "Posts read, verdicts and flags per second",
+                "ops",
+                [
+                    (f"sum(rate(moderation_posts_consumed_total{RATE}))", "read"),
+                    (f"sum(rate(moderation_verdicts_published_total{RATE}))", "verdicts"),
+                    (f"sum(rate(moderation_flagged_verdicts_published_total{RATE}))", "flagged"),
+                ],
+            ),
+            (
+                "Dead letters per second, by reason",
+                "ops",
+                [
+                    (f"sum by (reason) (rate(moderation_dead_letters_total{RATE}))", "{{reason}}"),
+                ],
+            ),
+            (
+                "Degraded verdicts per second, by part",
+                "ops",
+                [
+                    (f"sum by (part) (rate(moderation_degraded_verdicts_published_total{RATE}))", "{{part}}"),
+                ],
+            ),
         ],
     ),
     (
         "Backlog and latency",
         [
-            ("Consumer lag (records), by topic", "short", [
-                ("sum by (topic) (moderation_consumer_lag)", "{{topic}}"),
-            ]),
-            ("End-to-end latency", "s", [
-                (
-                    f"histogram_quantile({q}, sum by (le) "
-                    f"(rate(moderation_end_to_end_latency_seconds_bucket{RATE})))",
-                    f"p{round(q * 100)}",
-                )
-                for q in (0.5, 0.99)
-            ]),
-            ("Posts in flight, by worker", "short", [
-                ("moderation_posts_in_flight", "{{instance}}"),
-            ]),
-            ("Batches: mean size; p99 wait and compute (s)", "short", [
-                (
-                    f"sum(rate(moderation_batch_size_sum{RATE}))"
-                    f" / sum(rate(moderation_batch_size_count{RATE}))",
-                    "posts per batch",
-                ),
-                (
-                    "histogram_quantile(0.99, sum by (le) "
-                    f"(rate(moderation_batch_compute_seconds_bucket{RATE})))",
-                    "compute p99 (s)",
-                ),
-                (
-                    "histogram_quantile(0.99, sum by (le) "
-                    f"(rate(moderation_batch_wait_seconds_bucket{RATE})))",
-                    "wait p99 (s)",
-                ),
-            ]),
+            (
+                "Consumer lag (records), by topic",
+                "short",
+                [
+                    ("sum by (topic) (moderation_consumer_lag)", "{{topic}}"),
+                ],
+            ),
+            (
+                "End-to-end latency",
+                "s",
+                [
+                    (
+                        f"histogram_quantile({q}, sum by (le) "
+                        f"(rate(moderation_end_to_end_latency_seconds_bucket{RATE})))",
+                        f"p{round(q * 100)}",
+                    )
+                    for q in (0.5, 0.99)
+                ],
+            ),
+            (
+                "Posts in flight, by worker",
+                "short",
+                [
+                    ("moderation_posts_in_flight", "{{instance}}"),
+                ],
+            ),
+            (
+                "Batches: mean size; p99 wait and compute (s)",
+                "short",
+                [
+                    (
+                        f"sum(rate(moderation_batch_size_sum{RATE}))"
+                        f" / sum(rate(moderation_batch_size_count{RATE}))",
+                        "posts per batch",
+                    ),
+                    (
+                        "histogram_quantile(0.99, sum by (le) "
+                        f"(rate(moderation_batch_compute_seconds_bucket{RATE})))",
+                        "compute p99 (s)",
+                    ),
+                    (
+                        "histogram_quantile(0.99, sum by (le) "
+                        f"(rate(moderation_batch_wait_seconds_bucket{RATE})))",
+                        "wait p99 (s)",
+                    ),
+                ],
+            ),
         ],
     ),
     (
         "Dependencies",
         [
-            ("Publish errors and retries per second", "ops", [
-                (f"sum(rate(moderation_publish_errors_total{RATE}))", "errors"),
-                (f"sum(rate(moderation_publish_retries_total{RATE}))", "retries"),
-            ]),
-            ("Image fetches per second, by outcome", "ops", [
-                (f"sum by (outcome) (rate(moderation_image_fetches_total{RATE}))", "{{outcome}}"),
-            ]),
-            ("Embedding cache hit ratio", "percentunit", [
-                (
-                    f'sum(rate(moderation_cache_lookups_total{{result="hit"}}{RATE})) '
-                    f"/ sum(rate(moderation_cache_lookups_total{RATE}))",
-                    "hit ratio",
-                ),
-            ]),
+            (
+                "Publish errors and retries per second",
+                "ops",
+                [
+                    (f"sum(rate(moderation_publish_errors_total{RATE}))", "errors"),
+                    (f"sum(rate(moderation_publish_retries_total{RATE}))", "retries"),
+                ],
+            ),
+            (
+                "Image fetches per second, by outcome",
+                "ops",
+                [
+                    (f"sum by (outcome) (rate(moderation_image_fetches_total{RATE}))", "{{outcome}}"),
+                ],
+            ),
+            (
+                "Embedding cache hit ratio",
+                "percentunit",
+                [
+                    (
+                        f'sum(rate(moderation_cache_lookups_total{{result="hit"}}{RATE})) '
+                        f"/ sum(rate(moderation_cache_lookups_total{RATE}))",
+                        "hit ratio",
+                    ),
+                ],
+            ),
         ],
     ),
     (
         "Process",
         [
-            ("Resident memory, by worker", "bytes", [
-                ("process_resident_memory_bytes and on (job, instance) moderation_ready", "{{instance}}"),
-            ]),
-            ("CPU (cores), by worker", "short", [
-                (
-                    f"rate(process_cpu_seconds_total{RATE}) and on (job, instance) moderation_ready",
-                    "{{instance}}",
-                ),
-            ]),
-            ("Garbage-collector pauses (s per s), by generation", "percentunit", [
-                (f"sum by (generation) (rate(moderation_gc_pause_seconds_sum{RATE}))", "gen {{generation}}"),
-            ]),
+            (
+                "Resident memory, by worker",
+                "bytes",
+                [
+                    ("process_resident_memory_bytes and on (job, instance) moderation_ready", "{{instance}}"),
+                ],
+            ),
+            (
+                "CPU (cores), by worker",
+                "short",
+                [
+                    (
+                        f"rate(process_cpu_seconds_total{RATE}) and on (job, instance) moderation_ready",
+                        "{{instance}}",
+                    ),
+                ],
+            ),
+            (
+                "Garbage-collector pauses (s per s), by generation",
+                "percentunit",
+                [
+                    (
+                        f"sum by (generation) (rate(moderation_gc_pause_seconds_sum{RATE}))",
+                        "gen {{generation}}",
+                    ),
+                ],
+            ),
         ],
     ),
 ]
@@ -157,7 +224,12 @@ def build() -> Dashboard:
         .time("now-3h", "now")
         .with_variable(DatasourceVariable("datasource").label("Prometheus").type("prometheus"))
         .with_panel(
-            Stat().id(1).title("Ready workers").datasource(DATASOURCE).height(4).span(24)
+            Stat()
+            .id(1)
+            .title("Ready workers")
+            .datasource(DATASOURCE)
+            .height(4)
+            .span(24)
             .with_target(_query("sum(moderation_ready)", "ready", 0))
         )
     )

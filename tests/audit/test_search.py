@@ -72,7 +72,9 @@ VERDICTS = [
 def test_images_of_keeps_usable_images_in_the_time_range() -> None:
     found = images_of(VERDICTS, from_ms=1000, to_ms=9000)
     assert [(i.post_id, i.url.rsplit("/", 1)[1]) for i in found] == [
-        ("p-red", "red.png"), ("p-green", "green.png"), ("p-blue", "blue.png")
+        ("p-red", "red.png"),
+        ("p-green", "green.png"),
+        ("p-blue", "blue.png"),
     ]
 
 

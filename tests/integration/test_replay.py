@@ -76,8 +76,12 @@ def run(stack: EmbeddedStack) -> Iterator[LiveRun]:
     # Every post in flight at once, and a long reference wait: a reply then always finds
     # the post it answers (on another partition), whatever order the broker serves the
     # partitions in, as the replay (in time order) always does.
+    # Scores match live ones to 1e-5 only on batch-invariant encoders: dynamic int8 (what
+    # auto picks for BERT and CLIP's image tower) quantizes activations per batch, and the
+    # live worker batches posts that a replay scores one at a time (docs/audits.md).
+    exact = {"precision": "fp32"}
     worker = stack.start_worker(
-        "w-live", max_inflight_posts=1024, reference_wait_ms=15_000, **topics.settings()
+        "w-live", max_inflight_posts=1024, reference_wait_ms=15_000, **exact, **topics.settings()
     )
     expected = {key.decode() for key, _ in posts}
 
@@ -88,7 +92,7 @@ def run(stack: EmbeddedStack) -> Iterator[LiveRun]:
     assert worker.stop(timeout_s=30) == 0, worker.log_tail()
     live = {json.loads(r.value)["post_id"]: json.loads(r.value) for r in records}
     assert expected <= set(live)
-    env = stack.worker_env(**topics.settings())
+    env = stack.worker_env(**exact, **topics.settings())
     yield LiveRun(stack, topics, t0, env, live)
 
 

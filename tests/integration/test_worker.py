@@ -140,6 +140,7 @@ def test_two_workers_in_one_group_share_the_partitions(stack: EmbeddedStack) -> 
     topics = Topics()
     url = stack.broker.url
     asyncio.run(topics.create(url))
+
     # noida-db drops a member slow to rejoin (one still starting up, on a busy machine)
     # and then hangs every later join: static members keep their place there.
     def member(name: str) -> dict[str, str]:

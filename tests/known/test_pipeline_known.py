@@ -101,7 +101,9 @@ async def test_threshold_and_quality_floor_decide_the_match(
     tmp_path: Path, url: str, threshold: int, min_quality: int, matches: bool
 ) -> None:
     settings = Settings(
-        known_banks=bank_folder(tmp_path), known_match_threshold=threshold, known_min_quality=min_quality,
+        known_banks=bank_folder(tmp_path),
+        known_match_threshold=threshold,
+        known_min_quality=min_quality,
         allow_private_hosts=True,
     )
     [verdict] = (await run([post("p1", images=[url])], settings, None)).on("verdicts")
@@ -114,7 +116,9 @@ async def test_hashes_are_computed_once_per_content_and_read_from_redis(
     redis_url: str, tmp_path: Path
 ) -> None:
     settings = Settings(
-        redis_url=redis_url, redis_prefix=f"t{uuid.uuid4().hex[:8]}", allow_private_hosts=True,
+        redis_url=redis_url,
+        redis_prefix=f"t{uuid.uuid4().hex[:8]}",
+        allow_private_hosts=True,
         known_banks=bank_folder(tmp_path),
     )
     cache = EmbeddingCache.from_settings(settings)

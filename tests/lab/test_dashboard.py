@@ -45,9 +45,7 @@ def test_panels_have_unique_ids_and_queries_have_ref_ids() -> None:
 
 def test_every_metric_an_alert_reads_has_a_panel() -> None:
     rules = yaml.safe_load((ROOT / "deploy" / "prometheus" / "alerts.yml").read_text())
-    alerted = {
-        base_name(m) for g in rules["groups"] for r in g["rules"] for m in METRIC.findall(r["expr"])
-    }
+    alerted = {base_name(m) for g in rules["groups"] for r in g["rules"] for m in METRIC.findall(r["expr"])}
     shown = {base_name(m) for e in exprs() for m in METRIC.findall(e)}
     assert alerted and alerted <= shown, alerted - shown
 

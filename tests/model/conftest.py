@@ -23,9 +23,10 @@ def tiny_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def make_settings(tiny_paths: dict[str, Path]) -> MakeSettings:
+def make_settings(tiny_paths: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> MakeSettings:
     """Settings naming the tiny models, with overrides. Every model field is given
     explicitly so MODERATION_* variables in the environment cannot leak in."""
+    onnx_dir = tmp_path_factory.mktemp("onnx")
 
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
@@ -36,6 +37,10 @@ def make_settings(tiny_paths: dict[str, Path]) -> MakeSettings:
             "device": "cpu",
             "torch_threads": 0,
             "max_text_tokens": 512,
+            # torch fp32 everywhere unless a test picks backends: dynamic int8 quantizes
+            # activations per batch, so its embeddings move slightly with their batch-mates.
+            "precision": "fp32",
+            "onnx_cache_dir": onnx_dir,
         }
         values.update(overrides)
         return Settings(**values)

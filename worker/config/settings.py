@@ -36,6 +36,8 @@ from worker.fetch.url_policy import parse_endpoint
 __all__ = ["ENV_PREFIX", "Settings", "load_settings", "unknown_variables"]
 
 ENV_PREFIX = "MODERATION_"
+#: Backends an encoder may run on (see worker.model.backends).
+EncoderBackend = Literal["auto", "torch-fp32", "torch-int8", "torch-bf16", "ort-fp32", "ort-int8"]
 
 DEFAULT_CLIP_LABELS = (
     "violence or gore",
@@ -237,8 +239,19 @@ class Settings(BaseSettings):
     precision: Literal["auto", "fp32", "fp16", "int8"] = Field(
         "auto",
         description=(
-            "Encoder precision: auto = fp16 on CUDA, fp32 on CPU; int8 = dynamic quantization on CPU."
+            "Encoder precision: auto = fp16 on CUDA, on CPU each encoder's backend decides; "
+            "fp32 or int8 (dynamic quantization on CPU) sets every backend left at auto."
         ),
+    )
+    text_backend: EncoderBackend = Field(
+        "auto", description="What runs the text encoder: auto, torch-fp32/int8/bf16 or ort-fp32/int8."
+    )
+    image_backend: EncoderBackend = Field("auto", description="What runs the image encoder (as above).")
+    clip_text_backend: EncoderBackend = Field("auto", description="What runs CLIP's text tower (as above).")
+    clip_image_backend: EncoderBackend = Field("auto", description="What runs CLIP's image tower (as above).")
+    onnx_cache_dir: Path = Field(
+        Path("~/.cache/moderation-worker/onnx"),
+        description="Folder of the ONNX files exported from the loaded weights, named by their sha256.",
     )
     torch_threads: int = Field(0, ge=0, description="CPU threads for inference, 0 = torch's default.")
     max_text_tokens: int = Field(512, ge=8, description="Texts are truncated to this many tokens.")

@@ -9,7 +9,7 @@ prompts are embedded once, at load.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -60,6 +60,8 @@ class ClipScorer:
         self.prompt_template = prompt_template
         self.max_tokens = int(self.model.config.text_config.max_position_embeddings)
         self._tokenizer_lock = threading.Lock()
+        self._text_features: Callable[[Tensor, Tensor], Tensor] = self._torch_text
+        self._image_features: Callable[[Tensor], Tensor] = self._torch_image
         self._prompts = self.encode_texts([prompt_template.format(label) for label in labels])
 
     @classmethod
@@ -95,6 +97,23 @@ class ClipScorer:
         self._prompts = self._prompts.to(device)
         return self
 
+    def use_runners(
+        self, text: Callable[[Tensor, Tensor], Tensor], image: Callable[[Tensor], Tensor]
+    ) -> None:
+        """Compute embeddings with these (see :mod:`.runners`) instead of the model itself.
+        The zero-shot prompts stay as encoded at load, in fp32."""
+        self._text_features, self._image_features = text, image
+
+    def _torch_text(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
+        with torch.inference_mode():
+            return _features(self.model.get_text_features(input_ids=input_ids, attention_mask=attention_mask))
+
+    def _torch_image(self, pixels: Tensor) -> Tensor:
+        with torch.inference_mode():
+            return _features(
+                self.model.get_image_features(pixel_values=pixels.to(dtype=input_dtype(self.model)))
+            )
+
     def preprocessing(self, tower: Literal["text", "image"]) -> dict[str, object]:
         """What besides the weights decides a tower's embeddings (for cache ids)."""
         if tower == "text":
@@ -114,11 +133,7 @@ class ClipScorer:
                 max_length=self.max_tokens,
                 return_tensors="pt",
             ).to(self.device)
-        with torch.inference_mode():
-            out = self.model.get_text_features(
-                input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"]
-            )
-        return _unit(out)
+        return _unit(self._text_features(tokens["input_ids"], tokens["attention_mask"]))
 
     def encode_images(self, images: Sequence[Image.Image]) -> Tensor:
         """[M, D] unit-norm image embeddings."""
@@ -126,11 +141,7 @@ class ClipScorer:
             return torch.zeros((0, self.dim), device=self.device)
         rgb = [image if image.mode == "RGB" else image.convert("RGB") for image in images]
         pixels = self.image_processor(images=rgb, return_tensors="pt")["pixel_values"]
-        with torch.inference_mode():
-            out = self.model.get_image_features(
-                pixel_values=pixels.to(self.device, dtype=input_dtype(self.model), non_blocking=True)
-            )
-        return _unit(out)
+        return _unit(self._image_features(pixels.to(self.device, non_blocking=True)))
 
     def zero_shot(self, image_embs: Tensor) -> Tensor:
         """[M, L] probabilities over :attr:`labels` for unit-norm image embeddings."""
@@ -180,8 +191,12 @@ class ClipScorer:
         return torch.from_numpy(np.stack(arrays)).to(self.device)
 
 
-def _unit(output: Any) -> Tensor:
+def _features(output: Any) -> Tensor:
     # transformers 5 returns an output object whose pooler_output is the
     # projected embedding; 4.x returned the tensor itself.
     features: Tensor = output if isinstance(output, Tensor) else output.pooler_output
+    return features
+
+
+def _unit(features: Tensor) -> Tensor:
     return torch.nn.functional.normalize(features.float(), dim=-1)

@@ -25,16 +25,19 @@ from worker.config.settings import Settings
 from worker.errors import ModelError
 from worker.messages import ModelIdentity
 from worker.model import identity as ids
+from worker.model.backends import ENCODERS, Backend, Encoder, choose_backend
 from worker.model.bias import BiasClassifier
 from worker.model.category_heads import CategoryHeads
 from worker.model.checkpoint import load_tokenizer
 from worker.model.classifiers.group import ClassifierGroup
 from worker.model.clip import ClipScorer
 from worker.model.entailment import EntailmentHead
+from worker.model.graphs import EncoderGraph, clip_image_graph, clip_text_graph, image_graph, text_graph
 from worker.model.heads import HEADS_FORMAT, HeadsConfig, load_heads, save_heads
 from worker.model.links import encoder_text
-from worker.model.precision import cpu_has_native_bf16, input_dtype, quantize_linear_int8, resolve_precision
+from worker.model.precision import input_dtype, resolve_precision
 from worker.model.preprocess import input_side, length_buckets, pad, resnet_processor, rgb
+from worker.model.runners import Runner, build_runners
 from worker.model.scoring import score_posts
 from worker.model.types import FloatArray, PostFeatures, PostScores
 from worker.model.untrained import untrained_parts
@@ -79,6 +82,9 @@ class ModerationModel:
         positions = int(text_config.max_position_embeddings)
         self.max_text_tokens = min(settings.max_text_tokens, positions)
         self._components = {**_component_hashes(bias, entailment, clip), **self.classifiers.components()}
+        self.to(device or self.device)  # after hashing, which reads the weights on the CPU
+        self.precision = resolve_precision(settings.precision, self.device)
+        self.backends = self._choose_backends()
         self._identity = ModelIdentity(
             text_encoder=settings.text_encoder,
             image_encoder=settings.image_encoder,
@@ -86,11 +92,12 @@ class ModerationModel:
             heads=heads.name,
             weights_sha256=ids.combine_hashes(self._components),
             components=self._components,
+            backends=dict(self.backends),
             untrained=untrained_parts(settings, heads),
         )
-        self.to(device or self.device)  # after hashing, which reads the weights on the CPU
-        self.precision = resolve_precision(settings.precision, self.device)
-        self._apply_precision()
+        self._runners = build_runners(self._graphs(), self.backends, settings.onnx_cache_dir)
+        if clip is not None:
+            clip.use_runners(self._runners["clip_text"], self._runners["clip_image"])
         self._encoder_ids = self._make_encoder_ids()
         self._add_category_heads()
         self._check_decode_side()
@@ -158,18 +165,30 @@ class ModerationModel:
             self.clip.to(device)
         return self
 
-    def _apply_precision(self) -> None:
-        if self.precision == "int8":
-            quantize_linear_int8(self.bias.text_encoder)
-            if self.clip is not None:
-                quantize_linear_int8(self.clip.model)
-            if cpu_has_native_bf16():
-                self.bias.image_encoder.to(torch.bfloat16)
-        elif self.precision == "fp16":
-            self.bias.text_encoder.half()
-            self.bias.image_encoder.half()
-            if self.clip is not None:
-                self.clip.model.half()
+    def _choose_backends(self) -> dict[Encoder, Backend]:
+        encoders = ENCODERS if self.clip is not None else ("text", "image")
+        return {
+            encoder: choose_backend(
+                encoder, getattr(self.settings, f"{encoder}_backend"), self.settings.precision, self.device
+            )
+            for encoder in encoders
+        }
+
+    def _graphs(self) -> dict[Encoder, EncoderGraph]:
+        c = self._components
+        graphs: dict[Encoder, EncoderGraph] = {
+            "text": text_graph(self.bias, c["text_encoder"]),
+            "image": image_graph(self.bias, c["image_encoder"], input_side(self.image_processor)),
+        }
+        if self.clip is not None:
+            side = input_side(self.clip.image_processor)
+            graphs["clip_text"] = clip_text_graph(self.clip.model, c["clip"])
+            graphs["clip_image"] = clip_image_graph(self.clip.model, c["clip"], side)
+        return graphs
+
+    def runner(self, encoder: Encoder) -> Runner:
+        """The backend running ``encoder`` (for benchmarks that time it alone)."""
+        return self._runners[encoder]
 
     def _to_device(self, tensor: Tensor, dtype: torch.dtype | None = None) -> Tensor:
         # Pinned host memory lets the copy to the GPU overlap with other work.
@@ -227,7 +246,7 @@ class ModerationModel:
         for chunk in length_buckets([len(t) for t in token_ids]):
             input_ids, mask = pad([token_ids[i] for i in chunk], pad_id)
             with torch.inference_mode(), _model_errors("text encoder"):
-                features = self.bias.encode_text(self._to_device(input_ids), self._to_device(mask))
+                features = self._runners["text"](self._to_device(input_ids), self._to_device(mask))
             out[chunk] = features.float().cpu().numpy()
         return out
 
@@ -242,7 +261,7 @@ class ModerationModel:
                 pixels["pixel_values"][start : start + _IMAGE_CHUNK], input_dtype(self.bias.image_encoder)
             ).contiguous(memory_format=torch.channels_last)
             with torch.inference_mode(), _model_errors("image encoder"):
-                features = self.bias.encode_image(batch)
+                features = self._runners["image"](batch)
             out[start : start + len(batch)] = features.float().cpu().numpy()
         return out
 
@@ -332,7 +351,7 @@ class ModerationModel:
                     "tokenizer": tokenizer_sha,
                     "max_tokens": self.max_text_tokens,
                     "feature": self.bias.text_pooling,
-                    "precision": self.precision,
+                    **_numerics(self.backends["text"]),
                     **links,
                 },
             ),
@@ -342,18 +361,17 @@ class ModerationModel:
                     "processor": self.image_processor.to_dict(),
                     **decode,
                     "feature": "spatial-mean",
-                    "precision": self.precision,
+                    **_numerics(self.backends["image"]),
                     "dtype": str(input_dtype(self.bias.image_encoder)),
                 },
             ),
         }
         if self.clip is not None:
             clip_sha = self._components["clip"]
-            precision = {"precision": self.precision}
-            result["clip_text"] = ids.short_id(clip_sha, {**self.clip.preprocessing("text"), **precision})
-            result["clip_image"] = ids.short_id(
-                clip_sha, {**self.clip.preprocessing("image"), **precision, **decode}
-            )
+            text = {**self.clip.preprocessing("text"), **_numerics(self.backends["clip_text"])}
+            image = {**self.clip.preprocessing("image"), **_numerics(self.backends["clip_image"]), **decode}
+            result["clip_text"] = ids.short_id(clip_sha, text)
+            result["clip_image"] = ids.short_id(clip_sha, image)
         return {**result, **self.classifiers.encoder_ids(ids.short_id)}
 
 
@@ -370,6 +388,16 @@ def _component_hashes(
     if clip is not None:
         components["clip"] = ids.weights_sha256(clip.model)
     return components
+
+
+def _numerics(backend: Backend) -> dict[str, str]:
+    """What a cache id records of the backend. The torch fp32, int8 and fp16 backends
+    compute what the precision setting of the same name did before backends existed,
+    so they keep its ids (and the caches filled under them)."""
+    earlier = {"torch-fp32": "fp32", "torch-int8": "int8", "torch-fp16": "fp16"}
+    if backend in earlier:
+        return {"precision": earlier[backend]}
+    return {"backend": backend}
 
 
 def _pick_device(wanted: str) -> torch.device:

@@ -95,10 +95,15 @@ class BenchCorpus:
 
     def posts(self, n: int, prefix: str, with_images: bool, start: int = 0) -> list[BenchPost]:
         """``n`` posts; every other one makes a claim about another tweet, given inline.
-        No text repeats inside a stream, so with a cold cache every text is encoded."""
+        No text repeats inside a stream, so with a cold cache every text is encoded.
+        Streams from distinct ``start`` ranges share no text: once the pairs run out they
+        are used again with a lap number appended (a token or two), never verbatim."""
         out = []
         for i in range(n):
-            first, second = self.pairs[(start + i) % len(self.pairs)]
+            lap, index = divmod(start + i, len(self.pairs))
+            first, second = self.pairs[index]
+            if lap:
+                first, second = f"{first} {lap}", f"{second} {lap}"
             if i % 2 == 0:
                 out.append(BenchPost(f"{prefix}-{i}", first, self._image() if with_images else None, None))
             else:

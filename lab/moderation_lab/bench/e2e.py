@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -44,19 +44,30 @@ async def _wait_ready(port: int, timeout_s: float = 300) -> None:
 
 
 class Streams:
-    def __init__(self, bench: Bench, stack: EmbeddedStack, watcher: VerdictWatcher) -> None:
-        self.bench, self.stack, self.watcher = bench, stack, watcher
+    def __init__(
+        self, bench: Bench, stack: EmbeddedStack, watcher: VerdictWatcher, topic: str = "posts"
+    ) -> None:
+        self.bench, self.stack, self.watcher, self.topic = bench, stack, watcher, topic
 
     async def send(self, posts: list[BenchPost], rate: float | None = None) -> dict[str, int]:
         for path in BenchCorpus.image_paths(posts):
             self.stack.images.add(path, self.bench.image_bytes(path), "image/jpeg")
         records = [(p.id, p.to_json(self.stack.images.url)) for p in posts]
-        sent = await produce_paced(self.stack.broker.url, "posts", records, rate)
+        sent = await produce_paced(self.stack.broker.url, self.topic, records, rate)
         await self.watcher.wait_for(list(sent), TIMEOUT_S)
         return sent
 
     async def rate(self, posts: list[BenchPost]) -> float:
         return result(await self.send(posts), self.watcher.seen).posts_per_s
+
+    async def cold_rate(self, posts: list[BenchPost], port: int, r: dict[str, Any], key: str) -> None:
+        """Rate of a stream the cache has never seen, appended to ``r[key + "_runs"]``, and
+        its cache-hit ratio to ``r[key + "_cache_hit_ratio_runs"]`` (0 when truly cold)."""
+        hits, misses = _cache(scrape(port))
+        r.setdefault(f"{key}_runs", []).append(await self.rate(posts))
+        hits2, misses2 = _cache(scrape(port))
+        ratio = (hits2 - hits) / max(1.0, (hits2 - hits) + (misses2 - misses))
+        r.setdefault(f"{key}_cache_hit_ratio_runs", []).append(ratio)
 
 
 def _cache(metrics: dict[str, float]) -> tuple[float, float]:
@@ -77,40 +88,63 @@ async def _sample_memory(pid: int, samples: list[float], every_s: float = 10.0) 
 COLD_RUNS = 3
 
 
-async def run_streams(bench: Bench, stack: EmbeddedStack, worker: ChildProcess, port: int) -> None:
-    """Streams over distinct tweet pairs (starts in multiples of ``n``), so that every
-    cold stream really misses the cache and only the repeats hit it."""
+async def run_streams(
+    bench: Bench, stack: EmbeddedStack, worker: ChildProcess, port: int, previous_port: int
+) -> None:
+    """Streams over distinct ranges of tweet pairs (in multiples of ``n``; see
+    :meth:`BenchCorpus.posts`), so that every cold stream, ours, text-only and the
+    previous configuration's, really misses the cache, and only the repeats hit it."""
     r, corpus, n = bench.results, bench.corpus, bench.args.posts
     await _wait_ready(port)
-    async with VerdictWatcher(stack.broker.url, "verdicts") as watcher:
+    await _wait_ready(previous_port)
+    async with (
+        VerdictWatcher(stack.broker.url, "verdicts") as watcher,
+        VerdictWatcher(stack.broker.url, "prev.verdicts") as previous_watcher,
+    ):
         s = Streams(bench, stack, watcher)
+        prev = Streams(bench, stack, previous_watcher, topic="prev.posts")
+        warm = 3 * COLD_RUNS + 1
         # First batches of every shape, not timed.
-        await s.send(corpus.posts(32, "warm", with_images=True, start=(COLD_RUNS + 2) * n))
-        colds = [corpus.posts(n, f"cold{k}", with_images=True, start=k * n) for k in range(COLD_RUNS)]
-        r["e2e_posts_per_s_runs"] = []
-        for cold in colds:
-            # A seed-loop and a forward pass just before each stream, while the worker
-            # idles (about 1% of a core): the three figures share the machine's moods.
+        await s.send(corpus.posts(32, "warm", with_images=True, start=warm * n))
+        await prev.send(corpus.posts(32, "pwarm", with_images=True, start=warm * n + 32))
+        colds = []
+        for k in range(COLD_RUNS):
+            # A seed-loop and a forward pass just before the streams, while the workers
+            # idle (about 1% of a core each): the figures share the machine's moods.
             if bench.alternating is not None:
                 await asyncio.to_thread(bench.alternating.passes, r)
-            r["e2e_posts_per_s_runs"].append(await s.rate(cold))
+            cold = corpus.posts(n, f"cold{k}", with_images=True, start=k * n)
+            colds.append(cold)
+            await s.cold_rate(cold, port, r, "e2e_posts_per_s")
+            text = corpus.posts(n, f"text{k}", with_images=False, start=(COLD_RUNS + k) * n)
+            await s.cold_rate(text, port, r, "text_only_e2e_posts_per_s")
+            previous = corpus.posts(n, f"prev{k}", with_images=True, start=(2 * COLD_RUNS + k) * n)
+            await prev.cold_rate(previous, previous_port, r, "previous_e2e_posts_per_s")
         bench.alternating = None  # frees the seed models and ours before the soak
-        for key in ("seed_loop_posts_per_s", "forward_posts_per_s", "e2e_posts_per_s"):
+        for key in (
+            "seed_loop_posts_per_s",
+            "forward_posts_per_s",
+            "e2e_posts_per_s",
+            "text_only_seed_loop_posts_per_s",
+            "text_only_forward_posts_per_s",
+            "text_only_e2e_posts_per_s",
+            "previous_e2e_posts_per_s",
+        ):
             r[key] = median(r[f"{key}_runs"])
-        text = corpus.posts(n, "text", with_images=False, start=COLD_RUNS * n)
-        r["text_only_e2e_posts_per_s"] = await s.rate(text)
+        cold_keys = ("e2e_posts_per_s", "text_only_e2e_posts_per_s", "previous_e2e_posts_per_s")
+        r["cold_cache_hit_ratio"] = max(max(r[f"{key}_cache_hit_ratio_runs"]) for key in cold_keys)
         hits, misses = _cache(scrape(port))
-        cold = colds[0]
-        repeats = [dataclasses.replace(p, id=f"rt-{p.id}") for p in cold[: int(0.3 * n)]]
-        fresh = corpus.posts(n - len(repeats), "mixed", with_images=True, start=(COLD_RUNS + 1) * n)
+        first = colds[0]
+        repeats = [dataclasses.replace(p, id=f"rt-{p.id}") for p in first[: int(0.3 * n)]]
+        fresh = corpus.posts(n - len(repeats), "mixed", with_images=True, start=3 * COLD_RUNS * n)
         mixed = repeats + fresh
         mixed.sort(key=lambda p: hash(p.id) % 997)  # repeats spread through the stream
         r["e2e_repeat_posts_per_s"] = await s.rate(mixed)
         hits2, misses2 = _cache(scrape(port))
         r["cache_hit_ratio"] = (hits2 - hits) / max(1.0, (hits2 - hits) + (misses2 - misses))
-        all_repeats = [dataclasses.replace(p, id=f"rt2-{p.id}") for p in cold[: n // 2]]
+        all_repeats = [dataclasses.replace(p, id=f"rt2-{p.id}") for p in first[: n // 2]]
         r["e2e_all_repeat_posts_per_s"] = await s.rate(all_repeats)
-        await _paced(bench, s, worker, port, start=(COLD_RUNS + 2) * n + 32)
+        await _paced(bench, s, worker, port, start=warm * n + 64)
 
 
 async def _paced(bench: Bench, s: Streams, worker: ChildProcess, port: int, start: int) -> None:

@@ -141,32 +141,50 @@ def false_matches(index: HashIndex, seeds: range) -> dict[str, Any]:
 
 def print_report(r: dict[str, Any]) -> None:
     console = Console(width=140)
-    table = Table(title=f"PDQ bank lookups (threshold {THRESHOLD}, one thread; HMA: "
-                  f"{HMA_HASHES:,} hashes at {HMA_LOOKUPS_PER_S:,} lookups/s)")
-    columns = ["hashes", "build_s", "index_mb", "private_mb_in_process", "lookups_per_s",
-               "lookups_per_cpu_s", "mapped_lookups_per_cpu_s", "private_mb_mapped",
-               "brute_force_lookups_per_cpu_s", "speedup_over_brute_force"]
+    table = Table(
+        title=f"PDQ bank lookups (threshold {THRESHOLD}, one thread; HMA: "
+        f"{HMA_HASHES:,} hashes at {HMA_LOOKUPS_PER_S:,} lookups/s)"
+    )
+    columns = [
+        "hashes",
+        "build_s",
+        "index_mb",
+        "private_mb_in_process",
+        "lookups_per_s",
+        "lookups_per_cpu_s",
+        "mapped_lookups_per_cpu_s",
+        "private_mb_mapped",
+        "brute_force_lookups_per_cpu_s",
+        "speedup_over_brute_force",
+    ]
     for column in columns:
         table.add_column(column.replace("_", " "), justify="right")
     for row in r["sizes"]:
         table.add_row(*(f"{row[c]:,}" for c in columns))
     console.print(table)
-    edits = Table(title=f"near-duplicates of {r['originals']} generated images among "
-                  f"{r['recall_bank_hashes']:,} bank hashes")
+    edits = Table(
+        title=f"near-duplicates of {r['originals']} generated images among "
+        f"{r['recall_bank_hashes']:,} bank hashes"
+    )
     for column in ("edit", "recall", "index = brute force"):
         edits.add_column(column)
     for name, row in r["recall"].items():
         edits.add_row(name, f"{row['recall']:.3f}", str(row["index_equals_brute_force"]))
     console.print(edits)
     fm = r["false_matches"]
-    console.print(f"false matches: {fm['matched']} of {fm['unrelated_images']} unrelated generated images; "
-                  f"PDQ per 320x240 image: {r['pdq_ms_median']:.2f} ms (median)")
+    console.print(
+        f"false matches: {fm['matched']} of {fm['unrelated_images']} unrelated generated images; "
+        f"PDQ per 320x240 image: {r['pdq_ms_median']:.2f} ms (median)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    parser.add_argument("--sizes", default="10000,100000,1000000,10000000",
-                        help="bank sizes, comma-separated (the largest also serves the recall test)")
+    parser.add_argument(
+        "--sizes",
+        default="10000,100000,1000000,10000000",
+        help="bank sizes, comma-separated (the largest also serves the recall test)",
+    )
     parser.add_argument("--budget-s", type=float, default=4.0, help="seconds per lookup-rate figure")
     parser.add_argument("--images", type=int, default=200, help="generated originals for recall")
     parser.add_argument("--unrelated", type=int, default=500, help="unrelated images for false matches")
@@ -175,8 +193,12 @@ def main(argv: list[str] | None = None) -> int:
     sizes = sorted(int(s) for s in args.sizes.split(","))
     rng = np.random.default_rng(17)
     planted, copies, pdq_ms = near_duplicates(range(args.images))
-    r: dict[str, Any] = {"threshold": THRESHOLD, "originals": args.images,
-                         "pdq_ms_median": round(statistics.median(pdq_ms), 3), "sizes": []}
+    r: dict[str, Any] = {
+        "threshold": THRESHOLD,
+        "originals": args.images,
+        "pdq_ms_median": round(statistics.median(pdq_ms), 3),
+        "sizes": [],
+    }
     for n in sizes:
         row = measure_size(n, planted, rng, args.budget_s, copies if n == sizes[-1] else None)
         r["sizes"].append(row)

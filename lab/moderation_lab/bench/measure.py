@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
-from moderation_lab.bench.data import BenchPost
+from moderation_lab.bench.data import BenchCorpus, BenchPost
 from worker.model import ModerationModel
 from worker.model.types import PostFeatures, ReferenceFeatures
 
 __all__ = [
     "agreement",
     "decode_agreement",
+    "flops_by_part",
     "flops_per_post",
     "forward_pass",
     "forward_posts_per_s",
@@ -82,6 +83,35 @@ def flops_per_post(
     with FlopCounterMode(display=False) as counter:
         _run_batch(model, posts[:batch], images)
     return float(counter.get_total_flops() / len(posts[:batch]))
+
+
+def _counted(work: Callable[[], object]) -> float:
+    with FlopCounterMode(display=False) as counter:
+        work()
+    return float(counter.get_total_flops())
+
+
+def flops_by_part(
+    fp32: ModerationModel, posts: Sequence[BenchPost], images: Mapping[str, Image.Image], batch: int
+) -> dict[str, float]:
+    """FLOPs per post of each encoder and of the heads, counted on a torch fp32 model
+    (the counter does not see quantized or ONNX Runtime kernels): the work is the same
+    whatever backend then does it."""
+    chunk = list(posts[:batch])
+    texts = [p.text for p in chunk] + [p.reference[1] for p in chunk if p.reference]
+    pics = [images[p] for p in BenchCorpus.image_paths(chunk)]
+    with_image = [images[p.image_path] for p in chunk if p.image_path]
+    clip_texts = [p.text for p in chunk if p.image_path]
+    _run_batch(fp32, chunk, images)  # warm-up, not counted
+    parts = {
+        "text": _counted(lambda: fp32.encode_texts(texts)),
+        "image": _counted(lambda: fp32.encode_images(pics)) if pics else 0.0,
+    }
+    if fp32.clip is not None and with_image:
+        parts["clip_text"] = _counted(lambda: fp32.clip_encode_texts(clip_texts))
+        parts["clip_image"] = _counted(lambda: fp32.clip_encode_images(with_image))
+    parts["heads"] = max(0.0, _counted(lambda: _run_batch(fp32, chunk, images)) - sum(parts.values()))
+    return {name: flops / len(chunk) for name, flops in parts.items()}
 
 
 def forward_posts_per_s(

@@ -10,6 +10,9 @@ from rich.table import Table
 __all__ = ["print_guarantees", "print_table"]
 
 TARGETS = (
+    ("cold e2e / previous configuration", "e2e_over_previous", ">= 1.5", lambda v, r: v >= 1.5),
+    ("every utilisation figure", "max_utilization", "<= 1", lambda v, r: v <= 1),
+    ("cold streams' cache-hit ratio", "cold_cache_hit_ratio", "== 0", lambda v, r: v == 0),
     ("e2e / forward", "e2e_over_forward", ">= 0.85", lambda v, r: v >= 0.85),
     ("e2e / seed loop (all heads, cold)", "e2e_over_seed_loop", ">= 6", lambda v, r: v >= 6),
     ("text-only e2e / seed loop", "text_only_e2e_over_seed_loop", ">= 10", lambda v, r: v >= 10),
@@ -21,6 +24,26 @@ TARGETS = (
         lambda v, r: v <= r["p99_latency_bound_ms"],
     ),
 )
+
+
+def backend_table(r: dict[str, Any]) -> Table:
+    """Items/s per encoder and backend, the chosen one marked with *, and under each
+    rate its utilisation (of its precision's peak) and cosine to torch fp32."""
+    table_data = r["backend_table"]
+    rows = table_data["encoders"]
+    backends = list(next(iter(rows.values())))
+    table = Table(title=f"encoders side by side (items/s at batch {table_data['batch']}; util, cosine)")
+    table.add_column("encoder")
+    for backend in backends:
+        table.add_column(backend, justify="right")
+    for encoder, by_backend in rows.items():
+        cells = []
+        for backend in backends:
+            row = by_backend[backend]
+            mark = "*" if table_data["chosen"][encoder] == backend else ""
+            cells.append(f"{mark}{row['items_per_s']:.1f}\n{row['utilisation']:.2f}, {row['cosine_min']:.4f}")
+        table.add_row(encoder, *cells)
+    return table
 
 
 def _met(check: Any, value: float, r: dict[str, Any]) -> bool:
@@ -48,8 +71,12 @@ def print_table(r: dict[str, Any]) -> None:
         "batch_compute_ms_mean",
         "paced_full_gc_count",
         "paced_full_gc_pause_ms_total",
+        "previous_e2e_posts_per_s",
+        "e2e_over_previous",
+        "cold_cache_hit_ratio",
         "matmul_gflops",
         "flops_per_post",
+        "text_only_flops_per_post",
         "flop_utilization",
         "forward_flop_utilization",
         "peak_rss_mb",
@@ -62,6 +89,10 @@ def print_table(r: dict[str, Any]) -> None:
         "forward_posts_per_s_runs",
         "e2e_posts_per_s_runs",
         "e2e_over_forward_runs",
+        "text_only_seed_loop_posts_per_s_runs",
+        "text_only_forward_posts_per_s_runs",
+        "text_only_e2e_posts_per_s_runs",
+        "previous_e2e_posts_per_s_runs",
     ):
         figures.add_row(key + " (median above)", ", ".join(f"{v:.3f}" for v in r.get(key, [])))
     figures.add_row("batch_size_histogram", str(r.get("batch_size_histogram")))
@@ -70,19 +101,25 @@ def print_table(r: dict[str, Any]) -> None:
         "paced_slowest 2% (s into the run: ms)",
         " ".join(f"{at:g}:{ms:.0f}" for at, ms in r.get("paced_slowest", [])),
     )
-    if "int8_agreement" in r:
-        figures.add_row("int8 vs fp32", ", ".join(f"{k}={v:.4f}" for k, v in r["int8_agreement"].items()))
+    for key in ("flop_utilization_by_precision", "forward_flop_utilization_by_precision", "gemm_peaks"):
+        figures.add_row(key, ", ".join(f"{k}={v:,.3g}" for k, v in r.get(key, {}).items()))
+    if "agreement" in r:
+        figures.add_row("chosen vs fp32", ", ".join(f"{k}={v:.4f}" for k, v in r["agreement"].items()))
     if "decode_agreement" in r:
         figures.add_row(
             "reduced vs full JPEG decode", ", ".join(f"{k}={v:.5f}" for k, v in r["decode_agreement"].items())
         )
     console.print(figures)
+    console.print(backend_table(r))
     targets = Table(title="targets")
     for column in ("target", "measured", "wanted", "met"):
         targets.add_column(column)
     for name, key, wanted, check in TARGETS:
         value = r[key]
         targets.add_row(name, f"{value:.3f}", wanted, "yes" if _met(check, value, r) else "NO")
+    for encoder, ratio in r["chosen_over_fastest_backend"].items():
+        met = "yes" if ratio >= 0.95 else "NO"
+        targets.add_row(f"{encoder}: chosen / fastest backend", f"{ratio:.3f}", ">= 0.95", met)
     console.print(targets)
 
 

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import gc
 import json
-import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,9 +14,11 @@ from typing import Any
 from PIL import Image
 
 from moderation_lab.bench import baseline, measure
+from moderation_lab.bench.backends import compare_backends
 from moderation_lab.bench.data import BenchCorpus, BenchPost, photo, tagged
 from moderation_lab.bench.guarantees import guarantee_cost
 from moderation_lab.bench.models import build_full_models
+from moderation_lab.bench.peaks import PRECISION_OF, gemm_peaks
 from moderation_lab.bench.report import print_guarantees, print_table
 from moderation_lab.demo.data import find_data_dir
 from moderation_lab.embedded.kafka_io import create_topics
@@ -46,13 +47,21 @@ class Alternating:
     forward_posts: list[BenchPost]
     forward_images: dict[str, Image.Image]
     batch: int
+    seed_text_posts: list[BenchPost]
+    forward_text_posts: list[BenchPost]
 
     def passes(self, r: dict[str, Any]) -> None:
-        """One timed pass of each, added to the ``*_runs`` lists of ``r``."""
+        """One timed pass of each, all heads and text only, added to the ``*_runs``
+        lists of ``r``."""
         seed = baseline.seed_pass(self.seed, self.seed_posts, self.seed_images)
         r.setdefault("seed_loop_posts_per_s_runs", []).append(seed)
         forward = measure.forward_pass(self.model, self.forward_posts, self.forward_images, self.batch)
         r.setdefault("forward_posts_per_s_runs", []).append(forward)
+        seed = baseline.seed_pass(self.seed, self.seed_text_posts, {})
+        r.setdefault("text_only_seed_loop_posts_per_s_runs", []).append(seed)
+        forward = measure.forward_pass(self.model, self.forward_text_posts, {}, self.batch)
+        r.setdefault("text_only_forward_posts_per_s_runs", []).append(forward)
+        r["gemm_peaks_runs"].append(gemm_peaks(repeats=5))
 
 
 @dataclass
@@ -83,16 +92,21 @@ class Bench:
             "clip_model": str(self.paths["clip"]),
             "precision": self.args.precision,
             "max_batch": self.args.max_batch,
+            # Exported once per weights and kept beside the models, for later runs.
+            "onnx_cache_dir": self.args.models.resolve() / "onnx",
         }
         return Settings(**{**values, **overrides})
 
 
 def in_process(bench: Bench) -> None:
-    """Baselines and the model's own limit, before any service starts. The all-heads seed
-    loop and forward rates are timed later, alternating with the cold streams
-    (:class:`Alternating`); the text-only ones, FLOPs and agreements here."""
+    """Peaks, the backend table, FLOPs and agreement, before any service starts. The seed
+    loop and forward rates (all heads and text only) are timed later, alternating with
+    the cold streams (:class:`Alternating`)."""
     r, args = bench.results, bench.args
-    r["matmul_gflops"] = measure.matmul_gflops()
+    # Measured again in every alternating round; the highest of each precision is the
+    # peak (a peak taken in one busy moment would let busy-moment rates exceed it).
+    r["gemm_peaks_runs"] = [gemm_peaks()]
+    r["gemm_peaks"] = r["gemm_peaks_runs"][0]
     prompts = [Settings().clip_prompt_template.format(label) for label in Settings().clip_labels]
     seed_posts = bench.corpus.posts(args.seed_posts, "seed", with_images=True)
     images = bench.decoded(seed_posts)
@@ -100,33 +114,30 @@ def in_process(bench: Bench) -> None:
     seed.run(seed_posts[0], images)  # warm-up, not timed
     text_posts = bench.corpus.posts(args.seed_posts, "seedt", with_images=False)
     seed.run(text_posts[0], {})
-    # Every rate is the median of three passes (the runs are kept).
-    rates = [baseline.seed_pass(seed, text_posts, {}) for _ in range(3)]
-    r["text_only_seed_loop_posts_per_s"] = statistics.median(rates)
-    model = ModerationModel.load(bench.settings())
     forward_posts = bench.corpus.posts(args.forward_posts, "fwd", with_images=True)
-    # The model gets its images the way the worker decodes them (JPEGs at a reduced scale).
-    worker_images = bench.decoded(forward_posts, model.settings.decode_min_side)
-    r["flops_per_post"] = measure.flops_per_post(model, forward_posts, worker_images, args.max_batch)
     text_fwd = bench.corpus.posts(args.forward_posts, "fwdt", with_images=False)
-    rates, r["text_only_flops_per_post"] = measure.forward_posts_per_s(model, text_fwd, {}, args.max_batch)
-    r["text_only_forward_posts_per_s"] = statistics.median(rates)
-    if args.precision == "int8":
-        fp32 = ModerationModel.load(bench.settings(precision="fp32"))
-        sample = forward_posts[:32]
-        r["int8_agreement"] = measure.agreement(
-            fp32,
-            model,
-            [p.text for p in sample],
-            [worker_images[p] for p in bench.corpus.image_paths(sample)][:16],
-        )
-        del fp32
+    fp32 = ModerationModel.load(bench.settings(precision="fp32"))
+    # The model gets its images the way the worker decodes them (JPEGs at a reduced scale).
+    worker_images = bench.decoded(forward_posts, fp32.settings.decode_min_side)
+    r["flops_per_post_by_part"] = measure.flops_by_part(fp32, forward_posts, worker_images, args.max_batch)
+    r["text_only_flops_per_post_by_part"] = measure.flops_by_part(fp32, text_fwd, {}, args.max_batch)
+    model = ModerationModel.load(bench.settings())
+    r["backends_chosen"] = dict(model.backends)
+    sample = forward_posts[:32]
+    sample_images = [worker_images[p] for p in bench.corpus.image_paths(sample)][:16]
+    r["agreement"] = measure.agreement(fp32, model, [p.text for p in sample], sample_images)
+    del fp32
+    gc.collect()
+    table = compare_backends(
+        bench.settings(), [p.text for p in sample[:16]], sample_images, r["gemm_peaks"], batch=args.max_batch
+    )
+    r["backend_table"] = {**table, "chosen": dict(model.backends)}
     full = bench.decoded(forward_posts[:16])
     r["decode_agreement"] = measure.decode_agreement(
         model, list(full.values()), [worker_images[p] for p in full]
     )
     bench.alternating = Alternating(
-        seed, seed_posts, images, model, forward_posts, worker_images, args.max_batch
+        seed, seed_posts, images, model, forward_posts, worker_images, args.max_batch, text_posts, text_fwd
     )
     gc.collect()
 
@@ -137,7 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed-posts", type=int, default=12, help="posts for the baseline loop")
     parser.add_argument("--forward-posts", type=int, default=64)
     parser.add_argument("--soak-seconds", type=float, default=600.0, help="paced run at 70%% load")
-    parser.add_argument("--precision", default="int8", choices=["fp32", "int8"])
+    parser.add_argument(
+        "--precision",
+        default="auto",
+        choices=["auto", "fp32", "int8"],
+        help="auto: each encoder on its chosen backend; int8 is the previous configuration",
+    )
     parser.add_argument("--max-batch", type=int, default=Settings().max_batch)
     parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
     parser.add_argument("--models", type=Path, default=Path(".models/full"))
@@ -165,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(args, corpus, paths, [photo(seed) for seed in range(BASE_PHOTOS)])
     bench.results["config"] = {
         "precision": args.precision,
+        "previous": "precision int8 (torch int8 BERT and CLIP, bf16 ResNet where native)",
         "max_batch": args.max_batch,
         "gc_freeze": args.gc_freeze,
         "models": {"text": "BERT-base", "image": "ResNet-34", "clip": "CLIP ViT-B/16"},
@@ -192,13 +209,56 @@ def derive(r: dict[str, Any]) -> None:
     r["e2e_over_forward_runs"] = [e2e / forward for e2e, forward in pairs]
     r["e2e_over_seed_loop"] = r["e2e_posts_per_s"] / r["seed_loop_posts_per_s"]
     r["text_only_e2e_over_seed_loop"] = r["text_only_e2e_posts_per_s"] / r["text_only_seed_loop_posts_per_s"]
+    r["e2e_over_previous"] = r["e2e_posts_per_s"] / r["previous_e2e_posts_per_s"]
     r["repeated_post_cost_ratio"] = r["e2e_posts_per_s"] / r["e2e_all_repeat_posts_per_s"]
-    r["flop_utilization"] = r["flops_per_post"] * r["e2e_posts_per_s"] / (r["matmul_gflops"] * 1e9)
-    r["forward_flop_utilization"] = (
-        r["flops_per_post"] * r["forward_posts_per_s"] / (r["matmul_gflops"] * 1e9)
+    runs = r.get("gemm_peaks_runs") or [r["gemm_peaks"]]
+    r["gemm_peaks"] = {key: max(run[key] for run in runs) for key in runs[0]}
+    r["matmul_gflops"] = r["gemm_peaks"]["fp32"] / 1e9
+    r["flops_per_post"] = sum(r["flops_per_post_by_part"].values())
+    r["text_only_flops_per_post"] = sum(r["text_only_flops_per_post_by_part"].values())
+    for prefix, rate in (("", "e2e_posts_per_s"), ("forward_", "forward_posts_per_s")):
+        by_precision = utilisation(
+            r["flops_per_post_by_part"], r["backends_chosen"], r["gemm_peaks"], r[rate]
+        )
+        r[f"{prefix}flop_utilization_by_precision"] = by_precision
+        r[f"{prefix}flop_utilization"] = sum(by_precision.values())
+    table = r["backend_table"]
+    for encoder, rows in table["encoders"].items():
+        for backend, row in rows.items():
+            peak = r["gemm_peaks"][PRECISION_OF[backend]]
+            row["utilisation"] = row["items_per_s"] * table["flops_per_item"][encoder] / peak
+    r["chosen_over_fastest_backend"] = {
+        encoder: rows[table["chosen"][encoder]]["items_per_s"] / max(v["items_per_s"] for v in rows.values())
+        for encoder, rows in table["encoders"].items()
+    }
+    r["max_utilization"] = max(
+        [r["flop_utilization"], r["forward_flop_utilization"]]
+        + [row["utilisation"] for rows in table["encoders"].values() for row in rows.values()]
     )
     bound = r["max_wait_ms"] + 2 * r["batch_compute_ms_mean"]
     r["p99_latency_bound_ms"] = bound
+
+
+def utilisation(
+    flops: dict[str, float], backends: dict[str, str], peaks: dict[str, float], posts_per_s: float
+) -> dict[str, float]:
+    """Share of each precision's peak the path uses: posts/s times the seconds a post's
+    FLOPs in that precision would take at its peak. They add up to the whole path's
+    utilisation, at most 1 when the peaks are the machine's real limits."""
+    out: dict[str, float] = {}
+    for part, part_flops in flops.items():
+        precision = PRECISION_OF[backends[part]] if part in backends else "fp32"  # heads: torch fp32
+        out[precision] = out.get(precision, 0.0) + posts_per_s * part_flops / peaks[precision]
+    return out
+
+
+#: The previous configuration's worker reads and writes topics of its own.
+PREVIOUS_TOPICS = {
+    "posts_topic": "prev.posts",
+    "verdicts_topic": "prev.verdicts",
+    "flagged_topic": "prev.verdicts.flagged",
+    "dlq_topic": "prev.posts.dlq",
+}
 
 
 async def end_to_end(bench: Bench) -> None:
@@ -206,19 +266,30 @@ async def end_to_end(bench: Bench) -> None:
 
     workdir = Path(".run") / time.strftime("bench-%Y%m%d-%H%M%S")
     with EmbeddedStack(workdir, models=bench.paths) as stack:
-        await create_topics(stack.broker.url, ["posts", "verdicts", "verdicts.flagged", "posts.dlq"], 4)
-        port = free_port()
+        topics = ["posts", "verdicts", "verdicts.flagged", "posts.dlq", *PREVIOUS_TOPICS.values()]
+        await create_topics(stack.broker.url, topics, 4)
+        port, previous_port = free_port(), free_port()
         settings = bench.settings()
-        worker = stack.start_worker(
-            "bench-worker",
-            web_port=port,
-            precision=settings.precision,
-            max_batch=settings.max_batch,
-            gc_freeze=bench.args.gc_freeze,
-            log_level="warning",
+        common: dict[str, Any] = {
+            "max_batch": settings.max_batch,
+            "gc_freeze": bench.args.gc_freeze,
+            "log_level": "warning",
+            "onnx_cache_dir": settings.onnx_cache_dir,
+        }
+        worker = stack.start_worker("bench-worker", web_port=port, precision=settings.precision, **common)
+        # Idle (about 1% of a core) while the other streams run; its cold streams
+        # alternate with ours so that the ratio shares the machine's moods.
+        previous = stack.start_worker(
+            "bench-previous",
+            web_port=previous_port,
+            precision="int8",
+            group_id="bench-previous",
+            **PREVIOUS_TOPICS,
+            **common,
         )
         bench.results["max_wait_ms"] = settings.max_wait_ms
         try:
-            await run_streams(bench, stack, worker, port)
+            await run_streams(bench, stack, worker, port, previous_port)
         finally:
             worker.stop(timeout_s=60)
+            previous.stop(timeout_s=60)

@@ -100,6 +100,8 @@ class EmbeddedStack:
             "topic_partitions": 4,
             "commit_interval_s": 0.5,
             "log_level": "info",
+            # ONNX exports of the stack's models stay with the stack, not in the user's cache.
+            "onnx_cache_dir": self.workdir / "onnx",
             **overrides,
         }
         # The embedded broker's timings first, so that an override given here wins.

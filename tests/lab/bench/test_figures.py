@@ -42,6 +42,10 @@ def test_histogram_turns_cumulative_buckets_into_counts() -> None:
 
 
 def test_derive_computes_ratios_and_the_latency_bound() -> None:
+    rows = {
+        "torch-fp32": {"items_per_s": 10.0, "utilisation": 0.2},
+        "ort-int8": {"items_per_s": 20.0, "utilisation": 0.1},
+    }
     r = {
         "e2e_posts_per_s": 4.0,
         "forward_posts_per_s": 5.0,
@@ -50,9 +54,18 @@ def test_derive_computes_ratios_and_the_latency_bound() -> None:
         "seed_loop_posts_per_s": 0.5,
         "text_only_e2e_posts_per_s": 15.0,
         "text_only_seed_loop_posts_per_s": 1.0,
+        "previous_e2e_posts_per_s": 2.0,
         "e2e_all_repeat_posts_per_s": 400.0,
-        "flops_per_post": 1e10,
-        "matmul_gflops": 100.0,
+        # 1e10 fp32 FLOPs (text on torch fp32, heads) and 4e10 int8 (the CLIP image tower).
+        "flops_per_post_by_part": {"text": 0.9e10, "heads": 0.1e10, "clip_image": 4e10},
+        "text_only_flops_per_post_by_part": {"text": 1e9, "heads": 1e7},
+        "backends_chosen": {"text": "torch-fp32", "clip_image": "ort-int8"},
+        "gemm_peaks_runs": [{"fp32": 100e9, "int8": 400e9}, {"fp32": 50e9, "int8": 800e9}],
+        "backend_table": {
+            "encoders": {"clip_image": rows},
+            "chosen": {"clip_image": "ort-int8"},
+            "flops_per_item": {"clip_image": 1e9},
+        },
         "max_wait_ms": 50.0,
         "batch_compute_ms_mean": 200.0,
     }
@@ -61,8 +74,17 @@ def test_derive_computes_ratios_and_the_latency_bound() -> None:
     assert r["e2e_over_forward_runs"] == pytest.approx([0.75, 0.8, 0.9])
     assert r["e2e_over_seed_loop"] == pytest.approx(8.0)
     assert r["text_only_e2e_over_seed_loop"] == pytest.approx(15.0)
+    assert r["e2e_over_previous"] == pytest.approx(2.0)
     assert r["repeated_post_cost_ratio"] == pytest.approx(0.01)
-    assert r["flop_utilization"] == pytest.approx(0.4)
+    assert r["flops_per_post"] == pytest.approx(5e10)
+    # Each precision's FLOPs over its own peak: 4 posts/s x (1e10 / 1e11 + 4e10 / 8e11).
+    assert r["flop_utilization_by_precision"] == pytest.approx({"fp32": 0.4, "int8": 0.2})
+    assert r["flop_utilization"] == pytest.approx(0.6)
+    assert r["forward_flop_utilization"] == pytest.approx(0.75)
+    assert r["gemm_peaks"] == {"fp32": 100e9, "int8": 800e9}  # the highest of each
+    assert rows["torch-fp32"]["utilisation"] == pytest.approx(0.1)  # against the final peaks
+    assert r["max_utilization"] == pytest.approx(0.75)
+    assert r["chosen_over_fastest_backend"] == {"clip_image": 1.0}
     assert r["p99_latency_bound_ms"] == pytest.approx(450.0)
 
 
@@ -81,3 +103,11 @@ def test_cold_streams_share_no_text_with_each_other_or_the_text_stream() -> None
             assert not a & b
     images = [set(BenchCorpus.image_paths(stream)) for stream in streams[:COLD_RUNS]]
     assert sum(len(i) for i in images) == len(set().union(*images))
+
+
+def test_streams_past_the_end_of_the_pairs_still_share_no_text() -> None:
+    corpus, n = BenchCorpus([(f"first {i}", f"second {i}") for i in range(50)]), 40
+    streams = [corpus.posts(n, f"s{k}", with_images=False, start=k * n) for k in range(5)]
+    texts = [{p.text for p in stream} | {p.reference[1] for p in stream if p.reference} for stream in streams]
+    assert sum(len(t) for t in texts) == len(set().union(*texts))
+    assert streams[0][0].text == "first 0"  # the first lap is verbatim

@@ -1,0 +1,103 @@
+"""Encoder backends: each agrees with torch fp32, has its own cache ids, is recorded in
+the model identity; ONNX files are exported once per weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.model.conftest import MakeSettings
+from worker.errors import ModelError
+from worker.model import ModerationModel
+from worker.model.backends import BACKENDS, RECORDED, choose_backend
+from worker.model.types import PostFeatures
+
+TEXTS = ["a post about the city council", "another, longer post about bike lanes downtown", "ok"]
+CPU = torch.device("cpu")
+HAS_BF16 = bool(torch.cpu._is_avx512_bf16_supported())
+
+
+def _cosine_min(a: np.ndarray, b: np.ndarray) -> float:
+    return float(((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))).min())
+
+
+def _on(make_settings: MakeSettings, backend: str) -> ModerationModel:
+    every = {f"{e}_backend": backend for e in ("text", "image", "clip_text", "clip_image")}
+    return ModerationModel.load(make_settings(**every))
+
+
+@pytest.fixture(scope="module")
+def reference(make_settings: MakeSettings) -> ModerationModel:
+    return _on(make_settings, "torch-fp32")
+
+
+@pytest.mark.parametrize("backend", [b for b in BACKENDS if b not in ("auto", "torch-fp32")])
+def test_every_backend_agrees_with_fp32(
+    make_settings: MakeSettings, reference: ModerationModel, sample_images: list[Image.Image], backend: str
+) -> None:
+    if backend == "torch-bf16" and not HAS_BF16:
+        pytest.skip("this CPU has no bf16 instructions (the backend is refused there)")
+    model = _on(make_settings, backend)
+    assert set(model.backends.values()) == {backend} and model.identity.backends == model.backends
+    pairs = {
+        "text": (reference.encode_texts(TEXTS), model.encode_texts(TEXTS)),
+        "image": (reference.encode_images(sample_images), model.encode_images(sample_images)),
+        "clip_text": (reference.clip_encode_texts(TEXTS), model.clip_encode_texts(TEXTS)),
+        "clip_image": (reference.clip_encode_images(sample_images), model.clip_encode_images(sample_images)),
+    }
+    for encoder, (fp32, other) in pairs.items():
+        assert other.dtype == np.float32
+        assert _cosine_min(fp32, other) >= 0.999, encoder
+        assert model.encoder_ids[encoder] != reference.encoder_ids[encoder], encoder
+    scores = [
+        [s.bias_score for s in m.score([PostFeatures(text=t) for t in m.encode_texts(TEXTS)])]
+        for m in (reference, model)
+    ]
+    assert np.abs(np.subtract(*scores)).max() <= 0.005
+    assert model.identity.weights_sha256 == reference.identity.weights_sha256
+
+
+def test_onnx_files_are_exported_once_per_weights(
+    make_settings: MakeSettings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = tmp_path_factory.mktemp("onnx-once")
+    settings = make_settings(text_backend="ort-int8", clip_image_backend="ort-fp32", onnx_cache_dir=folder)
+    ModerationModel.load(settings)
+    files = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.onnx")}
+    assert sorted(name.split("-")[0] for name in files) == ["clip_image", "text", "text"]
+    assert any(name.endswith("-int8.onnx") for name in files)
+    ModerationModel.load(settings)
+    assert {p.name: p.stat().st_mtime_ns for p in folder.glob("*.onnx")} == files
+    # Other weights (here the heads' pooling, which shapes the text graph) export anew.
+    mean = make_settings(text_backend="ort-int8", onnx_cache_dir=folder, clip_model="")
+    from worker.model.heads import HeadsConfig
+
+    ModerationModel.load(mean, fresh_heads=HeadsConfig(text_pooling="mean"))
+    assert len(list(folder.glob("text-*.onnx"))) == 4
+
+
+@pytest.mark.parametrize("bf16", [True, False])
+def test_auto_follows_precision_or_the_recorded_table(monkeypatch: pytest.MonkeyPatch, bf16: bool) -> None:
+    monkeypatch.setattr("worker.model.backends.cpu_has_native_bf16", lambda: bf16)
+    for encoder, backend in RECORDED[bf16].items():
+        assert choose_backend(encoder, "auto", "auto", CPU) == backend
+        assert choose_backend(encoder, "auto", "fp32", CPU) == "torch-fp32"
+        assert choose_backend(encoder, "torch-fp32", "int8", CPU) == "torch-fp32"
+    assert choose_backend("clip_image", "auto", "int8", CPU) == "torch-int8"
+    monkeypatch.setattr("worker.model.backends.onnxruntime_available", lambda: False)
+    assert choose_backend("clip_image", "auto", "auto", CPU) == "torch-int8"
+    with pytest.raises(ModelError, match="onnxruntime"):
+        choose_backend("clip_image", "ort-int8", "auto", CPU)
+
+
+def test_impossible_backends_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("worker.model.backends.cpu_has_native_bf16", lambda: False)
+    with pytest.raises(ModelError, match="bf16 instructions"):
+        choose_backend("image", "torch-bf16", "auto", CPU)
+    cuda = torch.device("cuda")
+    assert choose_backend("text", "auto", "auto", cuda) == "torch-fp16"
+    assert choose_backend("text", "torch-fp32", "auto", cuda) == "torch-fp32"
+    with pytest.raises(ModelError, match="CPU"):
+        choose_backend("text", "ort-int8", "auto", cuda)

@@ -1,0 +1,110 @@
+"""ONNX files of the loaded encoders, in a local cache keyed by their weights' sha256.
+
+An encoder is exported from the weights the worker loaded (never fetched), with
+``torch.onnx.export(..., opset_version=17, dynamo=False)``; its int8 variant is
+ONNX Runtime's dynamic quantization of that file (int8 weights, activations
+quantized per batch). The file name carries a short id of the weights' sha256
+and the graph's description, so new weights or another pooling export anew and a
+stale file can never be loaded. Files are written under a temporary name and
+renamed, so two workers sharing the cache never read a half-written one.
+
+Example::
+
+    path = onnx_file(graph, Path("~/.cache/moderation-worker/onnx"), int8=True)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from worker.errors import ModelError
+from worker.model.graphs import EncoderGraph
+from worker.model.identity import short_id
+
+__all__ = ["OPSET", "onnx_file"]
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+
+
+def onnx_file(graph: EncoderGraph, cache_dir: Path, *, int8: bool) -> Path:
+    """The graph's ONNX file (fp32, or dynamically quantized int8), exported if absent."""
+    folder = cache_dir.expanduser()
+    key = short_id(graph.weights_sha256, {"graph": graph.encoder, "opset": OPSET, **graph.describe})
+    fp32 = folder / f"{graph.encoder}-{key}-fp32.onnx"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not fp32.is_file():
+            _atomic(fp32, lambda tmp: _export(graph, tmp))
+        if not int8:
+            return fp32
+        quantized = folder / f"{graph.encoder}-{key}-int8.onnx"
+        if not quantized.is_file():
+            _atomic(quantized, lambda tmp: _quantize(fp32, tmp))
+        return quantized
+    except OSError as exc:
+        raise ModelError(
+            f"cannot write ONNX files of the {graph.encoder} encoder to {folder}: {exc}"
+        ) from exc
+
+
+def _export(graph: EncoderGraph, path: Path) -> None:
+    log.info("exporting the %s encoder to ONNX (once per weights)", graph.encoder)
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        # The TorchScript exporter warns about traced Python branches (pooling, dtype
+        # checks): they are constant for one model, which the file's key covers.
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(
+                graph.module,
+                graph.examples,
+                str(path),
+                input_names=list(graph.inputs),
+                output_names=["features"],
+                dynamic_axes=graph.dynamic_axes,
+                opset_version=OPSET,
+                dynamo=False,
+            )
+        except (RuntimeError, ValueError, TypeError) as exc:
+            raise ModelError(f"cannot export the {graph.encoder} encoder to ONNX: {exc}") from exc
+
+
+def _quantize(source: Path, path: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    log.info("quantizing %s to int8", source.name)
+    # It advises shape pre-processing on the root logger, a warning per call; without
+    # it, speed and agreement are what `make bench` reports.
+    quiet = _DropAdvice()
+    logging.getLogger().addFilter(quiet)
+    try:
+        quantize_dynamic(str(source), str(path), weight_type=QuantType.QInt8)
+    except (RuntimeError, ValueError) as exc:
+        raise ModelError(f"cannot quantize {source.name} to int8: {exc}") from exc
+    finally:
+        logging.getLogger().removeFilter(quiet)
+
+
+class _DropAdvice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "pre-processing before quantization" not in record.getMessage()
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".onnx")
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        write(tmp)
+        tmp.chmod(0o644)  # mkstemp's 0600 would hide the file from other users of the cache
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
