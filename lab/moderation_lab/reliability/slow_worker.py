@@ -17,6 +17,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from PIL import Image
 
@@ -67,6 +68,10 @@ class SlowScorer:
 
     def classify(self, kind: str, inputs: Sequence[object]) -> FloatArray:
         return self._inner.classify(kind, inputs)
+
+    def __getattr__(self, name: str) -> Any:
+        """Everything else the worker reads of the model (``category_names``, ...), as is."""
+        return getattr(self._inner, name)
 
     def score(self, posts: Sequence[PostFeatures]) -> list[PostScores]:
         time.sleep(self.delay_s)  # blocks the inference thread only, as a slow model would

@@ -21,3 +21,9 @@ def test_slow_scorer_delegates_and_sleeps_in_score() -> None:
     started = time.monotonic()
     assert slow.score(features) == inner.score(features)
     assert time.monotonic() - started >= 0.05
+
+
+def test_slow_scorer_passes_on_what_the_worker_reads_of_the_model() -> None:
+    inner = FakeScorer()
+    inner.category_names = ("hate", "nudity")  # type: ignore[attr-defined]
+    assert SlowScorer(inner, delay_s=0.0).category_names == ("hate", "nudity")
