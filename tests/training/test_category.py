@@ -60,6 +60,41 @@ def test_train_reports_cross_validation_baselines_confusion_and_minutes(spam_hea
     assert config["categories"] == {"1": "spam", "0": ""} and config["inputs"] == "text"
 
 
+def _evaluate(folder: Path, data: Path, out: Path, *extra: str) -> tuple[int, str]:
+    app = typer.Typer(add_completion=False)
+    register(app)
+    args = ["evaluate", "--heads", str(folder), "--data", str(data), "--out", str(out), "--cache", "none"]
+    result = CliRunner().invoke(app, [*args, "--text-column", "message", "--label-column", "is_spam", *extra])
+    return result.exit_code, result.output
+
+
+def test_evaluate_scores_the_head_and_reruns_its_recipe_on_the_same_folds(
+    spam_head: tuple[Path, str], tmp_path: Path
+) -> None:
+    folder, _ = spam_head
+    data = folder.parent / "spam.csv"
+    code, output = _evaluate(folder, data, tmp_path / "report.json", "--cv", "3")
+    assert code == 0, output
+    assert "category head 'spam' on" in output and "baseline majority class: macro-F1" in output
+    assert "WARNING: the head was trained on this CSV" in output
+    assert "3-fold cross-validation" in output and "baseline, TF-IDF + class-weighted" in output
+    report = json.loads((tmp_path / "report.json").read_text())
+    trained = json.loads((folder / "training.json").read_text())
+    assert report["metrics"]["examples"] == 60 and report["metrics"]["macro_f1"] > 0.9
+    assert report["majority_baseline"]["macro_f1"] < 0.5
+    # The recorded recipe, re-run with the same seed and folds, gives training's own figure.
+    assert report["cross_validation"]["recipe"] == trained["cv"]
+    assert (tmp_path / "report.png").stat().st_size > 0
+
+
+def test_evaluate_refuses_labels_the_head_does_not_know(spam_head: tuple[Path, str], tmp_path: Path) -> None:
+    folder, _ = spam_head
+    data = write_csv(tmp_path / "other.csv", ["message", "is_spam"], [["hello", "0"], ["buy now", "2"]])
+    code, output = _evaluate(folder, data, tmp_path / "report.json")
+    assert code != 0
+    assert "labels ['2'] are not classes of 'spam'" in output and "Traceback" not in output
+
+
 async def test_the_worker_scores_the_category_in_every_verdict(
     spam_head: tuple[Path, str], make_settings: MakeSettings
 ) -> None:

@@ -43,6 +43,7 @@ __all__ = [
     "CategoryRecord",
     "CategoryTrainConfig",
     "FittedRecipe",
+    "cross_validate",
     "fit_recipe",
     "save_head",
     "train_category",
@@ -69,6 +70,7 @@ class CategoryTrainConfig(BaseModel):
 class CategoryData:
     texts: list[str]
     labels: list[str]
+    sha256: str | None = None  # of the CSV they were read from
 
 
 class CategoryRecord(BaseModel):
@@ -82,6 +84,11 @@ class CategoryRecord(BaseModel):
     cv: Report | None
     baselines: dict[str, Report]
     minutes: dict[str, float]
+    # The recipe and the text encoder it ran on, so that ``evaluate --cv`` can re-run it
+    # (absent in heads written before evaluate could).
+    config: CategoryTrainConfig | None = None
+    encoder: dict[str, str | None] = {}
+    data_sha256: str | None = None
 
 
 @dataclass
@@ -115,9 +122,11 @@ def fit_recipe(
     return fit
 
 
-def _cross_validate(
+def cross_validate(
     dense: FloatArray | None, texts: list[str], y: np.ndarray, config: CategoryTrainConfig, classes: list[str]
 ) -> tuple[Report, dict[str, Report]]:
+    """The recipe in ``config.cv_folds``-fold cross-validation, and beside it the
+    baselines on the same folds; ``classes`` names the rows of the reports."""
     folds = StratifiedKFold(config.cv_folds, shuffle=True, random_state=config.seed)
     recipes = {"recipe": (dense, config, True)}
     if config.baselines and dense is not None:
@@ -147,9 +156,11 @@ def train_category(
     data: CategoryData,
     store: FeatureStore,
     out: Path,
+    encoder: dict[str, str | None] | None = None,
 ) -> CategoryRecord:
     """Cross-validate (unless ``cv_folds`` is 0), fit on everything, write ``out``.
-    ``model`` encodes the texts; TF-IDF alone (``encoder_features=False``) needs none."""
+    ``model`` encodes the texts; TF-IDF alone (``encoder_features=False``) needs none;
+    ``encoder``: how the text encoder was chosen (recorded for ``evaluate --cv``)."""
     started = time.monotonic()
     classes = sorted(set(data.labels))
     y = np.asarray([classes.index(label) for label in data.labels], dtype=np.int64)
@@ -163,7 +174,7 @@ def train_category(
     baselines: dict[str, Report] = {}
     if config.cv_folds > 1:
         shown = [config.categories.get(c) or c for c in classes]  # "hate" rather than "0"
-        cv, baselines = _cross_validate(dense, data.texts, y, config, shown)
+        cv, baselines = cross_validate(dense, data.texts, y, config, shown)
     validated = time.monotonic()
     fit = fit_recipe(dense, data.texts, y, config, balanced=True)
     feature_ids = {"text": model.encoder_ids["text"]} if model is not None and dense is not None else {}
@@ -182,6 +193,9 @@ def train_category(
         cv=cv,
         baselines=baselines,
         minutes={k: round(v, 2) for k, v in minutes.items()},
+        config=config,
+        encoder=encoder or {},
+        data_sha256=data.sha256,
     )
     (out / "training.json").write_text(record.model_dump_json(indent=2), encoding="utf-8")
     return record

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from worker.errors import ModelError
 from worker.training.store import FeatureStore
 
-__all__ = ["parse_labels", "read_category_csv", "run_category_training"]
+if TYPE_CHECKING:
+    from worker.model import ModerationModel
+
+__all__ = ["category_model", "parse_labels", "read_category_csv", "run_category_training"]
 
 #: Figures to beat: frozen encoder features alone, and TF-IDF alone (both cross-validated
 #: on the same folds by ``--baselines``).
@@ -56,6 +60,22 @@ def read_category_csv(path: Path, text_column: str, label_column: str) -> tuple[
     return [text for text, _ in rows], [label for _, label in rows]
 
 
+def category_model(
+    text_encoder: str | None, image_encoder: str | None, pooling: str, links: str
+) -> ModerationModel:
+    """The model whose text encoder a category head is trained and evaluated on."""
+    from worker.model import ModerationModel
+    from worker.model.heads import HeadsConfig
+    from worker.training.runtime import auto_pooling, training_settings
+
+    settings = training_settings(text_encoder, image_encoder).model_copy(update={"clip_model": ""})
+    heads = HeadsConfig(
+        text_pooling=auto_pooling(settings.text_encoder) if pooling == "auto" else pooling,
+        text_links=links,
+    )
+    return ModerationModel.load(settings, fresh_heads=heads)
+
+
 def run_category_training(
     model_settings: tuple[str | None, str | None, str, str],
     config_raw: dict[str, object],
@@ -65,23 +85,18 @@ def run_category_training(
     store: FeatureStore,
 ) -> list[str]:
     """Train and write the head; returns the report's lines."""
-    from worker.model import ModerationModel
-    from worker.model.heads import HeadsConfig
     from worker.training.category import CategoryData, CategoryTrainConfig, train_category
     from worker.training.category_report import category_lines
-    from worker.training.runtime import auto_pooling, training_settings
+    from worker.training.data import file_sha256
 
     text_encoder, image_encoder, pooling, links = model_settings
-    settings = training_settings(text_encoder, image_encoder).model_copy(update={"clip_model": ""})
     config = CategoryTrainConfig.model_validate(config_raw)
     texts, labels = read_category_csv(csv_path, *columns)
     unknown = sorted(set(config.categories) - set(labels))
     if unknown:
         raise ModelError(f"--labels names {unknown}, which {columns[1]!r} never holds")
-    heads = HeadsConfig(
-        text_pooling=auto_pooling(settings.text_encoder) if pooling == "auto" else pooling,
-        text_links=links,
-    )
-    model = ModerationModel.load(settings, fresh_heads=heads)
-    record = train_category(model, config, CategoryData(texts, labels), store, out)
+    model = category_model(text_encoder, image_encoder, pooling, links)
+    encoder = {"text_encoder": text_encoder, "pooling": pooling, "links": links}
+    rows = CategoryData(texts, labels, file_sha256(csv_path))
+    record = train_category(model, config, rows, store, out, encoder)
     return category_lines(record, csv_path.name)

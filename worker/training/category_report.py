@@ -11,10 +11,10 @@ from __future__ import annotations
 from worker.training.category import CategoryRecord
 from worker.training.metrics import Report, confusion_text
 
-__all__ = ["category_lines"]
+__all__ = ["category_lines", "figures"]
 
 
-def _figures(report: Report) -> str:
+def figures(report: Report) -> str:
     per_class = ", ".join(f"{label} {m.f1:.3f}" for label, m in report.per_class.items())
     return f"macro-F1 {report.macro_f1:.3f} (per-class F1: {per_class})"
 
@@ -25,9 +25,9 @@ def category_lines(record: CategoryRecord, data_name: str) -> list[str]:
         lines.append("no cross-validation (--cv 0)")
     else:
         folds = "cross-validation on " + data_name
-        lines += [f"{folds}: {_figures(record.cv)}", confusion_text(record.cv)]
+        lines += [f"{folds}: {figures(record.cv)}", confusion_text(record.cv)]
         for name, report in record.baselines.items():
-            lines.append(f"baseline, {name}, same folds: {_figures(report)}")
+            lines.append(f"baseline, {name}, same folds: {figures(report)}")
     minutes = ", ".join(f"{k} {v:.1f}" for k, v in record.minutes.items())
     lines.append(f"minutes: {minutes}")
     return lines

@@ -203,13 +203,23 @@ def evaluate_command(
     images: Images = True,
     cache: Cache = "file",
     cache_dir: CacheDir = _CACHE_DIR,
+    text_column: Annotated[str, typer.Option(help="A category head's CSV: its text column.")] = "text",
+    label_column: Annotated[str, typer.Option(help="A category head's CSV: its label column.")] = "label",
 ) -> None:
-    """Score a checkpoint on a labelled CSV: macro-F1, per-class precision and recall, the
-    confusion matrix (text and PNG), beside the majority-class baseline; JSON to --out.
+    """Score a checkpoint (heads, or a category head from train --category) on a labelled
+    CSV: macro-F1, per-class figures, the confusion matrix (text and PNG), beside the
+    majority-class baseline; JSON to --out.
 
     --cv K re-runs the recipe recorded in the checkpoint in K-fold cross-validation on --data
-    (--val: the validation CSV for its early stopping).
+    (--val: the validation CSV for its early stopping; a category head's cross-validation
+    also reports its two baselines on the same folds).
     """
+    from worker.training.category_evaluate import CATEGORY_FILE
+
+    if (heads / CATEGORY_FILE).is_file():
+        columns = (text_column, label_column)
+        _evaluate_category(heads, data, out, png, cv, columns, text_encoder, cache, cache_dir)
+        return
     from worker.training.evaluate import evaluate
     from worker.training.plot import save_confusion_png
     from worker.training.record import TRAINING_FILE, TrainingRecord
@@ -233,6 +243,32 @@ def evaluate_command(
         result = result.model_copy(update={"confusion_png": str(picture)})
         _write(out, result.model_dump_json(indent=2) + "\n")
     for line in evaluation_lines(result):
+        typer.echo(line)
+    typer.echo(f"wrote {out} and {picture}")
+
+
+def _evaluate_category(
+    folder: Path,
+    data: Path,
+    out: Path,
+    png: Path | None,
+    cv: int,
+    columns: tuple[str, str],
+    text_encoder: str | None,
+    cache: str,
+    cache_dir: Path,
+) -> None:
+    from worker.training.category_evaluate import category_evaluation_lines, evaluate_category
+    from worker.training.plot import save_confusion_png
+    from worker.training.runtime import open_store, training_settings
+
+    _logging()
+    with _exit_on_error(), open_store(cache, cache_dir, training_settings(text_encoder)) as store:
+        result = evaluate_category(folder, data, columns, store, cv=cv, text_encoder=text_encoder)
+        picture = save_confusion_png(result.metrics, png or out.with_suffix(".png"), data.name)
+        result = result.model_copy(update={"confusion_png": str(picture)})
+        _write(out, result.model_dump_json(indent=2) + "\n")
+    for line in category_evaluation_lines(result):
         typer.echo(line)
     typer.echo(f"wrote {out} and {picture}")
 

@@ -1,0 +1,174 @@
+"""``evaluate`` for a category head: scored on a labelled CSV as the worker scores posts.
+
+The head is loaded by :meth:`CategoryHead.load` (refusing a head trained on other text
+features) and scores each text from the worker's own text features and the text as
+written, as in a verdict; the answer is the most probable class. Reported: macro-F1,
+per-class F1, the confusion matrix, beside the majority-class baseline; with ``cv``,
+the recipe recorded in ``training.json`` re-run in K-fold cross-validation on the CSV,
+with the two baselines on the same folds.
+
+Example::
+
+    result = evaluate_category(Path(".models/hate"), Path("train.csv"), ("tweet", "class"), store, cv=5)
+    result.metrics.macro_f1, result.cross_validation.recipe.per_class["hate"].f1
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from worker.errors import CheckpointError, ModelError
+from worker.model.category_head import CategoryHead, CategoryHeadConfig
+from worker.model.types import PostFeatures
+from worker.training.category import CategoryRecord, cross_validate
+from worker.training.category_cli import category_model, read_category_csv
+from worker.training.category_report import figures
+from worker.training.data import file_sha256
+from worker.training.encode import encode_texts
+from worker.training.metrics import Report, classification_report, confusion_text, majority_baseline
+from worker.training.store import FeatureStore
+
+__all__ = [
+    "CATEGORY_FILE",
+    "CategoryCrossValidation",
+    "CategoryEvaluation",
+    "category_evaluation_lines",
+    "evaluate_category",
+]
+
+CATEGORY_FILE = "category.json"
+_CHUNK = 4096  # rows of the design matrix built at once
+
+
+class CategoryCrossValidation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    folds: int
+    recipe: Report
+    baselines: dict[str, Report]
+    minutes: float
+
+
+class CategoryEvaluation(BaseModel):
+    """What ``evaluate`` writes to ``--out`` for a category head."""
+
+    model_config = ConfigDict(frozen=True)
+
+    head: str
+    data: str
+    data_sha256: str
+    rows: int
+    trained_on_this_csv: bool
+    metrics: Report
+    majority_baseline: Report
+    cross_validation: CategoryCrossValidation | None = None
+    minutes: float
+    confusion_png: str | None = None
+
+
+def _record(folder: Path) -> CategoryRecord | None:
+    path = folder / "training.json"
+    if not path.is_file():
+        return None
+    try:
+        return CategoryRecord.model_validate_json(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read {path}: {exc}") from exc
+
+
+def evaluate_category(
+    folder: Path,
+    data: Path,
+    columns: tuple[str, str],
+    store: FeatureStore,
+    *,
+    cv: int = 0,
+    text_encoder: str | None = None,
+) -> CategoryEvaluation:
+    """Score the head in ``folder`` on ``data`` (``columns``: text and label column)."""
+    started = time.monotonic()
+    try:
+        config = CategoryHeadConfig.model_validate_json((folder / CATEGORY_FILE).read_bytes())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read category head {folder}: {exc}") from exc
+    record = _record(folder)
+    texts, labels = read_category_csv(data, *columns)
+    unknown = sorted(set(labels) - set(config.classes))
+    if unknown:
+        known = list(config.classes)
+        raise ModelError(f"{data}: labels {unknown} are not classes of {config.name!r} {known}")
+    encoder = record.encoder if record else {}
+    dense = None
+    encoder_ids: dict[str, str] = {}
+    if config.feature_ids:
+        model = category_model(
+            text_encoder or encoder.get("text_encoder"),
+            None,
+            encoder.get("pooling") or "auto",
+            encoder.get("links") or "strip",
+        )
+        encoder_ids = model.encoder_ids
+        dense = encode_texts(model, texts, store)
+    head = CategoryHead.load(folder, encoder_ids)
+    classes = list(config.classes)
+    y = np.asarray([classes.index(label) for label in labels], dtype=np.int64)
+    predicted = np.concatenate(
+        [
+            head.probabilities(
+                [
+                    PostFeatures(text=dense[i] if dense is not None else None, raw_text=texts[i])
+                    for i in range(start, min(start + _CHUNK, len(texts)))
+                ]
+            ).argmax(axis=1)
+            for start in range(0, len(texts), _CHUNK)
+        ]
+    )
+    shown = [config.categories.get(c) or c for c in classes]  # "hate" rather than "0"
+    sha256 = file_sha256(data)
+    crossed = None
+    if cv > 1:
+        if record is None or record.config is None:
+            raise ModelError(f"--cv re-runs the recipe in {folder}/training.json, which does not record it")
+        cv_started = time.monotonic()
+        recipe_config = record.config.model_copy(update={"cv_folds": cv})
+        recipe, baselines = cross_validate(dense, texts, y, recipe_config, shown)
+        cv_minutes = round((time.monotonic() - cv_started) / 60, 2)
+        crossed = CategoryCrossValidation(folds=cv, recipe=recipe, baselines=baselines, minutes=cv_minutes)
+    return CategoryEvaluation(
+        head=config.name,
+        data=str(data),
+        data_sha256=sha256,
+        rows=len(texts),
+        trained_on_this_csv=record is not None and record.data_sha256 == sha256,
+        metrics=classification_report(y, predicted, shown),
+        majority_baseline=majority_baseline(y, shown),
+        cross_validation=crossed,
+        minutes=round((time.monotonic() - started) / 60, 2),
+    )
+
+
+def category_evaluation_lines(result: CategoryEvaluation) -> list[str]:
+    lines = [
+        f"category head {result.head!r} on {result.data} ({result.rows} rows)",
+        f"result: {figures(result.metrics)}",
+    ]
+    if result.trained_on_this_csv:
+        lines.append(
+            "  WARNING: the head was trained on this CSV, so this figure says how well it fits it; "
+            "the cross-validated figure (--cv) is the one that measures learning"
+        )
+    lines += [f"baseline majority class: {figures(result.majority_baseline)}", confusion_text(result.metrics)]
+    crossed = result.cross_validation
+    if crossed is not None:
+        lines.append(f"--- the head's recipe in {crossed.folds}-fold cross-validation on this CSV ---")
+        lines.append(f"recipe: {figures(crossed.recipe)}")
+        lines.append(confusion_text(crossed.recipe))
+        for name, report in crossed.baselines.items():
+            lines.append(f"baseline, {name}, same folds: {figures(report)}")
+        lines.append(f"cross-validation minutes: {crossed.minutes:.1f}")
+    lines.append(f"minutes: {result.minutes:.1f}")
+    return lines
