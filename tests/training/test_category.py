@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import typer
+from PIL import Image
 from sklearn.feature_extraction.text import TfidfVectorizer
 from typer.testing import CliRunner
 
@@ -19,7 +20,14 @@ from worker.model import ModerationModel
 from worker.model.category_head import CategoryHead, TfidfConfig, tfidf_matrix
 from worker.model.heads import HeadsConfig
 from worker.model.types import PostFeatures
-from worker.training.category import CategoryTrainConfig, fit_recipe, save_head
+from worker.training.category import (
+    CategoryData,
+    CategoryTrainConfig,
+    category_features,
+    fit_recipe,
+    save_head,
+)
+from worker.training.category_cli import image_refs
 from worker.training.cli import register
 from worker.training.encode import encode_texts
 from worker.training.store import NoStore
@@ -182,3 +190,127 @@ def test_a_head_trained_on_other_features_is_refused(
     model = ModerationModel.load(make_settings(), fresh_heads=HeadsConfig(text_pooling="mean"))
     with pytest.raises(CheckpointError, match="other text features"):
         CategoryHead.load(spam_head[0], model.encoder_ids)
+
+
+def photo_rows(folder: Path, n: int) -> list[list[str]]:
+    """``n`` rows, odd ones reddish photos ("warm"), even ones bluish; the last names a
+    file that is not there, and one row holds two photos."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(n):
+        warm = i % 2 == 1
+        base = (200, 20, 20) if warm else (20, 40, 200)
+        for k in range(2 if i == 3 else 1):
+            colour = tuple(int(c + rng.integers(-15, 16)) for c in base)
+            size = (int(rng.integers(32, 64)), int(rng.integers(32, 64)))
+            Image.new("RGB", size, colour).save(folder / f"p{i}-{k}.png")
+        names = "p3-0.png p3-1.png" if i == 3 else f"p{i}-0.png"
+        rows.append([f"post {i}", names, str(int(warm))])
+    rows.append(["post gone", "gone.png", "1"])
+    return rows
+
+
+@pytest.fixture(scope="module")
+def photo_head(model_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    folder = tmp_path_factory.mktemp("photos")
+    data = write_csv(folder / "photos.csv", ["caption", "photo", "warm"], photo_rows(folder, 40))
+    app = typer.Typer(add_completion=False)
+    register(app)
+    args = ["train", "--category", "warm", str(data), "--text-column", "caption", "--label-column", "warm"]
+    args += ["--inputs", "image", "--image-column", "photo", "--labels", "1=warm,0="]
+    args += ["--out", str(folder / "head"), "--cv", "3", "--cache", "none"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return folder / "head", result.output
+
+
+def test_an_image_head_learns_from_the_images_and_leaves_out_rows_without_one(
+    photo_head: tuple[Path, str], tmp_path: Path
+) -> None:
+    folder, output = photo_head
+    assert "category head 'warm' on image: 40 examples" in output
+    assert "images: 41/42 images usable (1 unreadable file (FileNotFoundError)" in output
+    assert "rows left out (1 no usable image)" in output
+    assert "baseline, encoder features + logistic regression" in output and "TF-IDF" not in output
+    record = json.loads((folder / "training.json").read_text())
+    assert record["cv"]["macro_f1"] > 0.9 and record["left_out"] == {"no usable image": 1}
+    config = json.loads((folder / "category.json").read_text())
+    assert config["inputs"] == "image" and set(config["feature_ids"]) == {"image"} and config["tfidf"] is None
+    # evaluate reads the same column, scores as the worker does, and re-runs the recipe.
+    app = typer.Typer(add_completion=False)
+    register(app)
+    args = ["evaluate", "--heads", str(folder), "--data", str(folder.parent / "photos.csv")]
+    args += ["--out", str(tmp_path / "report.json"), "--cache", "none", "--cv", "3"]
+    args += ["--text-column", "caption", "--label-column", "warm", "--image-column", "photo"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["rows"] == 40 and report["left_out"] == {"no usable image": 1}
+    assert report["metrics"]["macro_f1"] > 0.9
+    assert report["cross_validation"]["recipe"] == record["cv"]
+    without = CliRunner().invoke(app, [a for a in args if a not in ("--image-column", "photo")])
+    assert without.exit_code == 1 and "name them with --image-column" in without.output
+
+
+def test_image_options_are_checked_in_one_line(model_env: dict[str, str], tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "d.csv", ["text", "label", "photo"], [["a", "0", ""], ["b", "1", ""]])
+    app = typer.Typer(add_completion=False)
+    register(app)
+    base = ["train", "--category", "c", str(data), "--cache", "none", "--out", str(tmp_path / "h")]
+    cases = {
+        ("--inputs", "image"): "name them with --image-column",
+        ("--inputs", "video"): "bad --category options: inputs:",
+        ("--inputs", "image", "--image-column", "photo", "--tfidf"): "TF-IDF reads text",
+        ("--inputs", "image", "--image-column", "pic"): "no column ['pic']",
+    }
+    for extra, message in cases.items():
+        result = CliRunner().invoke(app, [*base, *extra])
+        assert result.exit_code == 1 and message in result.output, (extra, result.output)
+        assert "Traceback" not in result.output
+
+
+async def test_the_worker_scores_an_image_category_on_posts_with_images(
+    photo_head: tuple[Path, str], make_settings: MakeSettings
+) -> None:
+    spec = ClassifierSpec(kind="head", source=str(photo_head[0]))
+    settings = make_settings(classifiers=(spec,), policy={"warm": CategoryRule(threshold=0.5)})
+    model = ModerationModel.load(settings, fresh_heads=HeadsConfig(text_links="strip"))
+    publisher, _, _ = await run(
+        [post("red", images=["https://img.test/ok/40x30.png"]), post("text", text="no picture")], model
+    )  # type: ignore[arg-type]
+    verdicts = {v["post_id"]: v for v in publisher.on("verdicts")}
+    # The test server's PNG is red: the head, trained on reddish photos, says warm.
+    assert verdicts["red"]["category_scores"]["warm"] > 0.5
+    assert verdicts["red"]["category_applied_input_types"]["warm"] == ["image"]
+    assert "warm" not in verdicts["text"]["category_scores"]  # no image: the head has no say
+    # The tiny image encoder's weights are random: the score is shown, it never flags.
+    assert "warm" in verdicts["red"]["untrained_categories"] and not verdicts["red"]["categories"]["warm"]
+
+
+def test_a_text_and_image_head_reads_its_features_in_the_order_it_was_trained(
+    make_settings: MakeSettings, tmp_path: Path
+) -> None:
+    model = ModerationModel.load(make_settings(), fresh_heads=HeadsConfig(text_links="strip"))
+    rows = photo_rows(tmp_path, 24)
+    rows[0][0] = " "  # a row without text: a text+image head has no say on it
+    data = CategoryData(
+        [r[0] for r in rows], [r[2] for r in rows], None, [image_refs(r[1], tmp_path) for r in rows]
+    )
+    features = category_features(model, data, "text+image", True, NoStore())
+    assert features.left_out == {"no text": 1, "no usable image": 1} and len(features.rows) == 23
+    assert features.text is not None and features.images is not None and len(features.images[2]) == 2
+    config = CategoryTrainConfig(name="warm", inputs="text+image", min_df=1)
+    texts = [data.texts[i] for i in features.rows]
+    y = np.array([int(data.labels[i]) for i in features.rows])
+    dense = features.dense()
+    fit = fit_recipe(dense, texts, y, config, balanced=True)
+    ids = {kind: model.encoder_ids[kind] for kind in ("text", "image")}
+    save_head(tmp_path / "head", config, ["0", "1"], fit, ids)
+    head = CategoryHead.load(tmp_path / "head", model.encoder_ids)
+    posts = [
+        PostFeatures(text=features.text[k], images=features.images[k], raw_text=texts[k])
+        for k in range(len(texts))
+    ]
+    assert all(head.applies(p) for p in posts) and not head.applies(PostFeatures(raw_text="only text"))
+    expected = fit.model.predict_proba(fit.design(dense, texts))
+    np.testing.assert_allclose(head.probabilities(posts), expected, atol=1e-4)

@@ -1,11 +1,16 @@
 """``train --category``: a category head on the shared encoders, with cross-validation.
 
-The recipe is deliberately cheap: the worker's own text (and/or image) features,
+The recipe is deliberately cheap: the worker's own text and/or image features,
 computed once and cached like every training feature, standardised, next to TF-IDF
 word n-grams of the text as written, into one class-weighted logistic regression
 (scikit-learn). Cross-validation refits everything per fold, TF-IDF vocabulary
 included, and beside it the two usual baselines on the same folds: the encoder
 features alone with logistic regression, and TF-IDF alone, class-weighted.
+
+An image head (``inputs="image"`` or ``"text+image"``) reads the mean of a post's
+image features, as the worker does; images come from local files or are fetched as
+the worker fetches them, and a row left without a usable image has no say, as in a
+verdict: it is left out of training and counted.
 
 Example::
 
@@ -34,15 +39,19 @@ from worker.errors import CheckpointError, ModelError
 from worker.model.category_head import CategoryHeadConfig, Inputs, TfidfConfig
 from worker.model.moderation import ModerationModel
 from worker.model.types import FloatArray
-from worker.training.encode import encode_texts
+from worker.training.data import ImageRef
+from worker.training.encode import encode_image_table, encode_texts
+from worker.training.images import load_images
 from worker.training.metrics import Report, classification_report
 from worker.training.store import FeatureStore
 
 __all__ = [
     "CategoryData",
+    "CategoryFeatures",
     "CategoryRecord",
     "CategoryTrainConfig",
     "FittedRecipe",
+    "category_features",
     "cross_validate",
     "fit_recipe",
     "save_head",
@@ -71,6 +80,63 @@ class CategoryData:
     texts: list[str]
     labels: list[str]
     sha256: str | None = None  # of the CSV they were read from
+    #: per row, its images (read with an image column; empty: the row has none)
+    images: list[tuple[ImageRef, ...]] | None = None
+
+
+@dataclass(frozen=True)
+class CategoryFeatures:
+    """The rows a head with these inputs can learn from, and their encoder features."""
+
+    rows: list[int]  # indices into the data of the rows kept
+    text: FloatArray | None  # [rows, text_hidden]
+    images: list[list[FloatArray]] | None  # per kept row, its usable images' features
+    left_out: dict[str, int]  # why rows were left out -> how many
+    images_found: str | None = None  # what became of the images, in one line
+
+    def dense(self) -> FloatArray | None:
+        """Per row the text features, then the mean of its images' (as the worker's head reads them)."""
+        parts = [self.text] if self.text is not None else []
+        if self.images is not None:
+            parts.append(np.stack([np.mean(np.stack(vectors), axis=0) for vectors in self.images]))
+        return np.concatenate(parts, axis=1) if parts else None
+
+
+def category_features(
+    model: ModerationModel | None,
+    data: CategoryData,
+    inputs: Inputs,
+    encoder_features: bool,
+    store: FeatureStore,
+) -> CategoryFeatures:
+    """What a head reading ``inputs`` sees of ``data``: rows without the text or the image
+    it needs are left out (the worker would not let that head score them)."""
+    rows = list(range(len(data.texts)))
+    left_out: dict[str, int] = {}
+    if "text" in inputs and inputs != "text":  # a text-only head keeps every row, as it always has
+        kept = [i for i in rows if data.texts[i].strip()]
+        if len(kept) < len(rows):
+            left_out["no text"] = len(rows) - len(kept)
+        rows = kept
+    vectors: dict[str, FloatArray] = {}
+    found = None
+    if "image" in inputs:
+        if model is None or data.images is None:
+            raise ModelError("an image head needs an image column (--image-column) and the image encoder")
+        found = load_images((ref for refs in data.images for ref in refs), model.settings)
+        table, by_content = encode_image_table(model, found, store)
+        vectors = {key: table[by_content[image.content_sha256]] for key, image in found.images.items()}
+        kept = [i for i in rows if any(ref.key in vectors for ref in data.images[i])]
+        if len(kept) < len(rows):
+            left_out["no usable image"] = len(rows) - len(kept)
+        rows = kept
+    text = None
+    if model is not None and encoder_features and "text" in inputs:
+        text = encode_texts(model, [data.texts[i] for i in rows], store)
+    images = None
+    if data.images is not None and "image" in inputs:
+        images = [[vectors[ref.key] for ref in data.images[i] if ref.key in vectors] for i in rows]
+    return CategoryFeatures(rows, text, images, left_out, found.summary() if found is not None else None)
 
 
 class CategoryRecord(BaseModel):
@@ -89,6 +155,9 @@ class CategoryRecord(BaseModel):
     config: CategoryTrainConfig | None = None
     encoder: dict[str, str | None] = {}
     data_sha256: str | None = None
+    #: rows of the CSV left out (an image head: rows without a usable image), by reason
+    left_out: dict[str, int] = {}
+    images_found: str | None = None
 
 
 @dataclass
@@ -162,22 +231,28 @@ def train_category(
     ``model`` encodes the texts; TF-IDF alone (``encoder_features=False``) needs none;
     ``encoder``: how the text encoder was chosen (recorded for ``evaluate --cv``)."""
     started = time.monotonic()
-    classes = sorted(set(data.labels))
-    y = np.asarray([classes.index(label) for label in data.labels], dtype=np.int64)
-    if not (config.encoder_features or config.tfidf):
-        raise ModelError("a category head needs encoder features, TF-IDF, or both")
-    if config.encoder_features and model is None:
-        raise ModelError("encoder features need the model whose encoders the worker runs")
-    dense = encode_texts(model, data.texts, store) if model is not None and config.encoder_features else None
+    _check(config, model)
+    features = category_features(model, data, config.inputs, config.encoder_features, store)
+    texts = [data.texts[i] for i in features.rows]
+    labels = [data.labels[i] for i in features.rows]
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise ModelError(f"fewer than two classes are left to learn from ({features.left_out} rows left out)")
+    y = np.asarray([classes.index(label) for label in labels], dtype=np.int64)
+    dense = features.dense()
     encoded = time.monotonic()
     cv: Report | None = None
     baselines: dict[str, Report] = {}
     if config.cv_folds > 1:
         shown = [config.categories.get(c) or c for c in classes]  # "hate" rather than "0"
-        cv, baselines = cross_validate(dense, data.texts, y, config, shown)
+        cv, baselines = cross_validate(dense, texts, y, config, shown)
     validated = time.monotonic()
-    fit = fit_recipe(dense, data.texts, y, config, balanced=True)
-    feature_ids = {"text": model.encoder_ids["text"]} if model is not None and dense is not None else {}
+    fit = fit_recipe(dense, texts, y, config, balanced=True)
+    feature_ids = {}
+    if model is not None and features.text is not None:
+        feature_ids["text"] = model.encoder_ids["text"]
+    if model is not None and features.images is not None:
+        feature_ids["image"] = model.encoder_ids["image"]
     save_head(out, config, classes, fit, feature_ids)
     done = time.monotonic()
     minutes = {
@@ -196,9 +271,22 @@ def train_category(
         config=config,
         encoder=encoder or {},
         data_sha256=data.sha256,
+        left_out=features.left_out,
+        images_found=features.images_found,
     )
     (out / "training.json").write_text(record.model_dump_json(indent=2), encoding="utf-8")
     return record
+
+
+def _check(config: CategoryTrainConfig, model: ModerationModel | None) -> None:
+    if not (config.encoder_features or config.tfidf):
+        raise ModelError("a category head needs encoder features, TF-IDF, or both")
+    if config.encoder_features and model is None:
+        raise ModelError("encoder features need the model whose encoders the worker runs")
+    if config.tfidf and "text" not in config.inputs:
+        raise ModelError(f"TF-IDF reads text, and a head on {config.inputs!r} has none: --no-tfidf")
+    if "image" in config.inputs and not config.encoder_features:
+        raise ModelError(f"a head on {config.inputs!r} reads image features: --encoder-features")
 
 
 def save_head(

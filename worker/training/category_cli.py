@@ -13,14 +13,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
+from pydantic import ValidationError
 
 from worker.errors import ModelError
+from worker.training.category import CategoryData
+from worker.training.data import ImageRef, file_sha256
 from worker.training.store import FeatureStore
 
 if TYPE_CHECKING:
     from worker.model import ModerationModel
 
-__all__ = ["category_model", "parse_labels", "read_category_csv", "run_category_training"]
+__all__ = ["category_model", "image_refs", "parse_labels", "read_category_csv", "run_category_training"]
 
 #: Figures to beat: frozen encoder features alone, and TF-IDF alone (both cross-validated
 #: on the same folds by ``--baselines``).
@@ -38,26 +41,43 @@ def parse_labels(text: str) -> dict[str, str]:
     return mapping
 
 
-def read_category_csv(path: Path, text_column: str, label_column: str) -> tuple[list[str], list[str]]:
-    """Texts and labels (as written) from a CSV; rows without a label are refused."""
+def read_category_csv(
+    path: Path, text_column: str, label_column: str, image_column: str | None = None
+) -> CategoryData:
+    """Texts, labels (as written) and, with ``image_column``, each row's images from a CSV;
+    rows without a label are refused. An image cell holds references separated by spaces:
+    http(s) URLs, fetched as the worker fetches, or files relative to the CSV's folder."""
     csv.field_size_limit(_CSV_LIMIT)
+    columns = {text_column, label_column} | ({image_column} if image_column else set())
     try:
         with path.open(encoding="utf-8", newline="") as handle:
             reader = csv.DictReader(handle)
-            missing = {text_column, label_column} - set(reader.fieldnames or [])
+            missing = columns - set(reader.fieldnames or [])
             if missing:
                 raise ModelError(f"{path}: no column {sorted(missing)}; it has {reader.fieldnames}")
-            rows = [(row[text_column] or "", (row[label_column] or "").strip()) for row in reader]
+            rows = list(reader)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise ModelError(f"cannot read {path}: {exc}") from exc
-    unlabelled = [n for n, (_, label) in enumerate(rows) if not label]
+    labels = [(row[label_column] or "").strip() for row in rows]
+    unlabelled = [n for n, label in enumerate(labels) if not label]
     if unlabelled:
         raise ModelError(
             f"{path}: {len(unlabelled)} rows have no {label_column!r}, e.g. row {unlabelled[0] + 2}"
         )
-    if len({label for _, label in rows}) < 2:
+    if len(set(labels)) < 2:
         raise ModelError(f"{path}: {label_column!r} has fewer than two distinct values")
-    return [text for text, _ in rows], [label for _, label in rows]
+    images = None
+    if image_column:
+        images = [image_refs(row[image_column] or "", path.parent) for row in rows]
+    return CategoryData([row[text_column] or "" for row in rows], labels, file_sha256(path), images)
+
+
+def image_refs(cell: str, folder: Path) -> tuple[ImageRef, ...]:
+    """A CSV cell's image references: ``http(s)`` URLs, else files relative to ``folder``."""
+    return tuple(
+        ImageRef(url=ref) if ref.startswith(("http://", "https://")) else ImageRef(path=folder / ref)
+        for ref in cell.split()
+    )
 
 
 def category_model(
@@ -80,23 +100,33 @@ def run_category_training(
     model_settings: tuple[str | None, str | None, str, str],
     config_raw: dict[str, object],
     csv_path: Path,
-    columns: tuple[str, str],
+    columns: tuple[str, str, str | None],
     out: Path,
     store: FeatureStore,
 ) -> list[str]:
-    """Train and write the head; returns the report's lines."""
-    from worker.training.category import CategoryData, CategoryTrainConfig, train_category
+    """Train and write the head; returns the report's lines. ``columns``: the text, label
+    and image column (``None``: a text head)."""
+    from worker.training.category import CategoryTrainConfig, train_category
     from worker.training.category_report import category_lines
-    from worker.training.data import file_sha256
 
     text_encoder, image_encoder, pooling, links = model_settings
-    config = CategoryTrainConfig.model_validate(config_raw)
-    texts, labels = read_category_csv(csv_path, *columns)
-    unknown = sorted(set(config.categories) - set(labels))
+    try:
+        config = CategoryTrainConfig.model_validate(config_raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ModelError(f"bad --category options: {problems}") from exc
+    if "image" in config.inputs and not columns[2]:
+        raise ModelError(f"--inputs {config.inputs} reads each row's images: name them with --image-column")
+    data = read_category_csv(csv_path, *columns)
+    unknown = sorted(set(config.categories) - set(data.labels))
     if unknown:
         raise ModelError(f"--labels names {unknown}, which {columns[1]!r} never holds")
     model = category_model(text_encoder, image_encoder, pooling, links)
-    encoder = {"text_encoder": text_encoder, "pooling": pooling, "links": links}
-    rows = CategoryData(texts, labels, file_sha256(csv_path))
-    record = train_category(model, config, rows, store, out, encoder)
+    encoder = {
+        "text_encoder": text_encoder,
+        "image_encoder": image_encoder,
+        "pooling": pooling,
+        "links": links,
+    }
+    record = train_category(model, config, data, store, out, encoder)
     return category_lines(record, csv_path.name)

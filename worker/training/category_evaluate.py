@@ -24,11 +24,9 @@ from pydantic import BaseModel, ConfigDict
 from worker.errors import CheckpointError, ModelError
 from worker.model.category_head import CategoryHead, CategoryHeadConfig
 from worker.model.types import PostFeatures
-from worker.training.category import CategoryRecord, cross_validate
+from worker.training.category import CategoryRecord, category_features, cross_validate
 from worker.training.category_cli import category_model, read_category_csv
 from worker.training.category_report import figures
-from worker.training.data import file_sha256
-from worker.training.encode import encode_texts
 from worker.training.metrics import Report, classification_report, confusion_text, majority_baseline
 from worker.training.store import FeatureStore
 
@@ -61,7 +59,9 @@ class CategoryEvaluation(BaseModel):
     head: str
     data: str
     data_sha256: str
-    rows: int
+    rows: int  # scored; those left out (e.g. no usable image) are counted by reason
+    left_out: dict[str, int] = {}
+    images_found: str | None = None
     trained_on_this_csv: bool
     metrics: Report
     majority_baseline: Report
@@ -83,67 +83,75 @@ def _record(folder: Path) -> CategoryRecord | None:
 def evaluate_category(
     folder: Path,
     data: Path,
-    columns: tuple[str, str],
+    columns: tuple[str, str, str | None],
     store: FeatureStore,
     *,
     cv: int = 0,
     text_encoder: str | None = None,
+    image_encoder: str | None = None,
 ) -> CategoryEvaluation:
-    """Score the head in ``folder`` on ``data`` (``columns``: text and label column)."""
+    """Score the head in ``folder`` on ``data`` (``columns``: text, label and image column)."""
     started = time.monotonic()
     try:
         config = CategoryHeadConfig.model_validate_json((folder / CATEGORY_FILE).read_bytes())
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"cannot read category head {folder}: {exc}") from exc
+    if "image" in config.inputs and not columns[2]:
+        raise ModelError(
+            f"head {config.name!r} reads images ({config.inputs}): name them with --image-column"
+        )
     record = _record(folder)
-    texts, labels = read_category_csv(data, *columns)
-    unknown = sorted(set(labels) - set(config.classes))
+    rows = read_category_csv(data, columns[0], columns[1], columns[2] if "image" in config.inputs else None)
+    unknown = sorted(set(rows.labels) - set(config.classes))
     if unknown:
         known = list(config.classes)
         raise ModelError(f"{data}: labels {unknown} are not classes of {config.name!r} {known}")
     encoder = record.encoder if record else {}
-    dense = None
-    encoder_ids: dict[str, str] = {}
+    model = None
     if config.feature_ids:
         model = category_model(
             text_encoder or encoder.get("text_encoder"),
-            None,
+            image_encoder or encoder.get("image_encoder"),
             encoder.get("pooling") or "auto",
             encoder.get("links") or "strip",
         )
-        encoder_ids = model.encoder_ids
-        dense = encode_texts(model, texts, store)
-    head = CategoryHead.load(folder, encoder_ids)
+    features = category_features(model, rows, config.inputs, "text" in config.feature_ids, store)
+    head = CategoryHead.load(folder, model.encoder_ids if model is not None else {})
+    texts = [rows.texts[i] for i in features.rows]
     classes = list(config.classes)
-    y = np.asarray([classes.index(label) for label in labels], dtype=np.int64)
+    y = np.asarray([classes.index(rows.labels[i]) for i in features.rows], dtype=np.int64)
+    posts = [
+        PostFeatures(
+            text=features.text[k] if features.text is not None else None,
+            images=features.images[k] if features.images is not None else [],
+            raw_text=texts[k],
+        )
+        for k in range(len(texts))
+    ]
     predicted = np.concatenate(
         [
-            head.probabilities(
-                [
-                    PostFeatures(text=dense[i] if dense is not None else None, raw_text=texts[i])
-                    for i in range(start, min(start + _CHUNK, len(texts)))
-                ]
-            ).argmax(axis=1)
-            for start in range(0, len(texts), _CHUNK)
+            head.probabilities(posts[start : start + _CHUNK]).argmax(axis=1)
+            for start in range(0, len(posts), _CHUNK)
         ]
     )
     shown = [config.categories.get(c) or c for c in classes]  # "hate" rather than "0"
-    sha256 = file_sha256(data)
     crossed = None
     if cv > 1:
         if record is None or record.config is None:
             raise ModelError(f"--cv re-runs the recipe in {folder}/training.json, which does not record it")
         cv_started = time.monotonic()
         recipe_config = record.config.model_copy(update={"cv_folds": cv})
-        recipe, baselines = cross_validate(dense, texts, y, recipe_config, shown)
+        recipe, baselines = cross_validate(features.dense(), texts, y, recipe_config, shown)
         cv_minutes = round((time.monotonic() - cv_started) / 60, 2)
         crossed = CategoryCrossValidation(folds=cv, recipe=recipe, baselines=baselines, minutes=cv_minutes)
     return CategoryEvaluation(
         head=config.name,
         data=str(data),
-        data_sha256=sha256,
+        data_sha256=rows.sha256 or "",
         rows=len(texts),
-        trained_on_this_csv=record is not None and record.data_sha256 == sha256,
+        left_out=features.left_out,
+        images_found=features.images_found,
+        trained_on_this_csv=record is not None and record.data_sha256 == rows.sha256,
         metrics=classification_report(y, predicted, shown),
         majority_baseline=majority_baseline(y, shown),
         cross_validation=crossed,
@@ -156,6 +164,11 @@ def category_evaluation_lines(result: CategoryEvaluation) -> list[str]:
         f"category head {result.head!r} on {result.data} ({result.rows} rows)",
         f"result: {figures(result.metrics)}",
     ]
+    if result.images_found is not None:
+        lines.append(f"images: {result.images_found}")
+    if result.left_out:
+        why = ", ".join(f"{n} {reason}" for reason, n in result.left_out.items())
+        lines.append(f"rows left out ({why}): the worker gives this head no say on such posts")
     if result.trained_on_this_csv:
         lines.append(
             "  WARNING: the head was trained on this CSV, so this figure says how well it fits it; "

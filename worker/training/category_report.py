@@ -20,7 +20,15 @@ def figures(report: Report) -> str:
 
 
 def category_lines(record: CategoryRecord, data_name: str) -> list[str]:
-    lines = [f"category head {record.name!r}: {record.examples} examples, classes {record.classes}"]
+    inputs = record.config.inputs if record.config else "text"
+    lines = [
+        f"category head {record.name!r} on {inputs}: {record.examples} examples, classes {record.classes}"
+    ]
+    if record.images_found is not None:
+        lines.append(f"images: {record.images_found}")
+    if record.left_out:
+        why = ", ".join(f"{n} {reason}" for reason, n in record.left_out.items())
+        lines.append(f"rows left out ({why}): the worker gives this head no say on such posts")
     if record.cv is None:
         lines.append("no cross-validation (--cv 0)")
     else:

@@ -81,11 +81,26 @@ def train_command(
             help='--category: label -> category, "0=hate,1=offensive,2=" (empty: none). Default: each label.'
         ),
     ] = "",
+    inputs: Annotated[
+        str,
+        typer.Option(
+            help="--category: what the head reads: text, image (the mean of a post's images' "
+            "features) or text+image (posts having both)."
+        ),
+    ] = "text",
+    image_column: Annotated[
+        str | None,
+        typer.Option(
+            help="--category: the CSV's image column: URLs, or files relative to the CSV, "
+            "separated by spaces (needed by --inputs image and text+image)."
+        ),
+    ] = None,
     tfidf: Annotated[
-        bool, typer.Option(help="--category: TF-IDF word n-grams of the text as written.")
-    ] = True,
+        bool | None,
+        typer.Option(help="--category: TF-IDF word n-grams of the text as written. Default: with text."),
+    ] = None,
     encoder_features: Annotated[
-        bool, typer.Option(help="--category: the shared text encoder's features.")
+        bool, typer.Option(help="--category: the shared encoders' features (text and/or image).")
     ] = True,
     c: Annotated[
         float, typer.Option(help="--category: inverse regularisation of the logistic regression.")
@@ -144,14 +159,16 @@ def train_command(
         if data is None:
             raise typer.BadParameter("--category NAME needs the labelled CSV: train --category NAME data.csv")
         target = out or Path(".models") / category
-        raw = {"name": category, "categories": parse_labels(labels), "tfidf": tfidf, "c": c}
-        raw |= {"encoder_features": encoder_features, "cv_folds": cv, "seed": seed, "baselines": baselines}
+        with_tfidf = tfidf if tfidf is not None else "text" in inputs
+        raw = {"name": category, "inputs": inputs, "categories": parse_labels(labels), "tfidf": with_tfidf}
+        raw |= {"c": c, "encoder_features": encoder_features, "cv_folds": cv, "seed": seed}
+        raw |= {"baselines": baselines}
         with _exit_on_error(), open_store(cache, cache_dir, training_settings(text_encoder)) as store:
             lines = run_category_training(
                 (text_encoder, image_encoder, pooling, links),
                 raw,
                 data,
-                (text_column, label_column),
+                (text_column, label_column, image_column),
                 target,
                 store,
             )
@@ -205,6 +222,9 @@ def evaluate_command(
     cache_dir: CacheDir = _CACHE_DIR,
     text_column: Annotated[str, typer.Option(help="A category head's CSV: its text column.")] = "text",
     label_column: Annotated[str, typer.Option(help="A category head's CSV: its label column.")] = "label",
+    image_column: Annotated[
+        str | None, typer.Option(help="A category head on images: the CSV's image column.")
+    ] = None,
 ) -> None:
     """Score a checkpoint (heads, or a category head from train --category) on a labelled
     CSV: macro-F1, per-class figures, the confusion matrix (text and PNG), beside the
@@ -217,8 +237,9 @@ def evaluate_command(
     from worker.training.category_evaluate import CATEGORY_FILE
 
     if (heads / CATEGORY_FILE).is_file():
-        columns = (text_column, label_column)
-        _evaluate_category(heads, data, out, png, cv, columns, text_encoder, cache, cache_dir)
+        columns = (text_column, label_column, image_column)
+        encoders = (text_encoder, image_encoder)
+        _evaluate_category(heads, data, out, png, cv, columns, encoders, cache, cache_dir)
         return
     from worker.training.evaluate import evaluate
     from worker.training.plot import save_confusion_png
@@ -253,8 +274,8 @@ def _evaluate_category(
     out: Path,
     png: Path | None,
     cv: int,
-    columns: tuple[str, str],
-    text_encoder: str | None,
+    columns: tuple[str, str, str | None],
+    encoders: tuple[str | None, str | None],
     cache: str,
     cache_dir: Path,
 ) -> None:
@@ -263,8 +284,11 @@ def _evaluate_category(
     from worker.training.runtime import open_store, training_settings
 
     _logging()
+    text_encoder, image_encoder = encoders
     with _exit_on_error(), open_store(cache, cache_dir, training_settings(text_encoder)) as store:
-        result = evaluate_category(folder, data, columns, store, cv=cv, text_encoder=text_encoder)
+        result = evaluate_category(
+            folder, data, columns, store, cv=cv, text_encoder=text_encoder, image_encoder=image_encoder
+        )
         picture = save_confusion_png(result.metrics, png or out.with_suffix(".png"), data.name)
         result = result.model_copy(update={"confusion_png": str(picture)})
         _write(out, result.model_dump_json(indent=2) + "\n")

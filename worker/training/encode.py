@@ -30,7 +30,7 @@ from worker.training.data import Post
 from worker.training.images import FoundImages
 from worker.training.store import FeatureStore
 
-__all__ = ["IntArray", "PostRows", "Tables", "encode_posts", "encode_texts"]
+__all__ = ["IntArray", "PostRows", "Tables", "encode_image_table", "encode_posts", "encode_texts"]
 
 log = logging.getLogger(__name__)
 
@@ -60,9 +60,8 @@ def encode_posts(
 ) -> tuple[Tables, PostRows]:
     """Features of every post's text and image, from ``store`` or the encoders."""
     texts = {text_hash(p.text): p.text for p in posts if p.text.strip()}
-    images = {img.content_sha256: img.image for img in found.images.values()}
     text_table, text_rows = _table("text", texts, model.encode_texts, model, store)
-    image_table, image_rows = _table("image", images, model.encode_images, model, store)
+    image_table, image_rows = encode_image_table(model, found, store)
     post_text = [text_rows[text_hash(p.text)] if p.text.strip() else -1 for p in posts]
     post_image = [
         image_rows[found.images[p.image.key].content_sha256] if p.image.key in found.images else -1
@@ -76,6 +75,14 @@ def encode_texts(model: ModerationModel, texts: Sequence[str], store: FeatureSto
     """[len(texts), text_hidden] text features in input order, each distinct text encoded once."""
     table, rows = _table("text", {text_hash(t): t for t in texts}, model.encode_texts, model, store)
     return table[[rows[text_hash(t)] for t in texts]]
+
+
+def encode_image_table(
+    model: ModerationModel, found: FoundImages, store: FeatureStore
+) -> tuple[FloatArray, dict[str, int]]:
+    """[distinct images, image_hidden] features, and each image's row by its content sha256."""
+    images = {img.content_sha256: img.image for img in found.images.values()}
+    return _table("image", images, model.encode_images, model, store)
 
 
 def _table(

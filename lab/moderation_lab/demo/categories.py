@@ -73,13 +73,13 @@ def demo_categories(
 
 
 def _train(csv_path: Path, out: Path) -> None:
-    from worker.training.category import CategoryData, CategoryTrainConfig, train_category
+    from worker.training.category import CategoryTrainConfig, train_category
     from worker.training.category_cli import read_category_csv
     from worker.training.store import NoStore
 
-    texts, labels = read_category_csv(csv_path, "tweet", "class")
+    data = read_category_csv(csv_path, "tweet", "class")
     config = CategoryTrainConfig(
         name="hate_offensive", categories=HATE_LABELS, encoder_features=False, cv_folds=0, baselines=False
     )
-    record = train_category(None, config, CategoryData(texts, labels), NoStore(), out)
+    record = train_category(None, config, data, NoStore(), out)
     log.info("demo category trained in %.1f min", record.minutes["total"])
