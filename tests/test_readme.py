@@ -6,8 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
+from pydantic import TypeAdapter
 
 from worker.cli import settings_markdown
+from worker.config.classifiers import ClassifierSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -44,3 +46,13 @@ def test_docs_links_lead_somewhere() -> None:
     for path in [ROOT / "README.md", *DOCS]:
         for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", path.read_text(encoding="utf-8")):
             assert (path.parent / target).exists(), f"{path.name} links to a missing {target}"
+
+
+@pytest.mark.parametrize("path", [ROOT / "README.md", ROOT / "docs" / "categories.md"], ids=lambda p: p.name)
+def test_classifier_examples_are_valid_settings(path: Path) -> None:
+    """Every MODERATION_CLASSIFIERS='...' example parses as the worker parses it."""
+    examples = re.findall(r"MODERATION_CLASSIFIERS='([^']*)'", path.read_text(encoding="utf-8"))
+    assert examples
+    for example in examples:
+        entries = TypeAdapter(list[ClassifierSpec]).validate_json(example)
+        assert entries and all(entry.kind for entry in entries)
