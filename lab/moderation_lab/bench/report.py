@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["print_guarantees", "print_table"]
+__all__ = ["print_category_costs", "print_guarantees", "print_table"]
 
 TARGETS = (
     ("cold e2e / previous configuration", "e2e_over_previous", ">= 1.5", lambda v, r: v >= 1.5),
@@ -138,4 +138,20 @@ def print_guarantees(g: dict[str, Any]) -> None:
         f"{g['eos_added_p50_latency_ms']:,.0f}",
         f"{g['eos_added_p99_latency_ms']:,.0f}",
     )
+    Console(width=120).print(table)
+
+
+def print_category_costs(c: dict[str, Any]) -> None:
+    """Each kind of added category: milliseconds per post (or image), and over the forward pass."""
+    title = (
+        f"what a category costs (batch {c['batch']}; forward pass of every head "
+        f"{c['forward_ms_per_post']:,.1f} ms a post)"
+    )
+    table = Table(title=title)
+    for column in ("category", "ms", "per", "/ forward pass", "why"):
+        table.add_column(column, justify="right" if column in ("ms", "/ forward pass") else "left")
+    for name, row in c["rows"].items():
+        table.add_row(
+            name, f"{row['ms_per_item']:,.2f}", row["per"], f"{row['over_forward_pass']:.3f}", row["note"]
+        )
     Console(width=120).print(table)

@@ -15,11 +15,12 @@ from PIL import Image
 
 from moderation_lab.bench import baseline, measure
 from moderation_lab.bench.backends import compare_backends
+from moderation_lab.bench.categories import category_costs
 from moderation_lab.bench.data import BenchCorpus, BenchPost, photo, tagged
 from moderation_lab.bench.guarantees import guarantee_cost
 from moderation_lab.bench.models import build_full_models
 from moderation_lab.bench.peaks import PRECISION_OF, gemm_peaks
-from moderation_lab.bench.report import print_guarantees, print_table
+from moderation_lab.bench.report import print_category_costs, print_guarantees, print_table
 from moderation_lab.demo.data import find_data_dir
 from moderation_lab.embedded.kafka_io import create_topics
 from moderation_lab.embedded.ports import free_port
@@ -164,6 +165,11 @@ def main(argv: list[str] | None = None) -> int:
         help="run the worker with MODERATION_GC_FREEZE=false (to compare)",
     )
     parser.add_argument(
+        "--categories-only",
+        action="store_true",
+        help="only what each kind of added category costs per post (full-size models)",
+    )
+    parser.add_argument(
         "--guarantees-only",
         action="store_true",
         help="only the short at-least-once vs exactly-once comparison (tiny models, noida-db)",
@@ -187,8 +193,16 @@ def main(argv: list[str] | None = None) -> int:
         "models": {"text": "BERT-base", "image": "ResNet-34", "clip": "CLIP ViT-B/16"},
         "data": "shared/data tweet pairs" if find_data_dir() else "built-in sample",
     }
+    if args.categories_only:
+        costs = categories(bench, ModerationModel.load(bench.settings()))
+        args.out.write_text(json.dumps({"category_costs": costs}, indent=2, sort_keys=True) + "\n")
+        print_category_costs(costs)
+        print(f"wrote {args.out}")
+        return 0
     in_process(bench)
     asyncio.run(end_to_end(bench))
+    assert bench.alternating is not None
+    bench.results["category_costs"] = categories(bench, bench.alternating.model)
     # The guarantees' cost, measured in the same run on tiny models (see bench.guarantees).
     workdir = Path(".run") / time.strftime("guarantees-%Y%m%d-%H%M%S")
     bench.results["guarantees"] = asyncio.run(guarantee_cost(workdir))
@@ -196,9 +210,18 @@ def main(argv: list[str] | None = None) -> int:
     derive(bench.results)
     args.out.write_text(json.dumps(bench.results, indent=2, sort_keys=True) + "\n")
     print_table(bench.results)
+    print_category_costs(bench.results["category_costs"])
     print_guarantees(bench.results["guarantees"])
     print(f"wrote {args.out}")
     return 0
+
+
+def categories(bench: Bench, model: ModerationModel) -> dict[str, Any]:
+    """What each kind of added category costs per post, on the bench's forward posts."""
+    posts = bench.corpus.posts(bench.args.forward_posts, "cat", with_images=True)
+    images = bench.decoded(posts, model.settings.decode_min_side)
+    folder = bench.args.models / "categories"
+    return category_costs(model, posts, images, folder, batch=bench.args.max_batch)
 
 
 def derive(r: dict[str, Any]) -> None:
