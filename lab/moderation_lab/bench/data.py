@@ -77,7 +77,15 @@ class BenchCorpus:
     """Tweet pairs to draw posts from; every post gets images of its own."""
 
     def __init__(self, pairs: list[tuple[str, str]]) -> None:
-        self.pairs = pairs
+        # The data repeats some tweets word for word in several pairs: keep a pair only when
+        # both its texts are new, so that no text comes twice in a stream (a repeated text is
+        # served from the cache, and a cold stream must not be).
+        seen: set[str] = set()
+        self.pairs = []
+        for first, second in pairs:
+            if first != second and first not in seen and second not in seen:
+                self.pairs.append((first, second))
+                seen.update((first, second))
         self._next_image = 0
 
     @classmethod

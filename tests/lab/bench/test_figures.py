@@ -111,3 +111,13 @@ def test_streams_past_the_end_of_the_pairs_still_share_no_text() -> None:
     texts = [{p.text for p in stream} | {p.reference[1] for p in stream if p.reference} for stream in streams]
     assert sum(len(t) for t in texts) == len(set().union(*texts))
     assert streams[0][0].text == "first 0"  # the first lap is verbatim
+
+
+def test_tweets_repeated_in_the_data_come_once_in_a_stream() -> None:
+    pairs = [("same claim", "reply a"), ("other claim", "reply b"), ("same claim", "reply c")]
+    pairs += [("reply b", "reply d"), ("twice", "twice")] + [(f"first {i}", f"second {i}") for i in range(20)]
+    corpus = BenchCorpus(pairs)
+    assert corpus.pairs[:2] == [("same claim", "reply a"), ("other claim", "reply b")]
+    stream = corpus.posts(40, "cold", with_images=True)
+    texts = [p.text for p in stream] + [p.reference[1] for p in stream if p.reference]
+    assert len(texts) == len(set(texts)) == 60
