@@ -250,9 +250,19 @@ def derive(r: dict[str, Any]) -> None:
         for backend, row in rows.items():
             peak = r["gemm_peaks"][PRECISION_OF[backend]]
             row["utilisation"] = row["items_per_s"] * table["flops_per_item"][encoder] / peak
+    # Against the fastest backend that keeps agreement with fp32 (what the choice may pick),
+    # and, to show what agreement costs, against the fastest of all.
     r["chosen_over_fastest_backend"] = {
+        encoder: rows[table["chosen"][encoder]]["items_per_s"]
+        / max(v["items_per_s"] for v in rows.values() if agrees(v))
+        for encoder, rows in table["encoders"].items()
+    }
+    r["chosen_over_fastest_any_backend"] = {
         encoder: rows[table["chosen"][encoder]]["items_per_s"] / max(v["items_per_s"] for v in rows.values())
         for encoder, rows in table["encoders"].items()
+    }
+    r["chosen_agrees_with_fp32"] = {
+        encoder: agrees(rows[table["chosen"][encoder]]) for encoder, rows in table["encoders"].items()
     }
     r["max_utilization"] = max(
         [r["flop_utilization"], r["forward_flop_utilization"]]
@@ -260,6 +270,18 @@ def derive(r: dict[str, Any]) -> None:
     )
     bound = r["max_wait_ms"] + 2 * r["batch_compute_ms_mean"]
     r["p99_latency_bound_ms"] = bound
+
+
+#: Agreement a backend must keep with torch fp32 to be chosen.
+MIN_COSINE, MAX_BIAS_SCORE_DIFF = 0.999, 0.005
+
+
+def agrees(row: dict[str, Any]) -> bool:
+    """Whether a backend's row of the table keeps agreement with torch fp32 (rows without
+    a cosine, as in older results, count as agreeing)."""
+    cosine = row.get("cosine_min", 1.0)
+    bias = row.get("bias_score_abs_diff_max") or 0.0
+    return bool(cosine >= MIN_COSINE and bias <= MAX_BIAS_SCORE_DIFF)
 
 
 def utilisation(

@@ -43,8 +43,10 @@ def test_histogram_turns_cumulative_buckets_into_counts() -> None:
 
 def test_derive_computes_ratios_and_the_latency_bound() -> None:
     rows = {
-        "torch-fp32": {"items_per_s": 10.0, "utilisation": 0.2},
-        "ort-int8": {"items_per_s": 20.0, "utilisation": 0.1},
+        "torch-fp32": {"items_per_s": 10.0, "utilisation": 0.2, "cosine_min": 1.0},
+        "ort-int8": {"items_per_s": 20.0, "utilisation": 0.1, "cosine_min": 0.9995},
+        # the fastest, but too far from fp32 to be chosen
+        "torch-int8": {"items_per_s": 25.0, "utilisation": 0.1, "cosine_min": 0.998},
     }
     r = {
         "e2e_posts_per_s": 4.0,
@@ -85,6 +87,8 @@ def test_derive_computes_ratios_and_the_latency_bound() -> None:
     assert rows["torch-fp32"]["utilisation"] == pytest.approx(0.1)  # against the final peaks
     assert r["max_utilization"] == pytest.approx(0.75)
     assert r["chosen_over_fastest_backend"] == {"clip_image": 1.0}
+    assert r["chosen_over_fastest_any_backend"] == {"clip_image": pytest.approx(0.8)}
+    assert r["chosen_agrees_with_fp32"] == {"clip_image": True}
     assert r["p99_latency_bound_ms"] == pytest.approx(450.0)
 
 
