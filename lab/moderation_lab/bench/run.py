@@ -137,6 +137,7 @@ def in_process(bench: Bench) -> None:
     r["decode_agreement"] = measure.decode_agreement(
         model, list(full.values()), [worker_images[p] for p in full]
     )
+    r["category_costs"] = categories(bench, model)
     bench.alternating = Alternating(
         seed, seed_posts, images, model, forward_posts, worker_images, args.max_batch, text_posts, text_fwd
     )
@@ -201,8 +202,6 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     in_process(bench)
     asyncio.run(end_to_end(bench))
-    assert bench.alternating is not None
-    bench.results["category_costs"] = categories(bench, bench.alternating.model)
     # The guarantees' cost, measured in the same run on tiny models (see bench.guarantees).
     workdir = Path(".run") / time.strftime("guarantees-%Y%m%d-%H%M%S")
     bench.results["guarantees"] = asyncio.run(guarantee_cost(workdir))
