@@ -25,7 +25,7 @@ def validator(name: str) -> jsonschema.Draft202012Validator:
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))
 def test_committed_schema_matches_the_value_object(name: str) -> None:
-    assert (schema_dir() / name).read_text() == render(name), "run: moderation-worker schemas"
+    assert (schema_dir() / name).read_text() == render(name), "run: moderation-lab schemas"
 
 
 def test_no_stray_schema_files() -> None:

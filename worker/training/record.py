@@ -111,7 +111,7 @@ class TrainingRecord(BaseModel):
 
     def worker_settings(self, folder: Path) -> dict[str, str]:
         """The settings that make a worker load these heads on their own encoders
-        (e.g. for ``moderation-worker demo``): text and image encoder, heads folder."""
+        (e.g. for ``moderation-lab demo``): text and image encoder, heads folder."""
         return {
             "text_encoder": resolve_encoder(self.text_encoder),
             "image_encoder": self.image_encoder,

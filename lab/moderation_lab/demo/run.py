@@ -1,4 +1,4 @@
-"""``moderation-worker demo``: the whole product on one machine, then a table of what it decided.
+"""``moderation-lab demo``: the whole product on one machine, then a table of what it decided.
 
 Starts the embedded broker, ``redis-server``, a local image server and a real
 ``moderation-worker run`` process; produces sample posts (real tweet pairs when
