@@ -121,7 +121,8 @@ def run_category_training(
     unknown = sorted(set(config.categories) - set(data.labels))
     if unknown:
         raise ModelError(f"--labels names {unknown}, which {columns[1]!r} never holds")
-    model = category_model(text_encoder, image_encoder, pooling, links)
+    # TF-IDF alone needs no encoder: no model to load (nor to download).
+    model = category_model(text_encoder, image_encoder, pooling, links) if config.encoder_features else None
     encoder = {
         "text_encoder": text_encoder,
         "image_encoder": image_encoder,
