@@ -37,6 +37,11 @@ recorded as failed.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
 __all__ = [
     "BankError",
     "BlockedURL",
@@ -58,6 +63,7 @@ __all__ = [
     "SchemaViolation",
     "TooDeeplyNested",
     "UnusableContent",
+    "validation_problems",
 ]
 
 
@@ -173,3 +179,8 @@ class BankError(ConfigError):
     refuses to start (at start-up) rather than run with a bank silently missing."""
 
     kind = "bank_error"
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """A pydantic validation error in one line: ``field.sub: message; ...``."""
+    return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())

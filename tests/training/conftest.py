@@ -118,12 +118,16 @@ def entailment_csvs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
     return train, val
 
 
-@pytest.fixture
-def cli() -> typer.Typer:
+def training_cli() -> typer.Typer:
     """A fresh command line with only the training commands, as worker.cli will have them."""
     app = typer.Typer(add_completion=False)
     register(app)
     return app
+
+
+@pytest.fixture
+def cli() -> typer.Typer:
+    return training_cli()
 
 
 @pytest.fixture(scope="session")

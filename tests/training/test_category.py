@@ -28,12 +28,11 @@ from worker.training.category import (
     save_head,
 )
 from worker.training.category_cli import image_refs
-from worker.training.cli import register
 from worker.training.encode import encode_texts
 from worker.training.store import NoStore
 from worker.verdicts.policy import check_policy
 
-from .conftest import MakeSettings, write_csv
+from .conftest import MakeSettings, training_cli, write_csv
 
 SPAM = ["win a free prize now", "cheap pills click here", "free money click now", "claim your prize today"]
 HAM = ["see you at lunch", "the meeting moved to monday", "thanks for the photos", "how was the trip"]
@@ -47,13 +46,18 @@ def spam_rows(n: int) -> list[list[str]]:
 def spam_head(model_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     folder = tmp_path_factory.mktemp("spam")
     data = write_csv(folder / "spam.csv", ["message", "is_spam"], spam_rows(60))
-    app = typer.Typer(add_completion=False)
-    register(app)
     args = ["train", "--category", "spam", str(data), "--text-column", "message", "--label-column", "is_spam"]
     args += ["--labels", "1=spam,0=", "--out", str(folder / "head"), "--cv", "3", "--cache", "none"]
-    result = CliRunner().invoke(app, args)
+    result = CliRunner().invoke(training_cli(), args)
     assert result.exit_code == 0, result.output
     return folder / "head", result.output
+
+
+def _model_with_head(head: Path, category: str, make_settings: MakeSettings) -> ModerationModel:
+    """The tiny model with the category head in ``head`` added, ``category`` flagging at 0.5."""
+    spec = ClassifierSpec(kind="head", source=str(head))
+    settings = make_settings(classifiers=(spec,), policy={category: CategoryRule(threshold=0.5)})
+    return ModerationModel.load(settings, fresh_heads=HeadsConfig(text_links="strip"))
 
 
 def test_train_reports_cross_validation_baselines_confusion_and_minutes(spam_head: tuple[Path, str]) -> None:
@@ -68,20 +72,18 @@ def test_train_reports_cross_validation_baselines_confusion_and_minutes(spam_hea
     assert config["categories"] == {"1": "spam", "0": ""} and config["inputs"] == "text"
 
 
-def _evaluate(folder: Path, data: Path, out: Path, *extra: str) -> tuple[int, str]:
-    app = typer.Typer(add_completion=False)
-    register(app)
+def _evaluate(cli: typer.Typer, folder: Path, data: Path, out: Path, *extra: str) -> tuple[int, str]:
     args = ["evaluate", "--heads", str(folder), "--data", str(data), "--out", str(out), "--cache", "none"]
-    result = CliRunner().invoke(app, [*args, "--text-column", "message", "--label-column", "is_spam", *extra])
+    result = CliRunner().invoke(cli, [*args, "--text-column", "message", "--label-column", "is_spam", *extra])
     return result.exit_code, result.output
 
 
 def test_evaluate_scores_the_head_and_reruns_its_recipe_on_the_same_folds(
-    spam_head: tuple[Path, str], tmp_path: Path
+    spam_head: tuple[Path, str], cli: typer.Typer, tmp_path: Path
 ) -> None:
     folder, _ = spam_head
     data = folder.parent / "spam.csv"
-    code, output = _evaluate(folder, data, tmp_path / "report.json", "--cv", "3")
+    code, output = _evaluate(cli, folder, data, tmp_path / "report.json", "--cv", "3")
     assert code == 0, output
     assert "category head 'spam' on" in output and "baseline majority class: macro-F1" in output
     assert "WARNING: the head was trained on this CSV" in output
@@ -95,10 +97,12 @@ def test_evaluate_scores_the_head_and_reruns_its_recipe_on_the_same_folds(
     assert (tmp_path / "report.png").stat().st_size > 0
 
 
-def test_evaluate_refuses_labels_the_head_does_not_know(spam_head: tuple[Path, str], tmp_path: Path) -> None:
+def test_evaluate_refuses_labels_the_head_does_not_know(
+    spam_head: tuple[Path, str], cli: typer.Typer, tmp_path: Path
+) -> None:
     folder, _ = spam_head
     data = write_csv(tmp_path / "other.csv", ["message", "is_spam"], [["hello", "0"], ["buy now", "2"]])
-    code, output = _evaluate(folder, data, tmp_path / "report.json")
+    code, output = _evaluate(cli, folder, data, tmp_path / "report.json")
     assert code != 0
     assert "labels ['2'] are not classes of 'spam'" in output and "Traceback" not in output
 
@@ -106,9 +110,8 @@ def test_evaluate_refuses_labels_the_head_does_not_know(spam_head: tuple[Path, s
 async def test_the_worker_scores_the_category_in_every_verdict(
     spam_head: tuple[Path, str], make_settings: MakeSettings
 ) -> None:
-    spec = ClassifierSpec(kind="head", source=str(spam_head[0]))
-    settings = make_settings(classifiers=(spec,), policy={"spam": CategoryRule(threshold=0.5)})
-    model = ModerationModel.load(settings, fresh_heads=HeadsConfig(text_links="strip"))
+    model = _model_with_head(spam_head[0], "spam", make_settings)
+    settings = model.settings
     assert model.category_names == {"spam"}
     assert "classifier:spam" in model.identity.components
     check_policy(settings, model.category_names)
@@ -214,18 +217,16 @@ def photo_rows(folder: Path, n: int) -> list[list[str]]:
 def photo_head(model_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     folder = tmp_path_factory.mktemp("photos")
     data = write_csv(folder / "photos.csv", ["caption", "photo", "warm"], photo_rows(folder, 40))
-    app = typer.Typer(add_completion=False)
-    register(app)
     args = ["train", "--category", "warm", str(data), "--text-column", "caption", "--label-column", "warm"]
     args += ["--inputs", "image", "--image-column", "photo", "--labels", "1=warm,0="]
     args += ["--out", str(folder / "head"), "--cv", "3", "--cache", "none"]
-    result = CliRunner().invoke(app, args)
+    result = CliRunner().invoke(training_cli(), args)
     assert result.exit_code == 0, result.output
     return folder / "head", result.output
 
 
 def test_an_image_head_learns_from_the_images_and_leaves_out_rows_without_one(
-    photo_head: tuple[Path, str], tmp_path: Path
+    photo_head: tuple[Path, str], cli: typer.Typer, tmp_path: Path
 ) -> None:
     folder, output = photo_head
     assert "category head 'warm' on image: 40 examples" in output
@@ -237,25 +238,23 @@ def test_an_image_head_learns_from_the_images_and_leaves_out_rows_without_one(
     config = json.loads((folder / "category.json").read_text())
     assert config["inputs"] == "image" and set(config["feature_ids"]) == {"image"} and config["tfidf"] is None
     # evaluate reads the same column, scores as the worker does, and re-runs the recipe.
-    app = typer.Typer(add_completion=False)
-    register(app)
     args = ["evaluate", "--heads", str(folder), "--data", str(folder.parent / "photos.csv")]
     args += ["--out", str(tmp_path / "report.json"), "--cache", "none", "--cv", "3"]
     args += ["--text-column", "caption", "--label-column", "warm", "--image-column", "photo"]
-    result = CliRunner().invoke(app, args)
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["rows"] == 40 and report["left_out"] == {"no usable image": 1}
     assert report["metrics"]["macro_f1"] > 0.9
     assert report["cross_validation"]["recipe"] == record["cv"]
-    without = CliRunner().invoke(app, [a for a in args if a not in ("--image-column", "photo")])
+    without = CliRunner().invoke(cli, [a for a in args if a not in ("--image-column", "photo")])
     assert without.exit_code == 1 and "name them with --image-column" in without.output
 
 
-def test_image_options_are_checked_in_one_line(model_env: dict[str, str], tmp_path: Path) -> None:
+def test_image_options_are_checked_in_one_line(
+    model_env: dict[str, str], cli: typer.Typer, tmp_path: Path
+) -> None:
     data = write_csv(tmp_path / "d.csv", ["text", "label", "photo"], [["a", "0", ""], ["b", "1", ""]])
-    app = typer.Typer(add_completion=False)
-    register(app)
     base = ["train", "--category", "c", str(data), "--cache", "none", "--out", str(tmp_path / "h")]
     cases = {
         ("--inputs", "image"): "name them with --image-column",
@@ -264,7 +263,7 @@ def test_image_options_are_checked_in_one_line(model_env: dict[str, str], tmp_pa
         ("--inputs", "image", "--image-column", "pic"): "no column ['pic']",
     }
     for extra, message in cases.items():
-        result = CliRunner().invoke(app, [*base, *extra])
+        result = CliRunner().invoke(cli, [*base, *extra])
         assert result.exit_code == 1 and message in result.output, (extra, result.output)
         assert "Traceback" not in result.output
 
@@ -272,9 +271,7 @@ def test_image_options_are_checked_in_one_line(model_env: dict[str, str], tmp_pa
 async def test_the_worker_scores_an_image_category_on_posts_with_images(
     photo_head: tuple[Path, str], make_settings: MakeSettings
 ) -> None:
-    spec = ClassifierSpec(kind="head", source=str(photo_head[0]))
-    settings = make_settings(classifiers=(spec,), policy={"warm": CategoryRule(threshold=0.5)})
-    model = ModerationModel.load(settings, fresh_heads=HeadsConfig(text_links="strip"))
+    model = _model_with_head(photo_head[0], "warm", make_settings)
     publisher, _, _ = await run(
         [post("red", images=["https://img.test/ok/40x30.png"]), post("text", text="no picture")], model
     )  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from typing import Any, get_origin
 from pydantic import ValidationError
 
 from worker.config.settings import ENV_PREFIX, Settings
-from worker.errors import ConfigError
+from worker.errors import ConfigError, validation_problems
 
 __all__ = ["model_dir_settings", "named_settings", "parse_overrides"]
 
@@ -82,5 +82,4 @@ def named_settings(
     try:
         return Settings(**values)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ConfigError(f"{source}: invalid settings: {problems}") from exc
+        raise ConfigError(f"{source}: invalid settings: {validation_problems(exc)}") from exc

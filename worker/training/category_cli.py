@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import typer
 from pydantic import ValidationError
 
-from worker.errors import ModelError
+from worker.errors import ModelError, validation_problems
 from worker.training.category import CategoryData
 from worker.training.data import ImageRef, file_sha256
 from worker.training.store import FeatureStore
@@ -113,8 +113,7 @@ def run_category_training(
     try:
         config = CategoryTrainConfig.model_validate(config_raw)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ModelError(f"bad --category options: {problems}") from exc
+        raise ModelError(f"bad --category options: {validation_problems(exc)}") from exc
     if "image" in config.inputs and not columns[2]:
         raise ModelError(f"--inputs {config.inputs} reads each row's images: name them with --image-column")
     data = read_category_csv(csv_path, *columns)

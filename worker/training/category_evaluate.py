@@ -101,8 +101,10 @@ def evaluate_category(
             f"head {config.name!r} reads images ({config.inputs}): name them with --image-column"
         )
     record = _record(folder)
-    rows = read_category_csv(data, columns[0], columns[1], columns[2] if "image" in config.inputs else None)
-    unknown = sorted(set(rows.labels) - set(config.classes))
+    labelled = read_category_csv(
+        data, columns[0], columns[1], columns[2] if "image" in config.inputs else None
+    )
+    unknown = sorted(set(labelled.labels) - set(config.classes))
     if unknown:
         known = list(config.classes)
         raise ModelError(f"{data}: labels {unknown} are not classes of {config.name!r} {known}")
@@ -115,11 +117,11 @@ def evaluate_category(
             encoder.get("pooling") or "auto",
             encoder.get("links") or "strip",
         )
-    features = category_features(model, rows, config.inputs, "text" in config.feature_ids, store)
+    features = category_features(model, labelled, config.inputs, "text" in config.feature_ids, store)
     head = CategoryHead.load(folder, model.encoder_ids if model is not None else {})
-    texts = [rows.texts[i] for i in features.rows]
+    texts = [labelled.texts[i] for i in features.rows]
     classes = list(config.classes)
-    y = np.asarray([classes.index(rows.labels[i]) for i in features.rows], dtype=np.int64)
+    y = np.asarray([classes.index(labelled.labels[i]) for i in features.rows], dtype=np.int64)
     posts = [
         PostFeatures(
             text=features.text[k] if features.text is not None else None,
@@ -147,11 +149,11 @@ def evaluate_category(
     return CategoryEvaluation(
         head=config.name,
         data=str(data),
-        data_sha256=rows.sha256 or "",
+        data_sha256=labelled.sha256 or "",
         rows=len(texts),
         left_out=features.left_out,
         images_found=features.images_found,
-        trained_on_this_csv=record is not None and record.data_sha256 == rows.sha256,
+        trained_on_this_csv=record is not None and record.data_sha256 == labelled.sha256,
         metrics=classification_report(y, predicted, shown),
         majority_baseline=majority_baseline(y, shown),
         cross_validation=crossed,

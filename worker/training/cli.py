@@ -160,9 +160,17 @@ def train_command(
             raise typer.BadParameter("--category NAME needs the labelled CSV: train --category NAME data.csv")
         target = out or Path(".models") / category
         with_tfidf = tfidf if tfidf is not None else "text" in inputs
-        raw = {"name": category, "inputs": inputs, "categories": parse_labels(labels), "tfidf": with_tfidf}
-        raw |= {"c": c, "encoder_features": encoder_features, "cv_folds": cv, "seed": seed}
-        raw |= {"baselines": baselines}
+        raw = {
+            "name": category,
+            "inputs": inputs,
+            "categories": parse_labels(labels),
+            "tfidf": with_tfidf,
+            "encoder_features": encoder_features,
+            "c": c,
+            "cv_folds": cv,
+            "seed": seed,
+            "baselines": baselines,
+        }
         with _exit_on_error(), open_store(cache, cache_dir, training_settings(text_encoder)) as store:
             lines = run_category_training(
                 (text_encoder, image_encoder, pooling, links),

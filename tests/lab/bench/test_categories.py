@@ -40,7 +40,7 @@ def test_each_kind_of_category_is_timed_beside_the_forward_pass(
         assert row["over_forward_pass"] == pytest.approx(row["ms_per_item"] / costs["forward_ms_per_post"])
     assert rows["open_nsfw (ONNX Runtime, ResNet-50)"]["per"] == "image"
     assert (tmp_path / "head" / "category.json").is_file() and (
-        tmp_path / "hf-minilm" / "config.json"
+        tmp_path / "hf-minilm-l6" / "config.json"
     ).is_file()
     print_category_costs(costs)
     assert "what a category costs" in capsys.readouterr().out
