@@ -6,7 +6,9 @@ import csv
 import json
 from pathlib import Path
 
-from moderation_lab.demo.categories import HATE_FOLDER, demo_categories
+from moderation_lab.demo.categories import FAST_RECIPE_CV, HATE_FOLDER, demo_categories
+from moderation_lab.demo.run import flag_summary
+from moderation_lab.embedded.kafka_io import Record
 
 from worker.config.classifiers import ClassifierSpec
 from worker.config.settings import Settings
@@ -47,3 +49,18 @@ def test_trains_hate_offensive_once_and_the_worker_loads_it(
         classifiers=(ClassifierSpec(kind="head", source=str(folder)),),
     )
     assert ModerationModel.load(settings).category_names == {"hate", "offensive"}
+
+
+def test_the_summary_quotes_the_hate_recipe_only_when_the_category_ran() -> None:
+    def verdicts(*scores: dict[str, float]) -> list[Record]:
+        values = [
+            {"post_id": f"p{i}", "flagged": False, "categories": {k: False for k in s}, "category_scores": s}
+            for i, s in enumerate(scores)
+        ]
+        return [Record("verdicts", 0, i, 0, None, json.dumps(v).encode()) for i, v in enumerate(values)]
+
+    without = flag_summary(verdicts({"nudity": 0.1}, {"nudity": 0.0}), "verdicts")
+    assert without == "flagged 0/2 posts; by category: none."
+    with_hate = flag_summary(verdicts({"nudity": 0.1, "hate": 0.2, "offensive": 0.3}), "verdicts")
+    assert with_hate.startswith("flagged 0/1 posts; by category: none. hate/offensive recipe here:")
+    assert f"macro-F1 {FAST_RECIPE_CV[0]:.3f}" in with_hate

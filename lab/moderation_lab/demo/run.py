@@ -30,7 +30,7 @@ from moderation_lab.embedded.ports import free_port
 from moderation_lab.embedded.stack import EmbeddedStack
 from worker.config.settings import Settings
 
-__all__ = ["run_demo"]
+__all__ = ["flag_summary", "run_demo"]
 
 DEMO_MAX_MESSAGE_BYTES = 65_536
 WARNING = (
@@ -109,7 +109,7 @@ def _verdict_table(records: list[Record], topic: str, texts: dict[str, str]) -> 
     return table
 
 
-def _flag_summary(records: list[Record], topic: str) -> str:
+def flag_summary(records: list[Record], topic: str) -> str:
     """How many posts each category flagged, and the fast recipe's own figure."""
     verdicts = {json.loads(r.value)["post_id"]: json.loads(r.value) for r in records if r.topic == topic}
     counts: dict[str, int] = {}
@@ -117,12 +117,14 @@ def _flag_summary(records: list[Record], topic: str) -> str:
         for category, flagged in v.get("categories", {}).items():
             counts[category] = counts.get(category, 0) + int(flagged)
     shown = ", ".join(f"{c} {n}" for c, n in sorted(counts.items()) if n) or "none"
-    macro, hate = FAST_RECIPE_CV
     flagged = sum(v["flagged"] for v in verdicts.values())
+    summary = f"flagged {flagged}/{len(verdicts)} posts; by category: {shown}."
+    if not any("hate" in v.get("category_scores", {}) for v in verdicts.values()):
+        return summary  # no hate/offensive data here: the category was not added
+    macro, hate = FAST_RECIPE_CV
     return (
-        f"flagged {flagged}/{len(verdicts)} posts; by category: {shown}. "
-        f"hate/offensive recipe here: TF-IDF + class-weighted logistic regression, 5-fold CV macro-F1 "
-        f"{macro:.3f}, hate F1 {hate:.3f} (the best recipe: docs/categories.md)"
+        f"{summary} hate/offensive recipe here: TF-IDF + class-weighted logistic regression, 5-fold CV "
+        f"macro-F1 {macro:.3f}, hate F1 {hate:.3f} (the best recipe: docs/categories.md)"
     )
 
 
@@ -226,7 +228,7 @@ def run_demo(data_dir: Path | None, n_posts: int, models_dir: Path) -> int:
         console.print(_verdict_table(records, settings.verdicts_topic, texts))
         console.print(_dead_letter_table(records, settings.dlq_topic))
         console.print(known_table(records, settings.verdicts_topic))
-        console.print(_flag_summary(records, settings.verdicts_topic))
+        console.print(flag_summary(records, settings.verdicts_topic))
         ids, dead = _answered(sample, records, settings)
         missing = valid_ids - ids
         console.print(
