@@ -66,6 +66,18 @@ def test_every_backend_agrees_with_fp32(
     assert model.identity.weights_sha256 == reference.identity.weights_sha256
 
 
+@pytest.mark.skipif(not HAS_BF16, reason="this CPU has no bf16 instructions (the backend is refused there)")
+def test_bf16_weights_cast_once_give_what_autocast_gives(
+    make_settings: MakeSettings, reference: ModerationModel, sample_images: list[Image.Image]
+) -> None:
+    model = _on(make_settings, "torch-bf16")
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the fp32 weights, cast on every call
+        expected = (reference.encode_images(sample_images), reference.clip_encode_texts(TEXTS))
+    assert np.array_equal(model.encode_images(sample_images), expected[0])
+    assert np.array_equal(model.clip_encode_texts(TEXTS), expected[1])
+    assert model.bias.image_encoder.embedder.embedder.convolution.weight.dtype == torch.bfloat16
+
+
 def test_onnx_files_are_exported_once_per_weights(
     make_settings: MakeSettings, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
