@@ -44,14 +44,15 @@ BACKENDS = ("auto", "torch-fp32", "torch-int8", "torch-bf16", "ort-fp32", "ort-i
 
 #: Fastest backend per encoder, by CPU kind, among those that keep agreement with torch fp32
 #: (embedding cosine >= 0.999, bias score within 0.005), from the side-by-side table (batch 8,
-#: 2 threads, items/s): BERT-base ORT int8 47.9 (torch bf16 43.0, torch int8 38.0), ResNet-34
-#: torch bf16 111.9 (ORT fp32 41.4), CLIP text tower torch bf16 78.4 (ORT int8 97.9 and torch
-#: int8 74.9 move its embeddings too far: cosine 0.9989 and 0.9981), CLIP ViT-B/16 ORT int8
-#: 25.6 (torch bf16 23.0). Without bf16 instructions the ResNet takes the faster fp32 backend
-#: (ORT) and the CLIP text tower torch fp32 (ORT fp32 is as fast); ORT int8 needs only VNNI.
+#: 2 threads, items/s): BERT-base ORT int8 48.5 (torch bf16 49.8 there, but 1.5x slower than
+#: ORT int8 on the worker's calls of 1 to 8 tweets; torch int8 38.9), ResNet-34 torch bf16
+#: 132.9 (ORT fp32 40.6), CLIP text tower ORT int8 99.8 (torch bf16 85.8; torch int8 74.8
+#: moves its embeddings too far: cosine 0.9981), CLIP ViT-B/16 ORT int8 28.8 (torch bf16
+#: 23.8). Without bf16 instructions the ResNet takes the faster fp32 backend (ORT); ORT int8
+#: needs only VNNI.
 RECORDED: dict[bool, dict[Encoder, Backend]] = {
-    True: {"text": "ort-int8", "image": "torch-bf16", "clip_text": "torch-bf16", "clip_image": "ort-int8"},
-    False: {"text": "ort-int8", "image": "ort-fp32", "clip_text": "torch-fp32", "clip_image": "ort-int8"},
+    True: {"text": "ort-int8", "image": "torch-bf16", "clip_text": "ort-int8", "clip_image": "ort-int8"},
+    False: {"text": "ort-int8", "image": "ort-fp32", "clip_text": "ort-int8", "clip_image": "ort-int8"},
 }
 #: Where ONNX Runtime is not installed, ``auto`` falls back to the best torch backend.
 _TORCH_INSTEAD: dict[Backend, Backend] = {"ort-fp32": "torch-fp32", "ort-int8": "torch-int8"}

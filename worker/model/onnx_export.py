@@ -2,8 +2,10 @@
 
 An encoder is exported from the weights the worker loaded (never fetched), with
 ``torch.onnx.export(..., opset_version=17, dynamo=False)``; its int8 variant is
-ONNX Runtime's dynamic quantization of that file's matrix multiplies (int8 weights,
-activations quantized per batch), as torch's dynamic int8 quantizes its Linear layers.
+ONNX Runtime's dynamic quantization of that file's matrix multiplies (int8 weights, a
+scale per output channel; activations quantized per batch), as torch's dynamic int8
+quantizes its Linear layers. A scale per channel rather than per matrix kept the CLIP
+text tower's embeddings at cosine >= 0.9993 with fp32 on 64 tweets (0.9988 without).
 Convolutions and embedding lookups stay fp32: ONNX Runtime's ConvInteger took a tenth
 of a ViT's time for its patch embedding, and ran a ResNet at a fifth of its fp32 speed.
 The file name carries a short id of the weights' sha256, the graph's description and
@@ -37,7 +39,7 @@ log = logging.getLogger(__name__)
 
 OPSET = 17
 #: How the int8 file is quantized; part of its name and of the encoder's cache ids.
-INT8_RECIPE = "dynamic-qint8-matmul"
+INT8_RECIPE = "dynamic-qint8-perchannel-matmul"
 
 
 def onnx_file(graph: EncoderGraph, cache_dir: Path, *, int8: bool) -> Path:
@@ -91,7 +93,13 @@ def _quantize(source: Path, path: Path) -> None:
     quiet = _DropAdvice()
     logging.getLogger().addFilter(quiet)
     try:
-        quantize_dynamic(str(source), str(path), op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8)
+        quantize_dynamic(
+            str(source),
+            str(path),
+            op_types_to_quantize=["MatMul"],
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+        )
     except (RuntimeError, ValueError) as exc:
         raise ModelError(f"cannot quantize {source.name} to int8: {exc}") from exc
     finally:
