@@ -108,6 +108,9 @@ def test_onnx_int8_quantizes_matrix_multiplies_and_keeps_convolutions_fp32(
     ops = {node.op_type for node in onnx.load(str(path)).graph.node}
     assert "MatMulInteger" in ops and "Conv" in ops  # the ViT's patch embedding
     assert not ops & {"ConvInteger", "QLinearConv"}
+    # Its threads sleep between runs rather than spin, so the next encoder gets the cores.
+    options = model._runners["clip_image"].session.get_session_options()  # type: ignore[attr-defined]
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     fp32 = ModerationModel.load(make_settings(clip_image_backend="ort-fp32", onnx_cache_dir=folder))
     # The int8 embeddings are cached apart from the fp32 ones.
     assert model.encoder_ids["clip_image"] != fp32.encoder_ids["clip_image"]
