@@ -13,6 +13,7 @@ import httpx
 from moderation_lab.bench.data import BenchCorpus, BenchPost
 from moderation_lab.bench.stream import (
     VerdictWatcher,
+    latency_parts,
     median,
     process_memory_mb,
     produce_paced,
@@ -164,6 +165,7 @@ async def _paced(bench: Bench, s: Streams, worker: ChildProcess, port: int, star
     r["paced_rate_posts_per_s"] = rate
     r["paced_posts"] = count
     r["p50_latency_ms"], r["p99_latency_ms"] = paced.percentile(0.5), paced.percentile(0.99)
+    r["paced_latency_parts_ms"] = latency_parts(sent, s.watcher.seen, s.watcher.timings)
     r["paced_slowest"] = slowest(sent, s.watcher.seen)
     memory = process_memory_mb(worker.pid)
     r["peak_rss_mb"] = memory["VmHWM"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import statistics
 import time
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from moderation_lab.embedded.kafka_io import committed_snapshot
 __all__ = [
     "StreamResult",
     "VerdictWatcher",
+    "latency_parts",
     "median",
     "process_memory_mb",
     "produce_paced",
@@ -51,7 +53,8 @@ class StreamResult:
 
 
 class VerdictWatcher:
-    """Reads the verdict topic in the background: post id -> verdict timestamp (ms)."""
+    """Reads the verdict topic in the background: post id -> verdict timestamp (ms), and
+    post id -> the verdict's own ``timings`` (where the worker's time went)."""
 
     def __init__(self, url: str, topic: str, *, read_committed: bool = False) -> None:
         """``read_committed``: seen when its transaction commits, timed on arrival here
@@ -63,6 +66,7 @@ class VerdictWatcher:
         self._topic = topic
         self._read_committed = read_committed
         self.seen: dict[str, int] = {}
+        self.timings: dict[str, dict[str, float]] = {}
         self._task: asyncio.Task[None] | None = None
         self._consumer: AIOKafkaConsumer | None = None
 
@@ -84,7 +88,11 @@ class VerdictWatcher:
         assert self._consumer is not None
         async for message in self._consumer:
             if message.key is not None:
-                self.seen.setdefault(message.key.decode(), message.timestamp)
+                key = message.key.decode()
+                self.seen.setdefault(key, message.timestamp)
+                timings = _timings(message.value)
+                if timings is not None:
+                    self.timings.setdefault(key, timings)
 
     async def _poll_committed(self) -> None:
         url = f"kafka://{self._servers}"
@@ -134,6 +142,39 @@ async def produce_paced(
     finally:
         await producer.stop()
     return sent
+
+
+def _timings(value: bytes | None) -> dict[str, float] | None:
+    """A verdict's ``timings`` (a dead letter has none)."""
+    try:
+        timings = json.loads(value or b"").get("timings")
+    except (ValueError, AttributeError):
+        return None
+    return timings if isinstance(timings, dict) else None
+
+
+def latency_parts(
+    sent: dict[str, int], seen: dict[str, int], timings: dict[str, dict[str, float]]
+) -> dict[str, dict[str, float]]:
+    """Where each post's latency went, from its verdict's timings: ``batch`` (the compute
+    of the batch it ran in), ``wait`` (for the batch in progress when it was ready, and
+    any batching wait), and ``outside`` (everything else: Kafka to the worker and back,
+    fetching and decoding its images, publishing). p50 and p99 of each, over posts."""
+    parts: dict[str, list[float]] = {"batch": [], "wait": [], "outside": []}
+    for post, at in sent.items():
+        t = timings.get(post)
+        if t is None or post not in seen:
+            continue
+        wait = max(0.0, t["queue_ms"] - t["fetch_ms"])
+        parts["batch"].append(t["inference_ms"])
+        parts["wait"].append(wait)
+        parts["outside"].append(max(0.0, seen[post] - at - wait - t["inference_ms"]))
+    return {name: {"p50": _quantile(v, 0.5), "p99": _quantile(v, 0.99)} for name, v in parts.items()}
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
 def result(sent: dict[str, int], seen: dict[str, int]) -> StreamResult:

@@ -7,7 +7,7 @@ import pytest
 from moderation_lab.bench.data import BenchCorpus
 from moderation_lab.bench.e2e import COLD_RUNS, _histogram, slowest
 from moderation_lab.bench.run import derive
-from moderation_lab.bench.stream import median, result
+from moderation_lab.bench.stream import _timings, latency_parts, median, result
 
 
 def test_result_spans_first_post_to_last_verdict() -> None:
@@ -70,6 +70,11 @@ def test_derive_computes_ratios_and_the_latency_bound() -> None:
         },
         "max_wait_ms": 50.0,
         "batch_compute_ms_mean": 200.0,
+        "paced_latency_parts_ms": {
+            "batch": {"p50": 180.0, "p99": 260.0},
+            "wait": {"p50": 90.0, "p99": 250.0},
+            "outside": {"p50": 20.0, "p99": 40.0},
+        },
     }
     derive(r)
     assert r["e2e_over_forward"] == pytest.approx(0.8)
@@ -89,7 +94,36 @@ def test_derive_computes_ratios_and_the_latency_bound() -> None:
     assert r["chosen_over_fastest_backend"] == {"clip_image": 1.0}
     assert r["chosen_over_fastest_any_backend"] == {"clip_image": pytest.approx(0.8)}
     assert r["chosen_agrees_with_fp32"] == {"clip_image": True}
-    assert r["p99_latency_bound_ms"] == pytest.approx(450.0)
+    # The wait, two batches as the posts saw them (p99), and the p99 outside the batches.
+    assert r["p99_latency_bound_ms"] == pytest.approx(50.0 + 2 * 260.0 + 40.0)
+    assert r["p99_latency_bound_two_mean_batches_ms"] == pytest.approx(450.0)
+
+
+def test_latency_parts_split_each_post_by_its_verdict_timings() -> None:
+    sent = {f"p{i}": 1_000 * i for i in range(4)}
+    # p0 ran at once; p1 waited 100 ms for the batch in progress; p2 was slower to fetch;
+    # p3 is a dead letter (no timings) and p4 was never sent by this stream.
+    timings = {
+        "p0": {"fetch_ms": 10.0, "queue_ms": 10.0, "inference_ms": 200.0},
+        "p1": {"fetch_ms": 10.0, "queue_ms": 110.0, "inference_ms": 300.0},
+        "p2": {"fetch_ms": 60.0, "queue_ms": 60.0, "inference_ms": 200.0},
+        "p4": {"fetch_ms": 0.0, "queue_ms": 0.0, "inference_ms": 9_999.0},
+    }
+    latency = {"p0": 230, "p1": 430, "p2": 280, "p3": 50}
+    seen = {post: sent[post] + ms for post, ms in latency.items()}
+    parts = latency_parts(sent, seen, timings)
+    assert parts["batch"] == {"p50": 200.0, "p99": 300.0}
+    assert parts["wait"] == {"p50": 0.0, "p99": 100.0}
+    # Outside the batches: 230-200, 430-100-300, 280-200 (its fetch included).
+    assert parts["outside"] == {"p50": 30.0, "p99": 80.0}
+
+
+def test_the_watcher_reads_a_verdicts_timings_and_not_a_dead_letters() -> None:
+    verdict = b'{"post_id": "p", "timings": {"fetch_ms": 1.5, "queue_ms": 2.0}}'
+    assert _timings(verdict) == {"fetch_ms": 1.5, "queue_ms": 2.0}
+    assert _timings(b'{"post_id": "p", "error": "bad"}') is None
+    assert _timings(b"not json") is None
+    assert _timings(None) is None
 
 
 def test_median_of_runs_ignores_one_slow_run() -> None:
