@@ -44,12 +44,12 @@ BACKENDS = ("auto", "torch-fp32", "torch-int8", "torch-bf16", "ort-fp32", "ort-i
 
 #: Fastest backend per encoder, by CPU kind, among those that keep agreement with torch fp32
 #: (embedding cosine >= 0.999, bias score within 0.005), from the side-by-side table (batch 8,
-#: 2 threads, items/s): BERT-base ORT int8 48.5 (torch bf16 49.8 there, but 1.5x slower than
-#: ORT int8 on the worker's calls of 1 to 8 tweets; torch int8 38.9), ResNet-34 torch bf16
-#: 132.9 (ORT fp32 40.6), CLIP text tower ORT int8 99.8 (torch bf16 85.8; torch int8 74.8
-#: moves its embeddings too far: cosine 0.9981), CLIP ViT-B/16 ORT int8 28.8 (torch bf16
-#: 23.8). Without bf16 instructions the ResNet takes the faster fp32 backend (ORT); ORT int8
-#: needs only VNNI.
+#: 2 threads, items/s): BERT-base ORT int8 48.7 (torch bf16 49.3 there, but slower on the
+#: worker's calls of 1 to 8 tweets: 38 ms against 24 for one, 215 against 156 for eight;
+#: torch int8 38.5), ResNet-34 torch bf16 131.0 (ORT fp32 42.0), CLIP text tower ORT int8 99.3
+#: (torch bf16 85.4; torch int8 74.6 moves its embeddings too far: cosine 0.9981), CLIP
+#: ViT-B/16 ORT int8 29.5 (torch bf16 22.7). Without bf16 instructions the ResNet takes the
+#: faster fp32 backend (ORT); ORT int8 needs only VNNI.
 RECORDED: dict[bool, dict[Encoder, Backend]] = {
     True: {"text": "ort-int8", "image": "torch-bf16", "clip_text": "ort-int8", "clip_image": "ort-int8"},
     False: {"text": "ort-int8", "image": "ort-fp32", "clip_text": "ort-int8", "clip_image": "ort-int8"},
