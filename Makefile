@@ -38,6 +38,7 @@ demo: $(STAMP) redis-server
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check worker lab tests examples
+	$(VENV)/bin/ruff format --check worker lab tests examples
 	$(VENV)/bin/mypy --strict
 	$(VENV)/bin/moderation-lab schemas --check
 	$(VENV)/bin/moderation-lab dashboard --check
