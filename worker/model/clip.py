@@ -22,7 +22,7 @@ from worker.errors import ModelError
 from worker.model.checkpoint import from_pretrained
 from worker.model.identity import text_sha256
 from worker.model.precision import input_dtype
-from worker.model.preprocess import length_buckets, pad
+from worker.model.preprocess import padded_groups
 from worker.model.types import FloatArray, PostFeatures
 
 __all__ = ["ClipPostScores", "ClipScorer"]
@@ -132,8 +132,7 @@ class ClipScorer:
         # row, as the tokenizer pads, so the pooled end-of-text token is the row's own.
         pad_id = int(self.tokenizer.pad_token_id or 0)
         out = torch.zeros((len(rows), self.dim), device=self.device)
-        for group in length_buckets([len(row) for row in rows]):
-            input_ids, mask = pad([rows[i] for i in group], pad_id)
+        for group, input_ids, mask in padded_groups(rows, pad_id):
             features = self._text_features(input_ids.to(self.device), mask.to(self.device))
             out[group] = features.to(out.dtype)
         return _unit(out)

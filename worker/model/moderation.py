@@ -37,7 +37,7 @@ from worker.model.heads import HEADS_FORMAT, HeadsConfig, load_heads, save_heads
 from worker.model.links import encoder_text
 from worker.model.onnx_export import INT8_RECIPE
 from worker.model.precision import input_dtype, resolve_precision
-from worker.model.preprocess import input_side, length_buckets, pad, resnet_processor, rgb
+from worker.model.preprocess import input_side, length_buckets, padded_groups, resnet_processor, rgb
 from worker.model.runners import Runner, build_runners
 from worker.model.scoring import score_posts
 from worker.model.types import FloatArray, PostFeatures, PostScores
@@ -244,8 +244,7 @@ class ModerationModel:
     def encode_token_ids(self, token_ids: Sequence[Sequence[int]]) -> FloatArray:
         out = np.zeros((len(token_ids), self.bias.text_hidden), dtype=np.float32)
         pad_id = int(self.tokenizer.pad_token_id or 0)
-        for chunk in length_buckets([len(t) for t in token_ids]):
-            input_ids, mask = pad([token_ids[i] for i in chunk], pad_id)
+        for chunk, input_ids, mask in padded_groups(token_ids, pad_id):
             with torch.inference_mode(), _model_errors("text encoder"):
                 features = self._runners["text"](self._to_device(input_ids), self._to_device(mask))
             out[chunk] = features.float().cpu().numpy()

@@ -4,14 +4,14 @@ length bucketing and padding of token ids.
 Example::
 
     processor = card_image_processor(224)
-    for group in length_buckets([len(ids) for ids in token_ids]):
-        input_ids, mask = pad([token_ids[i] for i in group], pad_id=0)
+    for group, input_ids, mask in padded_groups(token_ids, pad_id=0):
+        features[group] = encoder(input_ids, mask)
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -27,6 +27,7 @@ __all__ = [
     "input_side",
     "length_buckets",
     "pad",
+    "padded_groups",
     "resnet_processor",
     "rgb",
 ]
@@ -114,6 +115,14 @@ def pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[Tensor, Tensor]:
         input_ids[n, : len(row)] = torch.tensor(row, dtype=torch.long)
         mask[n, : len(row)] = 1
     return input_ids, mask
+
+
+def padded_groups(rows: Sequence[Sequence[int]], pad_id: int) -> Iterator[tuple[list[int], Tensor, Tensor]]:
+    """(indices, input ids, attention mask) of each :func:`length_buckets` group of
+    ``rows``, padded with ``pad_id`` to the group's longest row."""
+    for group in length_buckets([len(row) for row in rows]):
+        input_ids, mask = pad([rows[i] for i in group], pad_id)
+        yield group, input_ids, mask
 
 
 def rgb(images: Sequence[Image.Image]) -> list[Image.Image]:

@@ -48,8 +48,7 @@ class StreamResult:
         return self.posts / self.seconds
 
     def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies_ms)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+        return _quantile(self.latencies_ms, q)
 
 
 class VerdictWatcher:
