@@ -27,22 +27,34 @@ TARGETS = (
 
 
 def backend_table(r: dict[str, Any]) -> Table:
-    """Items/s per encoder and backend, the chosen one marked with *, and under each
-    rate its utilisation (of its precision's peak) and cosine to torch fp32."""
+    """Items/s per encoder and backend (the worker's, then OpenVINO's and CTranslate2's),
+    the chosen one marked with *, and under each rate its utilisation (of its precision's
+    peak) and cosine to torch fp32; "-" where a backend cannot run an encoder."""
     table_data = r["backend_table"]
     rows = table_data["encoders"]
-    backends = list(next(iter(rows.values())))
-    table = Table(title=f"encoders side by side (items/s at batch {table_data['batch']}; util, cosine)")
+    backends = list(dict.fromkeys(b for by_backend in rows.values() for b in by_backend))
+    rounds = table_data.get("rounds")
+    few = " (fewer than 3: indicative)" if table_data.get("few_samples") else ""
+    title = f"encoders side by side (items/s at batch {table_data['batch']}; util, cosine)"
+    if rounds is not None:
+        title += f"; median of {rounds} rounds{few}"
+    table = Table(title=title)
     table.add_column("encoder")
     for backend in backends:
         table.add_column(backend, justify="right")
     for encoder, by_backend in rows.items():
         cells = []
         for backend in backends:
-            row = by_backend[backend]
+            row = by_backend.get(backend)
+            if row is None:
+                cells.append("-")
+                continue
             mark = "*" if table_data["chosen"][encoder] == backend else ""
             cells.append(f"{mark}{row['items_per_s']:.1f}\n{row['utilisation']:.2f}, {row['cosine_min']:.4f}")
         table.add_row(encoder, *cells)
+    missing = table_data.get("missing", {})
+    if missing:
+        table.caption = "not measured: " + "; ".join(f"{name}: {why}" for name, why in missing.items())
     return table
 
 
