@@ -24,13 +24,13 @@ from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
 from moderation_lab.bench.peaks import PRECISION_OF
+from moderation_lab.bench.peers import PeerRunner, peer_runners, peer_versions
 from moderation_lab.bench.sizing import MIN_SAMPLES, PassBudget, timed_runs
 from worker.config.settings import Settings
 from worker.model import ModerationModel
 from worker.model.backends import BACKENDS, ENCODERS, Encoder, onnxruntime_available
 from worker.model.precision import cpu_has_native_bf16
 from worker.model.preprocess import pad, rgb
-from worker.model.runners import Runner
 from worker.model.types import PostFeatures
 
 __all__ = ["available_backends", "compare_backends"]
@@ -76,18 +76,18 @@ def _batches(
     return out
 
 
-def _run(runner: Runner, batches: list[tuple[Tensor, ...]]) -> np.ndarray:
+def _run(runner: PeerRunner, batches: list[tuple[Tensor, ...]]) -> np.ndarray:
     return np.concatenate([runner(*inputs).numpy() for inputs in batches])
 
 
-def _items_per_s(runner: Runner, batches: list[tuple[Tensor, ...]]) -> float:
+def _items_per_s(runner: PeerRunner, batches: list[tuple[Tensor, ...]]) -> float:
     items = sum(len(inputs[0]) for inputs in batches)
     started = time.perf_counter()
     _run(runner, batches)
     return items / (time.perf_counter() - started)
 
 
-def _flops_per_item(runner: Runner, batches: list[tuple[Tensor, ...]]) -> float:
+def _flops_per_item(runner: PeerRunner, batches: list[tuple[Tensor, ...]]) -> float:
     """Counted on the fp32 graph: quantized kernels are invisible to the counter."""
     with FlopCounterMode(display=False) as counter:
         _run(runner, batches)
@@ -109,13 +109,25 @@ def _bias_scores(model: ModerationModel, encoder: Encoder, rows: np.ndarray, tex
     return np.array([s.bias_score for s in model.score(posts)])
 
 
-def _all_runners(settings: Settings, reference: ModerationModel) -> dict[str, dict[Encoder, Runner]]:
-    """The worker's backends, every one loaded at once."""
-    runners: dict[str, dict[Encoder, Runner]] = {}
+def _all_runners(
+    settings: Settings,
+    reference: ModerationModel,
+    calibration: Batches,
+    peers: bool,
+) -> tuple[dict[str, dict[Encoder, PeerRunner]], dict[str, str]]:
+    """The worker's backends (every one loaded at once), then the peer runtimes'."""
+    runners: dict[str, dict[Encoder, PeerRunner]] = {}
     for backend in available_backends():
         model = reference if backend == "torch-fp32" else _on(settings, backend)
         runners[backend] = {encoder: model.runner(encoder) for encoder in ENCODERS}
-    return runners
+    if not peers:
+        return runners, {}
+    # The graphs the worker exports to ONNX (the file is already in the cache then).
+    graphs = reference._graphs()
+    peer, missing = peer_runners(
+        reference, graphs, calibration, settings.onnx_cache_dir, bf16=cpu_has_native_bf16()
+    )
+    return {**runners, **peer}, missing
 
 
 def compare_backends(
@@ -128,22 +140,27 @@ def compare_backends(
     runs: int = 3,
     budget: PassBudget | None = None,
     on_round: Callable[[int, float], None] | None = None,
+    peers: bool = False,
+    calibration: tuple[Sequence[str], Sequence[Image.Image]] | None = None,
 ) -> dict[str, Any]:
     """Per encoder and backend: items/s, utilisation, agreement with torch fp32.
 
-    The timed
+    With ``peers``, OpenVINO and CTranslate2 join the worker's backends where installed
+    (int8 calibrated on ``calibration``, other inputs than those measured). The timed
     rounds are ``runs``, or as many as ``budget`` allows (bounded by time, so that a slow
     CPU still ends); the table says how many (``rounds``) and flags medians of fewer than
-    three (``few_samples``)."""
+    three (``few_samples``). A backend an encoder cannot run has no row there; why is in
+    ``missing``."""
     reference = _on(settings, "torch-fp32")
     batches = _batches(reference, texts, images, batch)
     flops: dict[str, float] = {e: _flops_per_item(reference.runner(e), batches[e]) for e in ENCODERS}
     fp32 = {e: _run(reference.runner(e), batches[e]) for e in ENCODERS}
     fp32_scores = {e: _bias_scores(reference, e, fp32[e], fp32["text"]) for e in ENCODERS}
+    calibrating = _batches(reference, *calibration, batch) if calibration else batches
     # Every backend loaded at once, and the timed passes taken in turn (backend after
     # backend, round after round): a shared machine's speed drifts within minutes, and
     # backends timed minutes apart would carry that drift into their ratios.
-    runners = _all_runners(settings, reference)
+    runners, missing = _all_runners(settings, reference, calibrating, peers)
     table: dict[str, Any] = {e: {} for e in ENCODERS}
     for backend, by_encoder in runners.items():
         for encoder, runner in by_encoder.items():
@@ -177,4 +194,7 @@ def compare_backends(
         "items": len(texts),
         "rounds": rounds,
         "few_samples": rounds < MIN_SAMPLES,
+        "missing": missing,
+        "peer_versions": peer_versions() if peers else {},
+        "calibration": "separate inputs" if calibration else "the measured inputs",
     }

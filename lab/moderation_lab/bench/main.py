@@ -58,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--cold-seconds", type=float, default=900.0, help="no cold-stream round started past this"
     )
+    parser.add_argument(
+        "--no-peers",
+        dest="peers",
+        action="store_false",
+        help="leave OpenVINO and CTranslate2 out of the backend table",
+    )
     parser.add_argument("--soak-seconds", type=float, default=600.0, help="paced run at 70%% load")
     parser.add_argument(
         "--precision",

@@ -144,11 +144,12 @@ TABLE_ITEMS = 16
 
 
 def backend_phase(bench: Bench) -> None:
-    """Every encoder on every backend, side by side, in rounds bounded by time."""
+    """Every encoder on every backend and peer runtime, side by side, in rounds bounded
+    by time. Peers' int8 is calibrated on other posts than those measured."""
     r, args = bench.results, bench.args
     assert bench.model is not None and bench.alternating is not None
     posts, images_of = bench.alternating.forward_posts, bench.alternating.forward_images
-    measured = posts[:32]
+    measured, calibration = posts[:32], posts[32:64] or posts[:32]
     budget = PassBudget(max_runs=args.table_rounds, seconds=args.table_seconds)
     with bench.progress.bar("backend table rounds", args.table_rounds) as advance:
         table = compare_backends(
@@ -159,6 +160,11 @@ def backend_phase(bench: Bench) -> None:
             batch=args.max_batch,
             budget=budget,
             on_round=lambda done, elapsed: advance(f"{elapsed:.0f} s"),
+            peers=args.peers,
+            calibration=(
+                [p.text for p in calibration[:TABLE_ITEMS]],
+                [images_of[p] for p in bench.corpus.image_paths(calibration)][:TABLE_ITEMS],
+            ),
         )
     r["backend_table"] = {**table, "chosen": dict(bench.model.backends)}
 
