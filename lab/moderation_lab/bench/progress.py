@@ -43,7 +43,7 @@ class Progress:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.planned = list(planned)
-        self.console = console or Console(stderr=True, highlight=False)
+        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True)
         self.clock = clock
         self.started = clock()
         #: The phase running now (None between phases), and those finished.

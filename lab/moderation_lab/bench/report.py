@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["print_category_costs", "print_guarantees", "print_table"]
+__all__ = ["print_category_costs", "print_deployable", "print_guarantees", "print_table"]
 
 TARGETS = (
     ("cold e2e / previous configuration", "e2e_over_previous", ">= 1.5", lambda v, r: v >= 1.5),
@@ -178,4 +178,26 @@ def print_category_costs(c: dict[str, Any]) -> None:
         table.add_row(
             name, f"{row['ms_per_item']:,.2f}", row["per"], f"{row['over_forward_pass']:.3f}", row["note"]
         )
+    Console(width=120).print(table)
+
+
+def print_deployable(d: dict[str, Any]) -> None:
+    """The configuration users deploy: cold rate, per core, latency at 70% load."""
+    config = d["configuration"]
+    title = (
+        f"deployable configuration (trained: {', '.join(config['trained']) or 'none'}; CLIP {config['clip']})"
+    )
+    table = Table(title=title)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    samples = d["samples"]
+    few = ", fewer than 3: indicative" if samples["few_samples"] else ""
+    table.add_row(f"cold posts/s (median of {samples['runs']}{few})", f"{d['posts_per_s']:.2f}")
+    table.add_row(f"cold posts/s per core ({d['cores']} cores)", f"{d['posts_per_s_per_core']:.2f}")
+    table.add_row("runs", ", ".join(f"{v:.2f}" for v in d["posts_per_s_runs"]))
+    table.add_row(
+        f"p50 / p99 ms at {d['paced_rate_posts_per_s']:.2f} posts/s (70%)",
+        f"{d['p50_latency_ms']:,.0f} / {d['p99_latency_ms']:,.0f}",
+    )
+    table.add_row("posts per cold stream / paced", f"{d['posts_per_stream']} / {d['paced_posts']}")
     Console(width=120).print(table)

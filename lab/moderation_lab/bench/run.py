@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from PIL import Image
 
 from moderation_lab.bench import baseline, measure
@@ -24,6 +25,7 @@ from moderation_lab.embedded.stack import EmbeddedStack
 from worker.config.settings import Settings
 from worker.fetch.decode import decode_image
 from worker.model import ModerationModel
+from worker.model.backends import ENCODERS, choose_backend
 
 __all__ = ["Bench", "backend_phase", "category_phase", "derive", "end_to_end", "in_process"]
 
@@ -147,13 +149,20 @@ def backend_phase(bench: Bench) -> None:
     """Every encoder on every backend and peer runtime, side by side, in rounds bounded
     by time. Peers' int8 is calibrated on other posts than those measured."""
     r, args = bench.results, bench.args
-    assert bench.model is not None and bench.alternating is not None
-    posts, images_of = bench.alternating.forward_posts, bench.alternating.forward_images
+    if bench.alternating is not None:
+        posts, images_of = bench.alternating.forward_posts, bench.alternating.forward_images
+    else:  # the phase run alone (--phases "backend table"): the same posts, decoded the same way
+        posts = bench.corpus.posts(args.forward_posts, "fwd", with_images=True)
+        images_of = bench.decoded(posts, Settings().decode_min_side)
+    if "gemm_peaks" not in r:
+        r["gemm_peaks"] = gemm_peaks()
+    settings = bench.settings()
+    chosen = dict(bench.model.backends) if bench.model else _cpu_choice(settings)
     measured, calibration = posts[:32], posts[32:64] or posts[:32]
     budget = PassBudget(max_runs=args.table_rounds, seconds=args.table_seconds)
     with bench.progress.bar("backend table rounds", args.table_rounds) as advance:
         table = compare_backends(
-            bench.settings(),
+            settings,
             [p.text for p in measured[:TABLE_ITEMS]],
             [images_of[p] for p in bench.corpus.image_paths(measured)][:TABLE_ITEMS],
             r["gemm_peaks"],
@@ -166,7 +175,14 @@ def backend_phase(bench: Bench) -> None:
                 [images_of[p] for p in bench.corpus.image_paths(calibration)][:TABLE_ITEMS],
             ),
         )
-    r["backend_table"] = {**table, "chosen": dict(bench.model.backends)}
+    r["backend_table"] = {**table, "chosen": dict(chosen)}
+
+
+def _cpu_choice(settings: Settings) -> dict[str, str]:
+    """The backend each encoder takes on this CPU, as the worker chooses it."""
+    cpu = torch.device("cpu")
+    wanted = {e: getattr(settings, f"{e}_backend") for e in ENCODERS}
+    return {e: choose_backend(e, w, settings.precision, cpu) for e, w in wanted.items()}
 
 
 def category_phase(bench: Bench) -> None:
