@@ -4,20 +4,20 @@ spellings kept working for a release with a one-line deprecation warning.
 Example::
 
     class TrainGroup(CommandGroup):
-        rewrite = staticmethod(legacy_train_args)  # old argv -> (new argv, old spelling) or None
+        def rewrite(self, args):                  # old argv -> (new argv, old spelling) or None
+            return legacy_train_args(args)
 
     train_app = typer.Typer(cls=TrainGroup, help="Train a model, one subcommand per kind.")
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
-__all__ = ["CommandGroup", "Rewrite", "SetOption", "plain_flags"]
+__all__ = ["CommandGroup", "SetOption", "plain_flags"]
 
 #: ``--set KEY=VALUE``, spelt and explained the same by every command that takes it.
 SetOption = Annotated[
@@ -30,10 +30,6 @@ SetOption = Annotated[
     ),
 ]
 
-#: An old command line (the group's arguments) -> the new one and how the old one was
-#: spelt (for the warning), or ``None`` when it is no old spelling.
-Rewrite = Callable[[list[str]], "tuple[list[str], str] | None"]
-
 
 def plain_flags(command: Any, ctx: Any) -> None:
     """Show ``--x/--no-x`` flags without a ``<bool>`` type (Typer prints one for every flag,
@@ -45,9 +41,11 @@ def plain_flags(command: Any, ctx: Any) -> None:
 
 class CommandGroup(TyperGroup):
     """A Typer group whose commands show flags as flags and which accepts the old spellings
-    its :attr:`rewrite` recognises, saying on stderr what replaces them."""
+    its :meth:`rewrite` recognises, saying on stderr what replaces them."""
 
-    rewrite: ClassVar[Rewrite | None] = None
+    def rewrite(self, args: list[str]) -> tuple[list[str], str] | None:
+        """``args`` (an old spelling) in the new shape, and the old spelling; ``None``: not old."""
+        return None
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = super().get_command(ctx, cmd_name)
@@ -60,9 +58,8 @@ class CommandGroup(TyperGroup):
         super().format_help(ctx, formatter)
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        rewrite = type(self).rewrite
-        if rewrite is not None and args and args[0] not in (*self.commands, *ctx.help_option_names):
-            found = rewrite(list(args))
+        if args and args[0] not in (*self.commands, *ctx.help_option_names):
+            found = self.rewrite(list(args))
             if found is not None:
                 args, old = found
                 new = f"{ctx.command_path} {args[0]}"

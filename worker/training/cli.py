@@ -32,11 +32,13 @@ __all__ = ["convert_card_command", "register"]
 
 
 class _TrainGroup(CommandGroup):
-    rewrite = staticmethod(legacy_train_args)
+    def rewrite(self, args: list[str]) -> tuple[list[str], str] | None:
+        return legacy_train_args(args)
 
 
 class _EvaluateGroup(CommandGroup):
-    rewrite = staticmethod(legacy_evaluate_args)
+    def rewrite(self, args: list[str]) -> tuple[list[str], str] | None:
+        return legacy_evaluate_args(args)
 
 
 def register(app: typer.Typer) -> None:

@@ -188,7 +188,7 @@ def _train(
             }
         )
         with open_store(*cache, settings) as store:
-            record = train(settings, config, out, store, **tasks)  # type: ignore[arg-type]
+            record = train(settings, config, out, store, **tasks)
     for line in summary_lines(record):
         typer.echo(line)
     typer.echo(f"wrote {out} (heads.safetensors, heads.json, training.json)")
