@@ -61,9 +61,8 @@ integration: $(STAMP) redis-server prometheus
 
 # Full-size models with random weights, OpenVINO and CTranslate2 beside the worker's
 # backends; prints each phase as it starts, writes bench-results.json after each (and what
-# was measured when stopped); ~30 min on two idle cores.
-# Then PDQ hash-bank lookups up to 10 million hashes and near-duplicate recall (~2 min),
-# bench-known-results.json.
+# was measured when stopped). Then PDQ hash-bank lookups up to 10 million hashes and
+# near-duplicate recall, bench-known-results.json. How long it takes: docs/benchmarks.md.
 bench: $(PEERS_STAMP) redis-server
 	$(PY) -m moderation_lab.bench
 	$(PY) -m moderation_lab.bench.known
