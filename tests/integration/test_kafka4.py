@@ -67,4 +67,3 @@ def test_the_worker_runs_on_kafka_4_0s_request_versions(stack: EmbeddedStack, pr
     assert wanted <= seen, f"never went through the proxy: {sorted(wanted - seen)}"
     versions = {(KAFKA_4_0[key].name, version) for key, version in proxy.requests}
     print(f"{stack.broker.kind}: requests through the Kafka 4.0 proxy: {sorted(versions)}")
-
