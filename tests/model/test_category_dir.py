@@ -26,7 +26,7 @@ def test_an_empty_or_absent_folder_is_said_missing_not_an_error(tmp_path: Path) 
         assert found.specs == ()
         [line] = found.missing
         assert line.startswith("no trained categories: ") and str(folder) in line
-        assert "train --category" in line and "\n" not in line
+        assert "train category" in line and "\n" not in line
 
 
 def test_each_head_folder_becomes_a_head_classifier_in_name_order(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from tests.support.fakes import FakeScorer
 from tests.test_pipeline import post, run
+from worker import names
 from worker.cli import _settings_or_exit
 from worker.config.fingerprint import settings_sha256
 from worker.config.policy import CategoryRule
@@ -74,7 +75,7 @@ def test_clip_labels_only_score_until_a_threshold_is_chosen_for_them() -> None:
 async def test_every_verdict_carries_its_categories_in_the_moderation_api_shape() -> None:
     publisher, _, _ = await run([post("p1", text="hello world!", images=["https://img.test/ok/40x30.png"])])
     [verdict] = publisher.on("verdicts")
-    assert verdict["schema_version"] == 2
+    assert verdict["schema_version"] == names.VERDICT_SCHEMA_VERSION
     # Scored, not flagged: no threshold was chosen for the CLIP labels.
     assert verdict["categories"]["clip:weapons"] is False and verdict["category_scores"]["clip:weapons"] > 0.5
     assert verdict["category_scores"]["bias"] == 0.5

@@ -1,7 +1,7 @@
 """Trained category heads found in a folder (``MODERATION_CATEGORY_DIR``), e.g. a volume.
 
 A deployment cannot ship trained category weights in its image; it mounts a volume
-and fills it with heads trained on its own data (``train --category ... --out
+and fills it with heads trained on its own data (``train category NAME ... --out
 DIR/NAME``). Each sub-folder holding a ``category.json`` becomes a
 ``{"kind": "head", "source": DIR/NAME}`` classifier, in name order, added to
 ``MODERATION_CLASSIFIERS``. A folder that is empty, absent or holds no head is not
@@ -28,7 +28,7 @@ __all__ = ["HEAD_FILE", "CategoryFolder", "scan", "with_category_dir"]
 #: What makes a sub-folder a trained category head (see :mod:`worker.model.category_head`).
 HEAD_FILE = "category.json"
 _HOW = (
-    "train heads with `moderation-worker train --category NAME ... --out {folder}/NAME` (docs/deployment.md)"
+    "train heads with `moderation-worker train category NAME ... --out {folder}/NAME` (docs/deployment.md)"
 )
 
 
