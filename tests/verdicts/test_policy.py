@@ -101,7 +101,7 @@ def test_a_threshold_outside_0_1_is_a_one_line_error(
         CategoryRule(threshold=1.5)
     monkeypatch.setenv("MODERATION_POLICY", '{"hate": {"threshold": 1.5}}')
     with pytest.raises(typer.Exit):
-        _settings_or_exit()
+        _settings_or_exit([])
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "MODERATION_POLICY" in err and "less than or equal to 1" in err
 
@@ -118,11 +118,11 @@ def test_a_clip_flag_label_that_is_not_a_label_is_an_error_at_start(
 ) -> None:
     monkeypatch.setenv("MODERATION_CLIP_LABELS", '["cat", "dog"]')
     with pytest.raises(typer.Exit):
-        _settings_or_exit()
+        _settings_or_exit([])
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "'weapons'" in err and "not among MODERATION_CLIP_LABELS" in err
     monkeypatch.setenv("MODERATION_CLIP_FLAG_LABELS", '["dog"]')
-    assert _settings_or_exit().clip_flag_labels == ("dog",)
+    assert _settings_or_exit([]).clip_flag_labels == ("dog",)
     monkeypatch.setenv("MODERATION_CLIP_MODEL", "")  # no CLIP: its labels decide nothing
     monkeypatch.setenv("MODERATION_CLIP_FLAG_LABELS", '["fish"]')
-    assert _settings_or_exit().clip_model == ""
+    assert _settings_or_exit([]).clip_model == ""
