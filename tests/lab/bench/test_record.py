@@ -105,3 +105,12 @@ def test_numpy_figures_are_written_as_plain_numbers(tmp_path: Path) -> None:
     record.save([])
     written = _read(record.path)
     assert written["rate"] == 2.5 and written["n"] == 3 and written["where"] == str(tmp_path)
+
+
+def test_an_unknown_phase_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    from moderation_lab.bench.main import PHASES, main
+
+    with pytest.raises(SystemExit, match="unknown phase"):
+        main(["--phases", "backend table,warp drive", "--out", str(tmp_path / "r.json")])
+    assert not (tmp_path / "r.json").exists()
+    assert "backend table" in PHASES and all("," not in name for name in PHASES)  # --phases splits on commas
