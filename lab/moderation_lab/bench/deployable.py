@@ -82,9 +82,7 @@ async def deployable(bench: Bench) -> dict[str, Any]:
         cores=cores,
         posts_per_s_per_core=figures["posts_per_s"] / cores,
         configuration={
-            "text_encoder": str(
-                overrides.get("text_encoder", "the demo's tiny text encoder (no MiniLM wheel)")
-            ),
+            "text_encoder": _named(overrides.get("text_encoder")),
             "trained": trained,
             "classifiers": overrides.get("classifiers"),
             "known_banks": "the demo's bank",
@@ -92,6 +90,14 @@ async def deployable(bench: Bench) -> dict[str, Any]:
         },
     )
     return figures
+
+
+def _named(text_encoder: object) -> str:
+    """The text encoder by its package folder, not by this machine's path."""
+    if text_encoder is None:
+        return "the demo's tiny text encoder (no MiniLM wheel)"
+    path = Path(str(text_encoder))
+    return f"{path.parent.name}/{path.name}"
 
 
 async def _measure(bench: Bench, stack: EmbeddedStack) -> dict[str, Any]:
