@@ -9,6 +9,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Annotated
@@ -18,6 +19,7 @@ import typer
 from worker import __version__
 from worker.config.settings import Settings, load_settings
 from worker.errors import ConfigError, ModerationError
+from worker.ops.egress import offline_when_local, quiet_telemetry
 from worker.ops.logs import configure_logging
 
 __all__ = ["app", "main"]
@@ -44,6 +46,12 @@ def _main(
     ] = False,
 ) -> None:
     """Streaming content moderation: Kafka posts in, verdicts out."""
+    # Before any library is imported: they read these once (worker.ops.egress).
+    quiet_telemetry()
+    with contextlib.suppress(Exception):  # a wrong setting is reported by the command itself
+        settings = load_settings()
+        models = [settings.text_encoder, settings.image_encoder, settings.clip_model, settings.heads]
+        offline_when_local([*models, *(spec.source for spec in settings.classifiers)])
 
 
 _FAUST_LEVELS = {"debug": "debug", "info": "info", "warning": "warn", "error": "error"}
