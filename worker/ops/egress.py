@@ -21,7 +21,7 @@ libraries are imported (they read it once, at import).
 Example::
 
     quiet_telemetry()                                  # first thing in the command line
-    offline_when_local([settings.text_encoder, settings.image_encoder])
+    offline_when_local(model_sources(settings))        # before transformers is imported
 """
 
 from __future__ import annotations
@@ -29,9 +29,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, MutableMapping
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-__all__ = ["NO_TELEMETRY", "OFFLINE", "offline_when_local", "quiet_telemetry"]
+if TYPE_CHECKING:
+    from worker.config.settings import Settings
+
+__all__ = ["NO_TELEMETRY", "OFFLINE", "model_sources", "offline_when_local", "quiet_telemetry"]
 
 #: Environment variables that switch the libraries' own telemetry off.
 NO_TELEMETRY: Final = {
@@ -41,6 +44,9 @@ NO_TELEMETRY: Final = {
 }
 #: Environment variables that keep Hugging Face libraries off the network.
 OFFLINE: Final = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+
+# Offline variables this module set (never those the environment gave).
+_set_here: set[str] = set()
 
 
 def quiet_telemetry(environ: MutableMapping[str, str] | None = None) -> None:
@@ -62,7 +68,21 @@ def offline_when_local(
     env = os.environ if environ is None else environ
     named = [str(model) for model in models if model]
     if not named or not all(Path(model).expanduser().exists() for model in named):
+        # Decided again once overrides (--set) are known: undo what this module set only.
+        for name in [name for name in _set_here if name in OFFLINE]:
+            if env.get(name) == OFFLINE[name]:
+                del env[name]
+            _set_here.discard(name)
         return False
     for name, value in OFFLINE.items():
-        env.setdefault(name, value)
+        if name not in env:
+            env[name] = value
+            _set_here.add(name)
     return True
+
+
+def model_sources(settings: Settings) -> list[str | Path | None]:
+    """Every model the settings name: encoders, CLIP, heads and added classifiers."""
+    models: list[str | Path | None] = [settings.text_encoder, settings.image_encoder, settings.clip_model]
+    models.append(settings.heads)
+    return [*models, *(spec.source for spec in settings.classifiers)]
