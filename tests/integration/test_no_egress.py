@@ -99,7 +99,7 @@ def test_a_worker_and_train_reach_only_the_broker_redis_and_the_image_server(
     head = stack.workdir / "egress-head"
     train_args = [
         "train",
-        "--category",
+        "category",
         "spam",
         str(data),
         "--out",
