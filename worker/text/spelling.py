@@ -1,0 +1,118 @@
+"""The spelling steps: spelt-out letters joined, digits and symbols read as letters, stretches squeezed.
+
+What these steps never touch (:func:`protected`): URLs, e-mail addresses, ``@user``
+mentions, ``#hashtags``, ``$CASHTAGS`` and HTML entities. A digit or symbol is read
+as a letter only inside a word that also holds letters, and only where a reader
+would (``h4te``, ``sh!t``, ``n1gg3r``, ``$hit``, ``a$$``, ``@ss``): ``2020``,
+``COVID-19``, ``3.5``, ``mp3``, ``4chan`` and ``1st`` stay as written.
+
+Example::
+
+    spell(Traced.of("h a t e  sh1iiiit")).text      # 'hate  shit'
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from worker.text.offsets import Edit, Traced
+
+__all__ = ["LEET", "join_spelt", "protected", "read_leet", "spell", "squeeze"]
+
+Span = tuple[int, int]
+
+_PROTECTED: Final = re.compile(
+    r"(?i:https?://|www\.)\S+"  # URLs
+    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # e-mail addresses
+    r"|(?<![\w@$])@(?!ss|\$)\w+"  # mentions (not "@ss...", read as "ass...")
+    r"|(?<!\w)#\w+"  # hashtags
+    r"|(?<!\w)\$[A-Z]{1,6}\b"  # cashtags
+    r"|&#?\w+;"  # HTML entities
+)
+
+#: Digits and symbols read as letters (inside words holding letters).
+LEET: Final = dict(zip("0134579@$!", "oieastgasi", strict=True))
+#: Symbols also read at a word's edge next to its letters (``$hit``, ``a$$``, ``@ss``).
+_EDGE_SYMBOLS: Final = frozenset("@$")
+
+_SEPARATOR: Final = r"[ .\-_*/|+~,:]{1,3}"
+_SPELT: Final = re.compile(
+    rf"(?<![^\W_])[^\W_@$](?P<sep>{_SEPARATOR})[^\W_@$](?:(?P=sep)[^\W_@$])+(?![^\W_])"
+)
+_TOKEN: Final = re.compile(r"[^\W_]+(?:[@$!]+[^\W_]*)*|[@$]+[^\W_]+(?:[@$!]+[^\W_]*)*")
+_RUN: Final = re.compile(r"[^\W\d_]+|[0134579@$!]+|\d+")
+_STRETCH: Final = re.compile(r"([^\W\d_])\1{2,}")
+#: A letter repeated this many times or more is a stretch, squeezed to ``_KEEP`` letters.
+_KEEP: Final = 1
+
+
+def protected(text: str) -> list[Span]:
+    """Spans that the spelling steps leave as written."""
+    return [match.span() for match in _PROTECTED.finditer(text)]
+
+
+def _free(span: Span, spans: list[Span]) -> bool:
+    return not any(s < span[1] and span[0] < e for s, e in spans)
+
+
+def join_spelt(traced: Traced) -> Traced:
+    """``h a t e``, ``h.a.t.e``, ``h-a-t-e``: three or more single letters (at least two of
+    them letters, not digits) with one separator between them become one word."""
+    keep = protected(traced.text)
+    edits: list[Edit] = []
+    for match in _SPELT.finditer(traced.text):
+        run = match.group()
+        if not _free(match.span(), keep) or sum(ch.isalpha() for ch in run) < 2:
+            continue
+        step = len(match.group("sep"))
+        edits.extend((i, i + step, "") for i in range(match.start() + 1, match.end() - 1, step + 1))
+    return traced.rewrite(edits) if edits else traced
+
+
+def _token_edits(token: str, offset: int) -> list[Edit]:
+    runs = [(m.start(), m.end(), m.group()) for m in _RUN.finditer(token)]
+    letters = [i for i, (_, _, run) in enumerate(runs) if run[0].isalpha()]
+    if not letters:
+        return []
+    read: list[int] = []
+    for i, (_, _, run) in enumerate(runs):
+        if run[0].isalpha() or not all(ch in LEET for ch in run):
+            continue
+        interior = letters[0] < i < letters[-1]
+        if interior or set(run) <= _EDGE_SYMBOLS:
+            read.append(i)
+    # A leet word ends with a digit too (h4t3), once it has read one inside (not mp3, covid19).
+    last = runs[-1][2]
+    ends_leet = last[0].isdigit() and all(ch in LEET for ch in last) and letters[-1] == len(runs) - 2
+    if read and ends_leet and len(runs) - 1 not in read:
+        read.append(len(runs) - 1)
+    edits: list[Edit] = []
+    for i in read:
+        start, end, run = runs[i]
+        edits.append((offset + start, offset + end, "".join(LEET[ch] for ch in run)))
+    return edits
+
+
+def read_leet(traced: Traced) -> Traced:
+    """Digits and symbols inside words that hold letters, read as the letters they stand for."""
+    keep = protected(traced.text)
+    edits: list[Edit] = []
+    for match in _TOKEN.finditer(traced.text):
+        if _free(match.span(), keep):
+            edits.extend(_token_edits(match.group(), match.start()))
+    return traced.rewrite(edits) if edits else traced
+
+
+def squeeze(traced: Traced) -> Traced:
+    """A letter written three times or more in a row (``shiiiit``) is written ``_KEEP`` times."""
+    keep = protected(traced.text)
+    edits: list[Edit] = [
+        (m.start() + _KEEP, m.end(), "") for m in _STRETCH.finditer(traced.text) if _free(m.span(), keep)
+    ]
+    return traced.rewrite(edits) if edits else traced
+
+
+def spell(traced: Traced) -> Traced:
+    """The three spelling steps, in the order a reader undoes them."""
+    return squeeze(read_leet(join_spelt(traced)))
