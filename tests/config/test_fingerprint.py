@@ -87,7 +87,7 @@ def test_the_added_classifiers_and_their_label_maps_change_the_hash() -> None:
 
 def test_every_hashed_setting_exists_and_is_plain_json() -> None:
     values = score_settings(Settings(heads=Path("h")))
-    assert set(values) == {"version", *SCORE_SETTINGS}
+    assert set(values) == {"version", "text_normaliser", *SCORE_SETTINGS}
     assert values["heads"] == "h" and values["clip_labels"] == list(Settings().clip_labels)
 
 

@@ -33,6 +33,7 @@ from worker.text.normalise import NORMALISER_ID, Normalised, normalise
         ("sh!t!!", "shit!!"),
         ("n1gg3r", "nigger"),
         ("h4t3", "hate"),
+        ("1d10t", "idiot"),
         ("$hit", "shit"),
         ("a$$", "ass"),
         ("@ss", "ass"),

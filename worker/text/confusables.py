@@ -77,6 +77,8 @@ def _word_edits(word: str, offset: int, table: dict[str, str]) -> list[Edit]:
 
 def fold_confusables(traced: Traced, protected: list[tuple[int, int]] | None = None) -> Traced:
     """Fold the look-alikes of each word that imitates Latin (see the module's docstring)."""
+    if traced.text.isascii():
+        return traced
     table = fold_table()
     edits: list[Edit] = []
     for match in _WORD.finditer(traced.text):

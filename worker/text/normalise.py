@@ -33,7 +33,7 @@ from typing import Final
 
 from worker.text.confusables import fold_confusables, table_id
 from worker.text.offsets import Traced
-from worker.text.spelling import protected, spell
+from worker.text.spelling import protected, spell, squeeze
 from worker.text.unicode import fold_unicode
 
 __all__ = ["NORMALISER_ID", "NORMALISER_VERSION", "Normalised", "normalise"]
@@ -76,4 +76,5 @@ def normalise(text: str) -> Normalised:
     traced = spell(traced)
     # Reading a word's digits can make it a mixed word (К0Đ -> КoĐ): fold once more.
     traced = fold_confusables(traced, protected(traced.text))
+    traced = squeeze(traced)
     return Normalised(traced.text, traced.starts, traced.ends, len(text))

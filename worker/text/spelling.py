@@ -8,7 +8,7 @@ would (``h4te``, ``sh!t``, ``n1gg3r``, ``$hit``, ``a$$``, ``@ss``): ``2020``,
 
 Example::
 
-    spell(Traced.of("h a t e  sh1iiiit")).text      # 'hate  shit'
+    squeeze(spell(Traced.of("h a t e  sh1iiiit"))).text      # 'hate  shit'
 """
 
 from __future__ import annotations
@@ -22,13 +22,16 @@ __all__ = ["LEET", "join_spelt", "protected", "read_leet", "spell", "squeeze"]
 
 Span = tuple[int, int]
 
-_PROTECTED: Final = re.compile(
-    r"(?i:https?://|www\.)\S+"  # URLs
-    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # e-mail addresses
-    r"|(?<![\w@$])@(?!ss|\$)\w+"  # mentions (not "@ss...", read as "ass...")
-    r"|(?<!\w)#\w+"  # hashtags
-    r"|(?<!\w)\$[A-Z]{1,6}\b"  # cashtags
-    r"|&#?\w+;"  # HTML entities
+#: What the spelling steps leave as written, each with a character it cannot be without
+#: (looking for that first spares the regular expression most texts).
+_PROTECTED: Final = (
+    ("/", re.compile(r"(?i:https?://)\S+")),  # URLs
+    (".", re.compile(r"(?i:www\.)\S+")),
+    ("@", re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),  # e-mail addresses
+    ("@", re.compile(r"(?<![\w@$])@(?!ss|\$)\w+")),  # mentions (not "@ss...", read as "ass...")
+    ("#", re.compile(r"(?<!\w)#\w+")),  # hashtags
+    ("$", re.compile(r"(?<!\w)\$[A-Z]{1,6}\b")),  # cashtags
+    ("&", re.compile(r"&#?\w+;")),  # HTML entities
 )
 
 #: Digits and symbols read as letters (inside words holding letters).
@@ -37,9 +40,11 @@ LEET: Final = dict(zip("0134579@$!", "oieastgasi", strict=True))
 _EDGE_SYMBOLS: Final = frozenset("@$")
 
 _SEPARATOR: Final = r"[ .\-_*/|+~,:]{1,3}"
+# Not glued to a contraction either side: "n n I'm" is slang, not a spelt-out word.
 _SPELT: Final = re.compile(
-    rf"(?<![^\W_])[^\W_@$](?P<sep>{_SEPARATOR})[^\W_@$](?:(?P=sep)[^\W_@$])+(?![^\W_])"
+    rf"(?<![^\W_])(?<!\w')[^\W_@$](?P<sep>{_SEPARATOR})[^\W_@$](?:(?P=sep)[^\W_@$])+(?![^\W_])(?!'\w)"
 )
+_LEET_CHAR: Final = re.compile(r"[0134579@$!]")
 _TOKEN: Final = re.compile(r"[^\W_]+(?:[@$!]+[^\W_]*)*|[@$]+[^\W_]+(?:[@$!]+[^\W_]*)*")
 _RUN: Final = re.compile(r"[^\W\d_]+|[0134579@$!]+|\d+")
 _STRETCH: Final = re.compile(r"([^\W\d_])\1{2,}")
@@ -49,7 +54,7 @@ _KEEP: Final = 1
 
 def protected(text: str) -> list[Span]:
     """Spans that the spelling steps leave as written."""
-    return [match.span() for match in _PROTECTED.finditer(text)]
+    return [m.span() for needed, pattern in _PROTECTED if needed in text for m in pattern.finditer(text)]
 
 
 def _free(span: Span, spans: list[Span]) -> bool:
@@ -82,11 +87,18 @@ def _token_edits(token: str, offset: int) -> list[Edit]:
         interior = letters[0] < i < letters[-1]
         if interior or set(run) <= _EDGE_SYMBOLS:
             read.append(i)
-    # A leet word ends with a digit too (h4t3), once it has read one inside (not mp3, covid19).
-    last = runs[-1][2]
-    ends_leet = last[0].isdigit() and all(ch in LEET for ch in last) and letters[-1] == len(runs) - 2
-    if read and ends_leet and len(runs) - 1 not in read:
-        read.append(len(runs) - 1)
+    # A leet word starts or ends with a digit too (1d10t, h4t3), once it has read one inside
+    # (not 4chan, mp3, covid19).
+    if read:
+        for edge, neighbour in ((0, 1), (len(runs) - 1, len(runs) - 2)):
+            run = runs[edge][2]
+            if (
+                edge not in read
+                and run[0].isdigit()
+                and all(ch in LEET for ch in run)
+                and neighbour in letters
+            ):
+                read.append(edge)
     edits: list[Edit] = []
     for i in read:
         start, end, run = runs[i]
@@ -96,10 +108,12 @@ def _token_edits(token: str, offset: int) -> list[Edit]:
 
 def read_leet(traced: Traced) -> Traced:
     """Digits and symbols inside words that hold letters, read as the letters they stand for."""
+    if not _LEET_CHAR.search(traced.text):
+        return traced
     keep = protected(traced.text)
     edits: list[Edit] = []
     for match in _TOKEN.finditer(traced.text):
-        if _free(match.span(), keep):
+        if _LEET_CHAR.search(match.group()) and _free(match.span(), keep):
             edits.extend(_token_edits(match.group(), match.start()))
     return traced.rewrite(edits) if edits else traced
 
@@ -114,5 +128,6 @@ def squeeze(traced: Traced) -> Traced:
 
 
 def spell(traced: Traced) -> Traced:
-    """The three spelling steps, in the order a reader undoes them."""
-    return squeeze(read_leet(join_spelt(traced)))
+    """Spelt-out letters joined, then digits and symbols read (squeezing comes last, see
+    :func:`worker.text.normalise.normalise`)."""
+    return read_leet(join_spelt(traced))

@@ -18,7 +18,9 @@ Example::
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from functools import lru_cache
 from typing import Final
 
 from worker.text.offsets import Traced
@@ -39,6 +41,8 @@ _VARIATION_SELECTORS: Final = ((0xFE00, 0xFE0F), (0xE0100, 0xE01EF), (0x180B, 0x
 _BLANKS: Final = frozenset("\u115f\u1160\u3164\uffa0\u17b4\u17b5\u2800")
 _KEPT_CONTROLS: Final = frozenset("\t\n\r")
 _ZWJ: Final = "\u200d"
+#: Printable ASCII, tab and line breaks: what every step of this module leaves as it is.
+_PLAIN: Final = re.compile(r"[\t\n\r\x20-\x7e]+")
 
 
 def _within(ch: str, ranges: tuple[tuple[int, int], ...]) -> bool:
@@ -46,6 +50,7 @@ def _within(ch: str, ranges: tuple[tuple[int, int], ...]) -> bool:
     return any(low <= code <= high for low, high in ranges)
 
 
+@lru_cache(maxsize=4096)
 def is_diacritic(ch: str) -> bool:
     """A generic combining diacritic, an enclosing mark or a variation selector (removed)."""
     if unicodedata.category(ch) == "Me":
@@ -53,6 +58,7 @@ def is_diacritic(ch: str) -> bool:
     return _within(ch, _DIACRITIC_BLOCKS) or _within(ch, _VARIATION_SELECTORS)
 
 
+@lru_cache(maxsize=4096)
 def is_invisible(ch: str) -> bool:
     """A character a reader does not see: format, control (not tab or line breaks), blank filler."""
     category = unicodedata.category(ch)
@@ -72,31 +78,63 @@ def _symbolic(ch: str | None) -> bool:
     return not is_invisible(ch) and not _is_mark(ch)
 
 
+@lru_cache(maxsize=4096)
 def _fold_cluster(cluster: str) -> str:
     decomposed = unicodedata.normalize("NFD", unicodedata.normalize("NFKC", cluster))
     kept = "".join(ch for ch in decomposed if not is_diacritic(ch) and not is_invisible(ch))
     return unicodedata.normalize("NFC", kept)
 
 
+def _plain_until(text: str, i: int) -> int:
+    """The end of the run of plain characters at ``i`` that no combining mark follows."""
+    match = _PLAIN.match(text, i)
+    if match is None:
+        return i
+    end = match.end()
+    if end < len(text) and _is_mark(text[end]):
+        end -= 1  # that character and its marks are one cluster
+    return end
+
+
 def fold_unicode(traced: Traced) -> Traced:
     """NFKC, diacritics stripped, invisible characters dropped, one cluster at a time."""
     text = traced.text
+    if _PLAIN.fullmatch(text) or not text:
+        return traced
     chars: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
     i = 0
     while i < len(text):
+        plain = _plain_until(text, i)
+        if plain > i:
+            chars.append(text[i:plain])
+            starts.extend(traced.starts[i:plain])
+            ends.extend(traced.ends[i:plain])
+            i = plain
+            continue
         j = i + 1
         while j < len(text) and _is_mark(text[j]):
             j += 1
-        if text[i] == _ZWJ and j == i + 1:
-            before = next((out[-1] for out in reversed(chars) if out), None)
-            after = text[j] if j < len(text) else None
-            folded = _ZWJ if _symbolic(before) and _symbolic(after) else ""
-        else:
-            folded = _fold_cluster(text[i:j])
+        # A joiner is kept for now and judged below by what it joins once folded.
+        folded = _ZWJ if text[i] == _ZWJ and j == i + 1 else _fold_cluster(text[i:j])
         chars.append(folded)
         starts.extend([traced.starts[i]] * len(folded))
         ends.extend([traced.ends[j - 1]] * len(folded))
         i = j
-    return Traced("".join(chars), tuple(starts), tuple(ends))
+    folded_text = Traced("".join(chars), tuple(starts), tuple(ends))
+    return _judge_joiners(folded_text) if _ZWJ in folded_text.text else folded_text
+
+
+def _judge_joiners(traced: Traced) -> Traced:
+    """Drop each zero-width joiner that does not stand between two symbols (emoji)."""
+    text = traced.text
+    edits = [
+        (i, i + 1, "")
+        for i, ch in enumerate(text)
+        if ch == _ZWJ
+        and not (
+            _symbolic(text[i - 1] if i else None) and _symbolic(text[i + 1] if i + 1 < len(text) else None)
+        )
+    ]
+    return traced.rewrite(edits) if edits else traced

@@ -2,7 +2,9 @@
 
 The recipe is deliberately cheap: the worker's own text and/or image features,
 computed once and cached like every training feature, standardised, next to TF-IDF
-word n-grams of the text as written, into one class-weighted logistic regression
+word n-grams of the text as a reader sees it (``normalise``: through
+:func:`worker.text.normalise.normalise`, as the worker then reads it too; off: as
+written), into one class-weighted logistic regression
 (scikit-learn). Cross-validation refits everything per fold, TF-IDF vocabulary
 included, and beside it the two usual baselines on the same folds: the encoder
 features alone with logistic regression, and TF-IDF alone, class-weighted.
@@ -39,6 +41,7 @@ from worker.errors import CheckpointError, ModelError
 from worker.model.category_head import CategoryHeadConfig, Inputs, TfidfConfig
 from worker.model.moderation import ModerationModel
 from worker.model.types import FloatArray
+from worker.text.normalise import NORMALISER_ID, normalise
 from worker.training.data import ImageRef
 from worker.training.encode import encode_image_table, encode_texts
 from worker.training.images import load_images
@@ -54,6 +57,7 @@ __all__ = [
     "category_features",
     "cross_validate",
     "fit_recipe",
+    "reading",
     "save_head",
     "train_category",
 ]
@@ -73,6 +77,8 @@ class CategoryTrainConfig(BaseModel):
     cv_folds: int = 5
     seed: int = 0
     baselines: bool = True
+    #: TF-IDF reads the normalised text (worker.text.normalise), in training and in the worker
+    normalise: bool = True
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,8 @@ class CategoryRecord(BaseModel):
     #: rows of the CSV left out (an image head: rows without a usable image), by reason
     left_out: dict[str, int] = {}
     images_found: str | None = None
+    #: NORMALISER_ID of what the TF-IDF read (None: the text as written)
+    normaliser: str | None = None
 
 
 @dataclass
@@ -175,6 +183,11 @@ class FittedRecipe:
         if self.tfidf is not None:
             blocks.append(self.tfidf.transform(texts))
         return sparse.csr_matrix(sparse.hstack(blocks))
+
+
+def reading(texts: Sequence[str], config: CategoryTrainConfig) -> list[str]:
+    """The texts as the recipe's TF-IDF reads them (normalised, unless ``config`` says not)."""
+    return [normalise(text).text for text in texts] if config.normalise else list(texts)
 
 
 def fit_recipe(
@@ -233,7 +246,7 @@ def train_category(
     started = time.monotonic()
     _check(config, model)
     features = category_features(model, data, config.inputs, config.encoder_features, store)
-    texts = [data.texts[i] for i in features.rows]
+    texts = reading([data.texts[i] for i in features.rows], config)
     labels = [data.labels[i] for i in features.rows]
     classes = sorted(set(labels))
     if len(classes) < 2:
@@ -273,6 +286,7 @@ def train_category(
         data_sha256=data.sha256,
         left_out=features.left_out,
         images_found=features.images_found,
+        normaliser=NORMALISER_ID if config.tfidf and config.normalise else None,
     )
     (out / "training.json").write_text(record.model_dump_json(indent=2), encoding="utf-8")
     return record
@@ -312,6 +326,7 @@ def save_head(
         categories=config.categories or {c: c for c in classes},
         feature_ids=feature_ids,
         tfidf=tfidf,
+        normaliser=NORMALISER_ID if tfidf is not None and config.normalise else None,
     )
     try:
         out.mkdir(parents=True, exist_ok=True)
