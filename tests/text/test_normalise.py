@@ -34,6 +34,8 @@ from worker.text.normalise import NORMALISER_ID, Normalised, normalise
         ("n1gg3r", "nigger"),
         ("h4t3", "hate"),
         ("1d10t", "idiot"),
+        ("s+upid ki|l", "stupid kill"),
+        ("ʂhiƚ ɗumb", "shil dumb"),  # Latin letters with hooks and bars, by their names
         ("$hit", "shit"),
         ("a$$", "ass"),
         ("@ss", "ass"),

@@ -3,11 +3,13 @@
 The table is Unicode's confusables data (UTS #39) as shipped by the
 ``confusable-homoglyphs`` package: every single character it lists as confusable
 with an ASCII letter or digit maps to that character (Cyrillic ``а`` -> ``a``, Greek
-``ο`` -> ``o``, Cherokee ``Ꭺ`` -> ``A``). Real words of other scripts are left alone:
-a word's look-alikes are folded only when the word also holds ASCII letters (a mixed
-word, ``hаte`` with a Cyrillic ``а``) or when every letter in it has a Latin look-alike
-(``һаtе`` written wholly in look-alikes). A Russian or Greek word almost always holds
-letters with no Latin twin, and stays as written.
+``ο`` -> ``o``, Cherokee ``Ꭺ`` -> ``A``); beside it, the Latin letters with hooks,
+bars and tails and the small capitals, by their Unicode names (``ʂ`` -> ``s``).
+Real words of other scripts are left alone: a word's look-alikes are folded only when
+the word also holds ASCII letters (a mixed word, ``hаte`` with a Cyrillic ``а``) or
+when every letter in it has a Latin look-alike (``һаtе`` written wholly in look-alikes).
+A Russian or Greek word almost always holds letters with no Latin twin, and stays as
+written.
 
 Example::
 
@@ -20,6 +22,7 @@ import hashlib
 import json
 import re
 import string
+import unicodedata
 from functools import cache
 from importlib import resources
 from importlib.metadata import version
@@ -33,6 +36,32 @@ __all__ = ["TABLE_PACKAGE", "fold_confusables", "fold_table", "table_id"]
 TABLE_PACKAGE: Final = "confusable-homoglyphs"
 _TARGETS: Final = frozenset(string.ascii_letters + string.digits)
 _WORD: Final = re.compile(r"[^\W_]+")
+#: Blocks of Latin letters with hooks, bars, tails and small capitals (Latin Extended-B,
+#: IPA, phonetic extensions, Latin Extended-C, -D and -E).
+_LATIN_VARIANT_BLOCKS: Final = (
+    (0x0180, 0x024F),
+    (0x0250, 0x02AF),
+    (0x1D00, 0x1DBF),
+    (0x2C60, 0x2C7F),
+    (0xA720, 0xA7FF),
+    (0xAB30, 0xAB6F),
+)
+_LATIN_VARIANT: Final = re.compile(
+    r"LATIN (?:(SMALL|CAPITAL) LETTER|LETTER SMALL (CAPITAL)) ([A-Z])(?: WITH .*)?"
+)
+
+
+def _latin_variants() -> dict[str, str]:
+    """Latin letters that carry a hook, bar, tail or stroke (or are small capitals), read
+    as their base letter by Unicode's own naming: ``ʂ`` LATIN SMALL LETTER S WITH HOOK -> s."""
+    found = {}
+    for low, high in _LATIN_VARIANT_BLOCKS:
+        for code in range(low, high + 1):
+            match = _LATIN_VARIANT.fullmatch(unicodedata.name(chr(code), ""))
+            if match:
+                small = match.group(1) == "SMALL" or match.group(2) == "CAPITAL"
+                found[chr(code)] = match.group(3).lower() if small else match.group(3)
+    return found
 
 
 @cache
@@ -53,7 +82,8 @@ def fold_table() -> dict[str, str]:
         best = same_case or letters or targets
         if best:
             table[char] = sorted(best)[0]
-    return table
+    # Unicode's confusables leave out most of these; their names say which letter they are.
+    return {**_latin_variants(), **table}
 
 
 @cache

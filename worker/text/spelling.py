@@ -29,13 +29,14 @@ _PROTECTED: Final = (
     (".", re.compile(r"(?i:www\.)\S+")),
     ("@", re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),  # e-mail addresses
     ("@", re.compile(r"(?<![\w@$])@(?!ss|\$)\w+")),  # mentions (not "@ss...", read as "ass...")
-    ("#", re.compile(r"(?<!\w)#\w+")),  # hashtags
+    ("#", re.compile(r"#\w+")),  # hashtags
     ("$", re.compile(r"(?<!\w)\$[A-Z]{1,6}\b")),  # cashtags
     ("&", re.compile(r"&#?\w+;")),  # HTML entities
 )
 
-#: Digits and symbols read as letters (inside words holding letters).
-LEET: Final = dict(zip("0134579@$!", "oieastgasi", strict=True))
+#: Digits and symbols read as letters (inside words holding letters; ``!``, ``+`` and ``|``
+#: only between letters: ``sh!t``, ``s+upid``, ``ki|l``).
+LEET: Final = dict(zip("0134579@$!+|", "oieastgasitl", strict=True))
 #: Symbols also read at a word's edge next to its letters (``$hit``, ``a$$``, ``@ss``).
 _EDGE_SYMBOLS: Final = frozenset("@$")
 
@@ -44,9 +45,9 @@ _SEPARATOR: Final = r"[ .\-_*/|+~,:]{1,3}"
 _SPELT: Final = re.compile(
     rf"(?<![^\W_])(?<!\w')[^\W_@$](?P<sep>{_SEPARATOR})[^\W_@$](?:(?P=sep)[^\W_@$])+(?![^\W_])(?!'\w)"
 )
-_LEET_CHAR: Final = re.compile(r"[0134579@$!]")
-_TOKEN: Final = re.compile(r"[^\W_]+(?:[@$!]+[^\W_]*)*|[@$]+[^\W_]+(?:[@$!]+[^\W_]*)*")
-_RUN: Final = re.compile(r"[^\W\d_]+|[0134579@$!]+|\d+")
+_LEET_CHAR: Final = re.compile(r"[0134579@$!+|]")
+_TOKEN: Final = re.compile(r"[^\W_]+(?:[@$!+|]+[^\W_]*)*|[@$]+[^\W_]+(?:[@$!+|]+[^\W_]*)*")
+_RUN: Final = re.compile(r"[^\W\d_]+|[0134579@$!+|]+|\d+")
 _STRETCH: Final = re.compile(r"([^\W\d_])\1{2,}")
 #: A letter repeated this many times or more is a stretch, squeezed to ``_KEEP`` letters.
 _KEEP: Final = 1
