@@ -89,3 +89,30 @@ def test_the_settings_hash_changes_with_the_normaliser(monkeypatch: pytest.Monke
     before = settings_sha256(Settings())
     monkeypatch.setattr(text_normalise, "NORMALISER_ID", "moderation-normalise/999+x")
     assert settings_sha256(Settings()) != before
+
+
+@pytest.mark.parametrize(("flag", "reads"), [([], NORMALISER_ID), (["--no-normalise"], None)])
+def test_train_category_normalises_unless_told_not_to(
+    tmp_path: Path, flag: list[str], reads: str | None
+) -> None:
+    from typer.testing import CliRunner
+
+    from tests.training.conftest import training_cli, write_csv
+
+    rows = [[f"{text} {i}", "1" if text in RUDE else "0"] for i in range(6) for text in RUDE + KIND]
+    data = write_csv(tmp_path / "rude.csv", ["message", "rude"], rows)
+    args = ["train", "category", "rude", str(data), "--text-column", "message", "--label-column", "rude"]
+    args += [
+        "--labels",
+        "1=rude,0=",
+        "--no-encoder-features",
+        "--cv",
+        "0",
+        "--out",
+        str(tmp_path / "h"),
+        *flag,
+    ]
+    result = CliRunner().invoke(training_cli(), args)
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "h" / "category.json").read_text())["normaliser"] == reads
+    assert ("TF-IDF reads the normalised text" in result.output) == (reads is not None)
