@@ -41,6 +41,9 @@ from worker.text.normalise import NORMALISER_ID, Normalised, normalise
         ("@ss", "ass"),
         ("shiiiiit", "shit"),
         ("a\x07b", "ab"),  # a control character
+        ("youarestupid", "you are stupid"),  # words run together
+        ("ShutUpYouIdiot", "Shut Up You Idiot"),
+        ("s t u p i d b i t c h", "stupid bitch"),  # several words spelt out
     ],
 )
 def test_evasions_are_read_as_a_reader_reads_them(written: str, read: str) -> None:
@@ -68,6 +71,7 @@ def test_evasions_are_read_as_a_reader_reads_them(written: str, read: str) -> No
         "नमस्ते दुनिया",  # Devanagari vowel signs are not diacritics
         "👩\u200d💻 🏳\ufe0f\u200d🌈",  # ZWJ emoji sequences keep their joiner
         "tab\tnew\nline",
+        "hahahaha motherfucker #youarestupid @youarestupid",  # a laugh, a word, tags
         "",
     ],
 )
@@ -105,6 +109,15 @@ def test_a_joined_word_maps_to_the_whole_spelling() -> None:
     assert text[slice(*found.to_source(start + 1, start + 2))] == "a"
 
 
+def test_split_words_map_to_their_letters() -> None:
+    found = normalise("oh youarestupid")
+    assert found.text == "oh you are stupid"
+    start = found.text.index("stupid")
+    assert found.to_source(start, start + 6) == (9, 15)
+    space = found.text.index(" are")
+    assert found.to_source(space, space + 1) == (6, 7)  # an inserted space: the letter after it
+
+
 def test_empty_spans_and_bad_spans() -> None:
     found = normalise("ab\u200b")
     assert found.to_source(0, 0) == (0, 0)
@@ -121,7 +134,17 @@ def test_identity_names_version_and_table() -> None:
 texts = st.lists(
     st.one_of(
         st.characters(codec="utf-8"),
-        st.sampled_from([*"hate 4$@!.-_ \u200b\u200d\u0301\ufe0fаеоѕ😀ｈ𝐡", "http://x.y/", "@u", "#t"]),
+        st.sampled_from(
+            [
+                *"hate 4$@!.-_ \u200b\u200d\u0301\ufe0fаеоѕ😀ｈ𝐡",
+                "http://x.y/",
+                "@u",
+                "#t",
+                "you",
+                "stupid",
+                "are",
+            ]
+        ),
     ),
     max_size=40,
 ).map("".join)

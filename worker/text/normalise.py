@@ -10,7 +10,8 @@ the text after these steps, in this order:
 2. look-alike letters of other scripts folded to Latin, from Unicode's confusables
    data (:mod:`worker.text.confusables`);
 3. spelling (:mod:`worker.text.spelling`): letters spelt out with spaces or punctuation
-   joined, digits and symbols inside words read as letters, stretched letters squeezed.
+   joined, digits and symbols inside words read as letters, stretched letters squeezed;
+4. words run together split apart (:mod:`worker.text.segment`): ``youarestupid``.
 
 Numbers, abbreviations, URLs, mentions and hashtags are left as written. Each
 character of the result knows the span of the original it came from, so a span
@@ -33,6 +34,7 @@ from typing import Final
 
 from worker.text.confusables import fold_confusables, table_id
 from worker.text.offsets import Traced
+from worker.text.segment import segment_id, split_words
 from worker.text.spelling import protected, spell, squeeze
 from worker.text.unicode import fold_unicode
 
@@ -40,7 +42,7 @@ __all__ = ["NORMALISER_ID", "NORMALISER_VERSION", "Normalised", "normalise"]
 
 #: Bump whenever a step changes what it writes for some text.
 NORMALISER_VERSION: Final = 1
-NORMALISER_ID: Final = f"moderation-normalise/{NORMALISER_VERSION}+{table_id()}"
+NORMALISER_ID: Final = f"moderation-normalise/{NORMALISER_VERSION}+{table_id()}+{segment_id()}"
 
 
 @dataclass(frozen=True)
@@ -77,4 +79,5 @@ def normalise(text: str) -> Normalised:
     # Reading a word's digits can make it a mixed word (К0Đ -> КoĐ): fold once more.
     traced = fold_confusables(traced, protected(traced.text))
     traced = squeeze(traced)
+    traced = split_words(traced, protected(traced.text))
     return Normalised(traced.text, traced.starts, traced.ends, len(text))

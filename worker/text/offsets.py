@@ -52,9 +52,11 @@ class Traced:
                 starts.extend(self.starts[start:end])
                 ends.extend(self.ends[start:end])
             elif replacement:
-                # A span rewritten to another length: every new character stands for all of it.
-                origin = self.starts[start] if end > start else self._point(start)
-                finish = self.ends[end - 1] if end > start else origin
+                # A span rewritten to another length: every new character stands for all of
+                # it; an insertion, for the character it is inserted before.
+                origin, finish = (
+                    (self.starts[start], self.ends[end - 1]) if end > start else self._near(start)
+                )
                 starts.extend([origin] * len(replacement))
                 ends.extend([finish] * len(replacement))
             chars.append(replacement)
@@ -64,8 +66,9 @@ class Traced:
         ends.extend(self.ends[at:])
         return Traced("".join(chars), tuple(starts), tuple(ends))
 
-    def _point(self, index: int) -> int:
-        """Where an insertion before ``index`` lies in the original."""
-        if index < len(self.starts):
-            return self.starts[index]
-        return self.ends[-1] if self.ends else 0
+    def _near(self, index: int) -> tuple[int, int]:
+        """The span an insertion before ``index`` stands for: the next character's (the last's at the end)."""
+        if not self.starts:
+            raise ValueError("nothing to insert beside in an empty text")
+        at = min(index, len(self.starts) - 1)
+        return self.starts[at], self.ends[at]
