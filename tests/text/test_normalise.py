@@ -23,6 +23,7 @@ from worker.text.normalise import NORMALISER_ID, Normalised, normalise
         ("hаtе", "hate"),  # Cyrillic а and е among Latin letters
         ("ѕһіt", "shit"),  # wholly Cyrillic look-alikes
         ("Ѕһіt", "Shit"),  # case kept
+        ("ѕτupid кill", "stupid kill"),  # Greek tau and Cyrillic ka, outside the table: guessed
         ("h a t e", "hate"),
         ("h.a.t.e", "hate"),
         ("h-a-t-e", "hate"),
@@ -34,7 +35,7 @@ from worker.text.normalise import NORMALISER_ID, Normalised, normalise
         ("n1gg3r", "nigger"),
         ("h4t3", "hate"),
         ("1d10t", "idiot"),
-        ("s+upid ki|l", "stupid kill"),
+        ("s+upid ki|l |d|o+ ki11 8itch", "stupid kill idiot kill bitch"),
         ("ʂhiƚ ɗumb", "shil dumb"),  # Latin letters with hooks and bars, by their names
         ("$hit", "shit"),
         ("a$$", "ass"),
@@ -68,6 +69,7 @@ def test_evasions_are_read_as_a_reader_reads_them(written: str, read: str) -> No
         "mp3 4chan 1st 90s covid19 x86_64",
         "привет мир",  # Russian words stay Russian
         "Καλημέρα",  # Greek too
+        "straße",  # and Latin letters of other languages
         "नमस्ते दुनिया",  # Devanagari vowel signs are not diacritics
         "👩\u200d💻 🏳\ufe0f\u200d🌈",  # ZWJ emoji sequences keep their joiner
         "tab\tnew\nline",

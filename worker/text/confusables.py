@@ -8,6 +8,9 @@ bars and tails and the small capitals, by their Unicode names (``ʂ`` -> ``s``).
 Real words of other scripts are left alone: a word's look-alikes are folded only when
 the word also holds ASCII letters (a mixed word, ``hаte`` with a Cyrillic ``а``) or
 when every letter in it has a Latin look-alike (``һаtе`` written wholly in look-alikes).
+In a mixed word, up to two letters that no table reads are guessed from the English
+words they could make (``ѕτupid``: the Greek tau, absent from the confusables, is the
+``t`` of ``stupid``).
 A Russian or Greek word almost always holds letters with no Latin twin, and stays as
 written.
 
@@ -26,10 +29,12 @@ import unicodedata
 from functools import cache
 from importlib import resources
 from importlib.metadata import version
+from itertools import product
 from typing import Final
 
 from worker.errors import ConfigError
 from worker.text.offsets import Edit, Traced
+from worker.text.segment import lexicon
 
 __all__ = ["TABLE_PACKAGE", "fold_confusables", "fold_table", "table_id"]
 
@@ -93,16 +98,55 @@ def table_id() -> str:
     return f"{TABLE_PACKAGE}-{version(TABLE_PACKAGE)}:{digest}"
 
 
+#: A mixed word's letters that no table reads are guessed when there are at most this many.
+_MOST_GUESSED: Final = 2
+
+
+#: Scripts whose letters stand in for Latin ones; letters of others are never guessed.
+_IMITATING: Final = ("GREEK", "CYRILLIC", "ARMENIAN", "CHEROKEE")
+
+
+def _hint(ch: str) -> str:
+    """The Latin letter a letter's name begins with (KAPPA -> k): preferred among guesses."""
+    name = unicodedata.name(ch, "").split(" ")
+    return name[-1][:1].lower() if name else ""
+
+
+def _guess(word: str) -> str:
+    """A word of Latin letters with a few Greek, Cyrillic, Armenian or Cherokee ones no table
+    reads (``ѕτupid``), read as the known word those letters can make, preferring letters
+    their names begin with, then frequent words; else the word as it is."""
+    unknown = [i for i, ch in enumerate(word) if ch.isalpha() and not ch.isascii()]
+    if not unknown or len(unknown) > _MOST_GUESSED or len(word) < 4:
+        return word
+    if not all(unicodedata.name(word[i], "").startswith(_IMITATING) for i in unknown):
+        return word
+    known = lexicon().log_p
+    best: tuple[int, float, str] | None = None
+    for letters in product(string.ascii_lowercase, repeat=len(unknown)):
+        chars = list(word)
+        for i, letter in zip(unknown, letters, strict=True):
+            chars[i] = letter.upper() if word[i].isupper() else letter
+        candidate = "".join(chars)
+        found = known.get(candidate.lower())
+        if found is None:
+            continue
+        hinted = sum(letter == _hint(word[i]) for i, letter in zip(unknown, letters, strict=True))
+        if best is None or (hinted, found) > best[:2]:
+            best = (hinted, found, candidate)
+    return best[2] if best else word
+
+
 def _word_edits(word: str, offset: int, table: dict[str, str]) -> list[Edit]:
-    foldable = [i for i, ch in enumerate(word) if ch in table]
-    if not foldable:
-        return []
     letters = [ch for ch in word if ch.isalpha()]
+    if all(ch.isascii() for ch in letters):
+        return []
     mixed = any(ch.isascii() for ch in letters)
     all_lookalike = all(ch.isascii() or ch in table for ch in letters)
     if not (mixed or all_lookalike):
         return []
-    return [(offset + i, offset + i + 1, table[word[i]]) for i in foldable]
+    read = _guess("".join(table.get(ch, ch) for ch in word))
+    return [(offset + i, offset + i + 1, read[i]) for i, ch in enumerate(word) if ch != read[i]]
 
 
 def fold_confusables(traced: Traced, protected: list[tuple[int, int]] | None = None) -> Traced:

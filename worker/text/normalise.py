@@ -36,7 +36,7 @@ from worker.text.confusables import fold_confusables, table_id
 from worker.text.offsets import Traced
 from worker.text.segment import segment_id, split_words
 from worker.text.spelling import protected, spell, squeeze
-from worker.text.unicode import fold_unicode
+from worker.text.unicode import fold_unicode, judge_joiners
 
 __all__ = ["NORMALISER_ID", "NORMALISER_VERSION", "Normalised", "normalise"]
 
@@ -80,4 +80,6 @@ def normalise(text: str) -> Normalised:
     traced = fold_confusables(traced, protected(traced.text))
     traced = squeeze(traced)
     traced = split_words(traced, protected(traced.text))
+    if "\u200d" in traced.text:  # a symbol read as a letter no longer holds an emoji joiner
+        traced = judge_joiners(traced)
     return Normalised(traced.text, traced.starts, traced.ends, len(text))

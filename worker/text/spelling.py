@@ -14,9 +14,11 @@ Example::
 from __future__ import annotations
 
 import re
+from itertools import product
 from typing import Final
 
 from worker.text.offsets import Edit, Traced
+from worker.text.segment import lexicon
 
 __all__ = ["LEET", "join_spelt", "protected", "read_leet", "spell", "squeeze"]
 
@@ -45,8 +47,12 @@ _SEPARATOR: Final = r"[ .\-_*/|+~,:]{1,3}"
 _SPELT: Final = re.compile(
     rf"(?<![^\W_])(?<!\w')[^\W_@$](?P<sep>{_SEPARATOR})[^\W_@$](?:(?P=sep)[^\W_@$])+(?![^\W_])(?!'\w)"
 )
-_LEET_CHAR: Final = re.compile(r"[0134579@$!+|]")
-_TOKEN: Final = re.compile(r"[^\W_]+(?:[@$!+|]+[^\W_]*)*|[@$]+[^\W_]+(?:[@$!+|]+[^\W_]*)*")
+#: What each digit or symbol may stand for, where the reading makes a known word (``|d|o+``
+#: -> ``idiot``, ``ki11`` -> ``kill``, ``8itch`` -> ``bitch``), wherever it stands in the word.
+_READINGS: Final = {**{ch: letter for ch, letter in LEET.items()}, "1": "il", "|": "li", "8": "b"}
+_MOST_READ: Final = 5
+_LEET_CHAR: Final = re.compile(r"[01345789@$!+|]")
+_TOKEN: Final = re.compile(r"[^\W_]+(?:[@$!+|]+[^\W_]*)*|[@$!+|]+[^\W_]+(?:[@$!+|]+[^\W_]*)*")
 _RUN: Final = re.compile(r"[^\W\d_]+|[0134579@$!+|]+|\d+")
 _STRETCH: Final = re.compile(r"([^\W\d_])\1{2,}")
 #: A letter repeated this many times or more is a stretch, squeezed to ``_KEEP`` letters.
@@ -76,7 +82,34 @@ def join_spelt(traced: Traced) -> Traced:
     return traced.rewrite(edits) if edits else traced
 
 
+def _word_reading(token: str) -> str | None:
+    """The most frequent known word the token spells with its digits and symbols read."""
+    at = [i for i, ch in enumerate(token) if ch in _READINGS]
+    if not at or len(at) > _MOST_READ or len(token) < 4 or sum(ch.isalpha() for ch in token) < 2:
+        return None
+    known = lexicon().log_p
+    best: tuple[float, str] | None = None
+    for letters in product(*(_READINGS[token[i]] for i in at)):
+        chars = list(token)
+        for i, letter in zip(at, letters, strict=True):
+            chars[i] = letter
+        word = "".join(chars)
+        found = known.get(word.lower())
+        if found is not None and (best is None or found > best[0]):
+            best = (found, word)
+    return best[1] if best else None
+
+
 def _token_edits(token: str, offset: int) -> list[Edit]:
+    word = _word_reading(token)
+    if word is not None:
+        return [(offset + i, offset + i + 1, word[i]) for i, ch in enumerate(token) if ch != word[i]]
+    return _rule_edits(token, offset)
+
+
+def _rule_edits(token: str, offset: int) -> list[Edit]:
+    """Where no known word is spelt: digits and symbols between letters (and at the edges of
+    a word that reads some inside), ``$``/``@`` beside letters."""
     runs = [(m.start(), m.end(), m.group()) for m in _RUN.finditer(token)]
     letters = [i for i, (_, _, run) in enumerate(runs) if run[0].isalpha()]
     if not letters:

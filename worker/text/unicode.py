@@ -25,7 +25,7 @@ from typing import Final
 
 from worker.text.offsets import Traced
 
-__all__ = ["fold_unicode", "is_diacritic", "is_invisible"]
+__all__ = ["fold_unicode", "is_diacritic", "is_invisible", "judge_joiners"]
 
 #: Blocks of generic combining diacritics (not the vowel signs and marks of other scripts).
 _DIACRITIC_BLOCKS: Final = (
@@ -123,10 +123,10 @@ def fold_unicode(traced: Traced) -> Traced:
         ends.extend([traced.ends[j - 1]] * len(folded))
         i = j
     folded_text = Traced("".join(chars), tuple(starts), tuple(ends))
-    return _judge_joiners(folded_text) if _ZWJ in folded_text.text else folded_text
+    return judge_joiners(folded_text) if _ZWJ in folded_text.text else folded_text
 
 
-def _judge_joiners(traced: Traced) -> Traced:
+def judge_joiners(traced: Traced) -> Traced:
     """Drop each zero-width joiner that does not stand between two symbols (emoji)."""
     text = traced.text
     edits = [
