@@ -23,7 +23,7 @@ from worker.text.normalise import NORMALISER_ID, Normalised, normalise
         ("hаtе", "hate"),  # Cyrillic а and е among Latin letters
         ("ѕһіt", "shit"),  # wholly Cyrillic look-alikes
         ("Ѕһіt", "Shit"),  # case kept
-        ("ѕτupid кill", "stupid kill"),  # Greek tau and Cyrillic ka, outside the table: guessed
+        ("ѕτupid кill ѕτuріd", "stupid kill stupid"),  # Greek tau, Cyrillic ka: not in the table
         ("h a t e", "hate"),
         ("h.a.t.e", "hate"),
         ("h-a-t-e", "hate"),

@@ -112,12 +112,12 @@ def _hint(ch: str) -> str:
     return name[-1][:1].lower() if name else ""
 
 
-def _guess(word: str) -> str:
+def _guess(word: str, most: int = _MOST_GUESSED) -> str:
     """A word of Latin letters with a few Greek, Cyrillic, Armenian or Cherokee ones no table
     reads (``ѕτupid``), read as the known word those letters can make, preferring letters
     their names begin with, then frequent words; else the word as it is."""
     unknown = [i for i, ch in enumerate(word) if ch.isalpha() and not ch.isascii()]
-    if not unknown or len(unknown) > _MOST_GUESSED or len(word) < 4:
+    if not unknown or len(unknown) > most or len(word) < 4:
         return word
     if not all(unicodedata.name(word[i], "").startswith(_IMITATING) for i in unknown):
         return word
@@ -143,9 +143,14 @@ def _word_edits(word: str, offset: int, table: dict[str, str]) -> list[Edit]:
         return []
     mixed = any(ch.isascii() for ch in letters)
     all_lookalike = all(ch.isascii() or ch in table for ch in letters)
-    if not (mixed or all_lookalike):
-        return []
-    read = _guess("".join(table.get(ch, ch) for ch in word))
+    folded = "".join(table.get(ch, ch) for ch in word)
+    if mixed or all_lookalike:
+        read = _guess(folded)
+    else:
+        # Look-alikes but for one letter (ѕτuріd): read only when that makes a known word.
+        read = _guess(folded, most=1)
+        if read == folded:
+            return []
     return [(offset + i, offset + i + 1, read[i]) for i, ch in enumerate(word) if ch != read[i]]
 
 
