@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from worker.model.category_head import CategoryHead
 from worker.model.types import PostFeatures
@@ -52,8 +53,8 @@ def score_texts(head: CategoryHead, texts: Sequence[str], labels: Sequence[str])
     shown = [categories.get(c) or c for c in classes]
     report = classification_report(y, probs.argmax(axis=1), shown)
     flagging = [i for i, c in enumerate(classes) if categories.get(c)]
-    flagged = (probs[:, flagging] >= FLAG_THRESHOLD).any(axis=1)
-    positive = np.isin(y, flagging)
+    flagged: npt.NDArray[np.bool_] = np.asarray((probs[:, flagging] >= FLAG_THRESHOLD).any(axis=1))
+    positive: npt.NDArray[np.bool_] = np.isin(y, flagging)
     per_category = {
         categories[classes[i]]: float((probs[y == i, i] >= FLAG_THRESHOLD).mean())
         for i in flagging
