@@ -41,9 +41,10 @@ RUDE_POSTS = (
     "stop being such a hoe lol",
     "that ref is a fucking idiot, these bitches can't play",
 )
-#: A hateful post spelt with look-alike letters (Cyrillic ѕ р у о і с а е), as evaders write
-#: to slip past text filters: the head reads it through the normaliser, and flags it.
-LOOKALIKE_POST = "ѕhut uр уоu ѕtupіd bіtсh, nоbоdу wаnts уоu hеrе"
+#: A hateful post spelt with look-alike letters (Cyrillic у о а е і с), as evaders write to
+#: slip past text filters: read through the normaliser the head flags it (offensive 0.95);
+#: read as written, it flags nothing.
+LOOKALIKE_POST = "уоu аrе а wоrthlеss bіtсh аnd а hое"
 
 
 def rude_posts() -> list[SamplePost]:
