@@ -8,8 +8,8 @@ on, and the variation selectors), and recomposed; the marks of other scripts (th
 vowel signs of Devanagari, say) are kept. Invisible characters are dropped: format
 characters (zero-width space and joiners, the soft hyphen, bidirectional controls,
 tag characters), control characters other than tab and line breaks, and the blank
-fillers of Hangul and Braille. A zero-width joiner between two symbols is kept, as
-it builds emoji sequences (👩‍💻).
+fillers of Hangul and Braille. A zero-width joiner between two pictographic symbols
+is kept, as it builds emoji sequences (👩‍💻).
 
 Example::
 
@@ -72,10 +72,9 @@ def _is_mark(ch: str) -> bool:
 
 
 def _symbolic(ch: str | None) -> bool:
-    """A visible character that is neither a letter, a digit nor a space (an emoji, say)."""
-    if ch is None or ch.isspace() or ch.isalnum():
-        return False
-    return not is_invisible(ch) and not _is_mark(ch)
+    """A pictographic symbol (an emoji, a skin tone), what a zero-width joiner joins; not
+    punctuation or currency signs, which may be read as letters (``$``, ``@``)."""
+    return ch is not None and unicodedata.category(ch) in ("So", "Sk")
 
 
 @lru_cache(maxsize=4096)
