@@ -129,7 +129,7 @@ def _by_unit(marked: Marked, spans: Sequence[tuple[int, int, float]]) -> list[fl
     """Contributions of spans, summed per unit containing their start."""
     starts = [a for a, _ in marked.units]
     scores = [0.0] * len(marked.units)
-    for start, end, value in spans:
+    for start, _end, value in spans:
         i = bisect.bisect_right(starts, start) - 1
         if i >= 0 and start < marked.units[i][1]:
             scores[i] += value
