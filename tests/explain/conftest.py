@@ -30,11 +30,11 @@ def corpus(n: int = 240, seed: int = 0) -> tuple[list[str], list[str]]:
     return texts, labels
 
 
-def train_head(folder: Path, ngram_max: int = 2) -> CategoryHead:
+def train_head(folder: Path, ngram_max: int = 2, category: str = "bias") -> CategoryHead:
     texts, labels = corpus()
     config = CategoryTrainConfig(
-        name="bias",
-        categories={"1": "bias"},
+        name=category,
+        categories={"1": category},
         encoder_features=False,
         min_df=1,
         ngram_max=ngram_max,
