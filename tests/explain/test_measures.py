@@ -66,3 +66,5 @@ def test_evaluation_on_a_small_file(tmp_path: Path) -> None:
     assert exact.comprehensiveness > random.comprehensiveness
     assert rows["tfidf", "occlusion"].passes_per_text > 1 and exact.passes_per_text == 1
     assert any("| tfidf | linear (exact) |" in line for line in report_lines(report))
+    held = evaluate_explanations(path, model=None, store=NoStore(), draws=1, test_path=path)
+    assert held.split["protocol"] == "separate test file" and held.evaluation_set["evaluated"] == 100

@@ -37,6 +37,10 @@ def evaluate_explanations_command(
     ),
     draws: Annotated[int, typer.Option(help="Random-baseline draws averaged.")] = 5,
     limit: Annotated[int | None, typer.Option(help="Only the first N texts of the evaluation set.")] = None,
+    test: Annotated[
+        Path | None,
+        typer.Option(help="A held-out file of the same columns: train on all of DATA, explain it."),
+    ] = None,
 ) -> None:
     """Plausibility (token AUPRC and top-k F1 against the experts' words) and faithfulness
     (comprehensiveness, sufficiency) of each explanation method, on the declared split's held-out
@@ -50,7 +54,9 @@ def evaluate_explanations_command(
         model = None
         if text_encoder is not None:
             model = category_model(text_encoder, image_encoder, "auto", "strip")
-        report = evaluate_explanations(data, model, FileStore(cache), draws=draws, limit=limit)
+        report = evaluate_explanations(
+            data, model, FileStore(cache), draws=draws, limit=limit, test_path=test
+        )
     except ModerationError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
