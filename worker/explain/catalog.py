@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from worker.config.views import ExplainConfig
 from worker.explain.image import ImageScores
@@ -29,8 +30,10 @@ from worker.explain.linear import LinearExplainer
 from worker.explain.occlusion import OcclusionExplainer, TextScores
 from worker.explain.spans import Explanation, Method
 from worker.model.category_head import CategoryHead
-from worker.model.moderation import ModerationModel
 from worker.model.types import FloatArray, PostFeatures
+
+if TYPE_CHECKING:
+    from worker.model.moderation import ModerationModel
 
 __all__ = ["Catalog", "ImageSource", "TextSource", "catalog_for", "linear_source", "occlusion_source"]
 

@@ -23,15 +23,18 @@ import logging
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from PIL import Image
 
 from worker.config.views import ExplainConfig
-from worker.explain.catalog import Catalog
 from worker.explain.image import explain_images
 from worker.explain.spans import Explanation, HeatMap
 
-__all__ = ["ExplainRequest", "ExplainStage", "PostExplanations", "explain_batch", "wanted"]
+if TYPE_CHECKING:
+    from worker.explain.catalog import Catalog
+
+__all__ = ["ExplainRequest", "ExplainStage", "PostExplanations", "explain_batch", "explain_stage", "wanted"]
 
 log = logging.getLogger(__name__)
 
@@ -155,3 +158,16 @@ class ExplainStage:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
         self._executor.shutdown(wait=True)
+
+
+def explain_stage(scorer: object, config: ExplainConfig) -> ExplainStage | None:
+    """The stage for a loaded model (``None``: explanations off, or nothing it could explain)."""
+    from worker.explain.catalog import catalog_for
+    from worker.model.moderation import ModerationModel
+
+    if config.explain_categories == "off" or not isinstance(scorer, ModerationModel):
+        return None
+    catalog = catalog_for(scorer, config)
+    for part, why in catalog.skipped.items():
+        log.info("explanations: %s %s", part, why)
+    return ExplainStage(catalog, config) if catalog.categories() else None
