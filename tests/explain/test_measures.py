@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -68,3 +69,33 @@ def test_evaluation_on_a_small_file(tmp_path: Path) -> None:
     assert any("| tfidf | linear (exact) |" in line for line in report_lines(report))
     held = evaluate_explanations(path, model=None, store=NoStore(), draws=1, test_path=path)
     assert held.split["protocol"] == "separate test file" and held.evaluation_set["evaluated"] == 100
+
+
+def test_the_evaluate_explanations_command(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from worker.cli import app
+
+    texts, labels = corpus(120, seed=2)
+    path = tmp_path / "bias.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label", "biased_words"])
+        for text, label in zip(texts, labels, strict=True):
+            writer.writerow([text, label, repr([w for w in text.split() if w in LOADED])])
+    out = tmp_path / "report.json"
+    args = [
+        "evaluate",
+        "explanations",
+        str(path),
+        "--out",
+        str(out),
+        "--draws",
+        "1",
+        "--cache",
+        str(tmp_path),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "| tfidf | linear (exact) |" in result.output and "held-out macro-F1" in result.output
+    assert json.loads(out.read_text())["evaluation_set"]["evaluated"] == 12
