@@ -38,8 +38,9 @@ from worker.config.fingerprint import identity_with_settings
 from worker.config.settings import Settings
 from worker.consume.intake import InputRecord, read_post
 from worker.errors import InvalidPost, ModelError, PublishError, UnusableContent
-from worker.explain.stage import ExplainRequest, ExplainStage, wanted
+from worker.explain.stage import ExplainStage, wanted
 from worker.explain.verdict import verdict_explanations
+from worker.explain.windowed import merge_windows, window_requests
 from worker.fetch.client import ImageFetcher
 from worker.fetch.memo import ImageMemo
 from worker.inference.batching import BatchBuilder, BatchPolicy
@@ -320,7 +321,9 @@ class Pipeline:
             for n, slot in enumerate(job.images)
             if slot.usable and slot.image is not None
         )
-        found = await self._explainer.explain(ExplainRequest(job.post.text, images, chosen))
+        parts = window_requests(job.post.text, verdict.text, chosen, images)
+        explained = await asyncio.gather(*(self._explainer.explain(request) for _, request in parts))
+        found = merge_windows([(offset, e) for (offset, _), e in zip(parts, explained, strict=True)])
         timings = verdict.timings.model_copy(
             update={
                 "explain_ms": round((self.clock() - started) * 1000, 3),

@@ -113,3 +113,23 @@ def test_every_scored_category_with_span_text_and_a_failing_explainer() -> None:
     assert failed["flagged"]  # the verdict stands without its explanation
     [off], _ = asyncio.run(run(values, settings(explain_categories="off"), catalog()))
     assert off["explanations"] is None
+
+
+def test_a_long_text_is_explained_on_its_deciding_window() -> None:
+    # three windows; the fake bias score (window length % 7) makes the last one decide
+    text = "plain words here and more plain words, " * 2 + "xxxxx then an awful word, then the end of it all"
+    long = settings(
+        explain_categories="scored",
+        explain_span_text=True,
+        text_window_chars=64,
+        text_window_overlap_chars=16,
+        text_bound_chars=400,
+    )
+    [v], _ = asyncio.run(run([post("long", text=text)], long, catalog()))
+    windows, deciding = v["text"]["windows"], v["text"]["deciding_windows"]
+    assert len(windows) == 3 and deciding["bias"] == 2
+    window = windows[2]
+    spans = v["explanations"]["bias"]["spans"]
+    assert spans and all(window["start"] <= s["start"] < s["end"] <= window["end"] for s in spans)
+    assert all(text[s["start"] : s["end"]] == s["text"] for s in spans)  # offsets of the whole text
+    assert spans[0]["text"] == "awful" and spans[0]["start"] == text.index("awful")
