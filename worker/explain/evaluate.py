@@ -46,7 +46,15 @@ from worker.training.category import CategoryTrainConfig, fit_recipe, save_head
 from worker.training.encode import encode_texts
 from worker.training.store import FeatureStore
 
-__all__ = ["ExplanationReport", "Row", "evaluate_explanations", "report_lines"]
+__all__ = [
+    "ExplanationReport",
+    "Row",
+    "evaluate_explanations",
+    "evaluation_set",
+    "holdout",
+    "report_lines",
+    "train_head",
+]
 
 log = logging.getLogger(__name__)
 #: Scores of each unit of each text (higher: more responsible for the score).
@@ -113,7 +121,7 @@ def evaluation_set(rows: Sequence[MarkedRow], test: Sequence[int]) -> tuple[list
     return kept, counts
 
 
-def _train_head(
+def train_head(
     folder: Path, texts: list[str], labels: list[str], dense: FloatArray | None, encoder_id: str | None
 ) -> CategoryHead:
     config = CategoryTrainConfig(
@@ -195,7 +203,7 @@ def _subjects(
     store: FeatureStore,
 ) -> tuple[list[_Subject], LinearExplainer]:
     texts, labels = [rows[i].text for i in train], [rows[i].label for i in train]
-    tfidf = _train_head(folder / "tfidf", texts, labels, None, None)
+    tfidf = train_head(folder / "tfidf", texts, labels, None, None)
 
     def tfidf_predict(batch: Sequence[str]) -> FloatArray:
         return tfidf.probabilities([PostFeatures(raw_text=t) for t in batch])
@@ -215,7 +223,7 @@ def _subjects(
     if model is not None:
         log.info("encoding %d training texts", len(texts))
         encoder_id = model.encoder_ids["text"]
-        head = _train_head(folder / "encoder", texts, labels, encode_texts(model, texts, store), encoder_id)
+        head = train_head(folder / "encoder", texts, labels, encode_texts(model, texts, store), encoder_id)
 
         def encoder_predict(batch: Sequence[str]) -> FloatArray:
             vectors = encode_texts(model, batch, store)
