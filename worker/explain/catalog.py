@@ -66,7 +66,7 @@ class Catalog:
     skipped: dict[str, str] = field(default_factory=dict)
 
     def categories(self) -> set[str]:
-        return {c for s in (*self.text, *self.image) for c in s.columns}
+        return {c for s in self.text for c in s.columns} | {c for s in self.image for c in s.columns}
 
 
 def linear_source(part: str, explainer: LinearExplainer, columns: dict[str, int]) -> TextSource:

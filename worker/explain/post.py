@@ -65,7 +65,11 @@ def explain_post(
     """Score one post (text and images as sent), decide its flags, explain what the setting asks."""
     config = config or settings.explain
     [scores] = model.score([_features(model, text, images)])
-    modalities: list[Modality] = [m for m, used in (("text", text.strip()), ("image", images)) if used]
+    modalities: list[Modality] = []
+    if text.strip():
+        modalities.append("text")
+    if images:
+        modalities.append("image")
     categories = {**builtin_categories(scores, modalities), **scores.categories}
     decision = Policy.from_settings(settings).decide(categories, model.identity.untrained)
     catalog = catalog_for(model, config)

@@ -31,7 +31,7 @@ class PostNotFound(ModerationError):
 
 
 def post_of_text(text: str) -> Post:
-    return Post(id="command-line", author_id="command-line", created_at="2026-01-01T00:00:00Z", text=text)
+    return Post(id="command-line", text=text)
 
 
 def _lines(path: Path) -> list[bytes]:
