@@ -74,3 +74,23 @@ def test_overlay_tints_the_strong_cells_and_top_words() -> None:
     assert pixels[35, 5, 0] == 0  # a negative cell stays untinted
     e = Explanation("x", "occlusion", (Span(2, 11, 1.0), Span(0, 1, 0.5)), 1.0)
     assert top_words("a shameless post", {"x": e}) == {"x": ["shameless", "a"]}
+
+
+def test_a_long_text_is_explained_on_its_deciding_window(env: dict[str, str]) -> None:
+    text = "the council said the budget meeting report " * 4 + "was shameless"
+    windows = {"MODERATION_TEXT_WINDOW_CHARS": "64", "MODERATION_TEXT_WINDOW_OVERLAP_CHARS": "16"}
+    args = ["explain", "--text", text, "--categories", "scored"]
+    result = CliRunner().invoke(app, args, env={**env, **windows})
+    assert result.exit_code == 0, result.output
+    start = text.index("shameless")
+    assert f"[{start}, {start + 9})" in result.output  # offsets of the whole text, not the window's
+    # the score shown is the deciding window's, as the worker reads a long text
+    from worker.inference.windows import WindowPolicy
+    from worker.model.category_head import CategoryHead
+    from worker.model.types import PostFeatures
+
+    head = CategoryHead.load(Path(json.loads(env["MODERATION_CLASSIFIERS"])[0]["source"]), {})
+    pieces = WindowPolicy(64, 16, 50_000).split(text).texts(text)
+    assert len(pieces) > 1
+    best = max(head.probabilities([PostFeatures(raw_text=p) for p in pieces])[:, 1])
+    assert f"slant {best:.3f}" in result.output
