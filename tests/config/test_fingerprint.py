@@ -54,6 +54,9 @@ NOT_SCORE = {
     *("max_batch", "max_wait_ms", "max_batch_tokens", "max_inflight_posts", "gc_freeze"),
     # hash banks come and go without a restart; each match names its bank in the verdict
     *("known_banks", "known_reload_s"),
+    # where the trained category heads lie; the heads themselves are hashed by the model
+    # (model.components, weights_sha256), as the heads of `classifiers` are
+    "category_dir",
     # the shadow model has its own settings and its own hash
     *("shadow_model_dir", "shadow_settings", "shadow_topic"),
     *("web_host", "web_port", "health_interval_s", "log_level", "log_format"),

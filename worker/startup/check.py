@@ -50,9 +50,12 @@ class CheckReport:
 
 def check_settings(settings: Settings) -> CheckReport:
     """Everything ``run`` checks at start that can be checked without model weights."""
+    from worker.model.category_dir import with_category_dir
     from worker.shadow import shadow_settings
     from worker.verdicts.policy import check_policy, known_categories
 
+    # The heads in MODERATION_CATEGORY_DIR join the classifiers, as ModerationModel.load adds them.
+    settings, _ = with_category_dir(settings)
     report = CheckReport(unchecked=[_ALWAYS_LOADED])
     resolved = all([_classifier(spec, report) for spec in settings.classifiers])
     try:
