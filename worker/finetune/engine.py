@@ -110,8 +110,18 @@ def _loss(recipe: FineTuneRecipe, weights: torch.Tensor) -> Callable[[torch.Tens
     return focal
 
 
-def _order(seed: int, epoch: int, n: int) -> np.ndarray:
-    return np.random.default_rng([seed, epoch]).permutation(n)
+def _batches(seed: int, epoch: int, lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """The epoch's batches: shuffled, then sorted by length within pools of 50 batches (so a
+    batch pads little), then the batches shuffled. Depends only on the seed and the epoch."""
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(lengths))
+    pool = batch_size * 50
+    batches: list[np.ndarray] = []
+    for start in range(0, len(order), pool):
+        chunk = order[start : start + pool]
+        chunk = chunk[np.argsort([lengths[i] for i in chunk], kind="stable")]
+        batches += [chunk[b : b + batch_size] for b in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
 
 
 def _run_id(recipe: FineTuneRecipe, data_key: str) -> str:
@@ -162,7 +172,8 @@ def fine_tune(
             {"params": list(model.head.parameters()), "weight_decay": recipe.weight_decay, "lr": head_lr},
         ]
     )
-    per_epoch = -(-len(train_ids) // recipe.batch_size)
+    lengths = [len(r) for r in train_ids]
+    per_epoch = len(_batches(recipe.seed, 0, lengths, recipe.batch_size))
     total = per_epoch * recipe.epochs
     warmup = int(total * recipe.warmup_fraction)
 
@@ -222,13 +233,13 @@ def fine_tune(
 
     last_save = time.monotonic()
     while epoch < recipe.epochs and not stopped:
-        order = _order(recipe.seed, epoch, len(train_ids))
+        batches = _batches(recipe.seed, epoch, lengths, recipe.batch_size)
         bar = Progress(f"epoch {epoch + 1}/{recipe.epochs}", total=per_epoch, done=step_in_epoch, stream=stream)
         model.train()
         started = time.monotonic()
         running = 0.0
         for batch_no in range(step_in_epoch, per_epoch):
-            rows = order[batch_no * recipe.batch_size : (batch_no + 1) * recipe.batch_size]
+            rows = batches[batch_no]
             ids, mask = pad_batch([train_ids[i] for i in rows], pad_id)
             loss = loss_fn(model(ids, mask), torch.as_tensor(train_y[rows], dtype=torch.long))
             optimizer.zero_grad(set_to_none=True)

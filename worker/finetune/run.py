@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sys
@@ -145,7 +146,8 @@ def run_fine_tune(job: FineTuneJob, recipe: FineTuneRecipe, stream: TextIO | Non
     if job.baselines:
         from worker.finetune.baselines import split_baselines
 
-        frozen = _frozen_features(recipe.encoder, ids, pad_id, work / f"frozen-{split.fingerprint}.npz")
+        key = hashlib.sha256(f"{recipe.encoder}:{recipe.max_tokens}:{data.sha256}:{recipe.normaliser}".encode())
+        frozen = _frozen_features(recipe.encoder, ids, pad_id, work / f"frozen-{key.hexdigest()[:16]}.npz")
         baseline_probs = split_baselines(texts, y, split, frozen)
         stage("baselines")
 
@@ -193,6 +195,7 @@ def run_fine_tune(job: FineTuneJob, recipe: FineTuneRecipe, stream: TextIO | Non
         recipe=recipe,
         data={
             "file": job.csv.name,
+            "path": str(job.csv.resolve()),
             "sha256": data.sha256,
             "rows": len(texts),
             "text_column": job.text_column,

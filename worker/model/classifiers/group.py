@@ -37,6 +37,10 @@ def load_classifier(spec: ClassifierSpec) -> Classifier:
         from worker.model.classifiers.hf import HFClassifier
 
         return HFClassifier.load(spec.source, part)
+    if spec.kind == "finetuned":
+        from worker.model.classifiers.finetuned import FineTunedClassifier
+
+        return FineTunedClassifier.load(spec.source, part)
     if spec.kind == "onnx":
         from worker.model.classifiers.onnx import OnnxClassifier
 
@@ -46,7 +50,8 @@ def load_classifier(spec: ClassifierSpec) -> Classifier:
 
 def _label_map(spec: ClassifierSpec, classifier: Classifier) -> dict[int, str]:
     """Output index -> category, refusing a map that names a label the model lacks."""
-    given = spec.labels or DEFAULT_LABELS.get(spec.kind, {})
+    # A fine-tuned model knows its own label -> category map (finetune.json).
+    given = spec.labels or DEFAULT_LABELS.get(spec.kind, {}) or dict(getattr(classifier, "categories", {}))
     unknown = sorted(set(given) - set(classifier.labels))
     if unknown:
         raise ConfigError(
