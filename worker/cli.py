@@ -16,6 +16,8 @@ from typing import Annotated
 import typer
 
 from worker import __version__
+from worker.command_groups import CommandGroup, SetOption
+from worker.config.overrides import parse_overrides, validated
 from worker.config.settings import Settings, load_settings
 from worker.errors import ConfigError, ModerationError
 from worker.ops.logs import configure_logging
@@ -23,6 +25,8 @@ from worker.ops.logs import configure_logging
 __all__ = ["app", "main"]
 
 app = typer.Typer(
+    cls=CommandGroup,
+    rich_markup_mode=None,
     add_completion=False,
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -50,7 +54,7 @@ _FAUST_LEVELS = {"debug": "debug", "info": "info", "warning": "warn", "error": "
 
 
 @app.command()
-def run() -> None:
+def run(set_: SetOption = None) -> None:
     """Consume posts and publish verdicts until stopped (SIGTERM/SIGINT finish in-flight work).
 
     Configured by MODERATION_* environment variables only: `moderation-worker settings`
@@ -58,7 +62,7 @@ def run() -> None:
     environment gives (docs/configuration.md has the same table).
     """
     # Settings first: a wrong one is reported before torch and faust are imported.
-    settings = _settings_or_exit()
+    settings = _settings_or_exit(set_ or [])
     import faust
 
     from worker.consume.app import build_app
@@ -99,9 +103,13 @@ def run() -> None:
     worker.execute_from_commandline()
 
 
-def _settings_or_exit() -> Settings:
+def _settings_or_exit(overrides: list[str]) -> Settings:
+    """This environment's settings with ``--set`` applied, or exit 2 saying what is wrong."""
     try:
-        return load_settings()
+        settings = load_settings()
+        if overrides:
+            settings = validated(dict(settings) | parse_overrides(overrides), "--set")
+        return settings
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -118,7 +126,7 @@ def settings_command(
     if not check:
         typer.echo(settings_markdown())
         return
-    settings = _settings_or_exit()
+    settings = _settings_or_exit([])
     typer.echo(effective_configuration(settings))
 
 

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from tests.support.fakes import FakeScorer
 from tests.test_pipeline import post, run
+from worker import names
 from worker.cli import _settings_or_exit
 from worker.config.fingerprint import settings_sha256
 from worker.config.policy import CategoryRule
@@ -51,7 +52,7 @@ def test_the_older_settings_are_the_defaults_and_the_policy_overrides_them() -> 
 async def test_every_verdict_carries_its_categories_in_the_moderation_api_shape() -> None:
     publisher, _, _ = await run([post("p1", text="hello world!", images=["https://img.test/ok/40x30.png"])])
     [verdict] = publisher.on("verdicts")
-    assert verdict["schema_version"] == 2
+    assert verdict["schema_version"] == names.VERDICT_SCHEMA_VERSION
     assert verdict["categories"]["clip:weapons"] is True
     assert verdict["category_scores"]["bias"] == 0.5
     assert verdict["category_applied_input_types"]["bias"] == ["text", "image"]

@@ -255,6 +255,20 @@ class Settings(BaseSettings):
     )
     torch_threads: int = Field(0, ge=0, description="CPU threads for inference, 0 = torch's default.")
     max_text_tokens: int = Field(512, ge=8, description="Texts are truncated to this many tokens.")
+    text_window_chars: int = Field(
+        1000,
+        ge=64,
+        description="Longer texts are scored in windows of this many characters, the highest deciding "
+        "(keep a window within max_text_tokens).",
+    )
+    text_window_overlap_chars: int = Field(
+        100, ge=0, description="Characters successive text windows share (below text_window_chars)."
+    )
+    text_bound_chars: int = Field(
+        50_000,
+        ge=64,
+        description="How far into a text windows reach; beyond it nothing is scored and the verdict says so.",
+    )
     clip_labels: tuple[str, ...] = Field(
         DEFAULT_CLIP_LABELS,
         min_length=2,
@@ -405,6 +419,10 @@ class Settings(BaseSettings):
             (
                 self.max_text_tokens <= self.max_batch_tokens,
                 "max_text_tokens cannot exceed max_batch_tokens (one text must fit a batch)",
+            ),
+            (
+                self.text_window_overlap_chars < self.text_window_chars <= self.text_bound_chars,
+                "text_window_overlap_chars < text_window_chars <= text_bound_chars",
             ),
             (
                 not self.shadow_settings or self.shadow_model_dir is not None,

@@ -86,10 +86,13 @@ class ModerationModel:
         self.to(device or self.device)  # after hashing, which reads the weights on the CPU
         self.precision = resolve_precision(settings.precision, self.device)
         self.backends = self._choose_backends()
+        c = self._components
         self._identity = ModelIdentity(
-            text_encoder=settings.text_encoder,
-            image_encoder=settings.image_encoder,
-            clip=settings.clip_model or None,
+            text_encoder=ids.model_name(settings.text_encoder, c["text_encoder"]),
+            image_encoder=ids.model_name(settings.image_encoder, c["image_encoder"]),
+            clip=ids.model_name(settings.clip_model, c["clip"])
+            if settings.clip_model and "clip" in c
+            else None,
             heads=heads.name,
             weights_sha256=ids.combine_hashes(self._components),
             components=self._components,
