@@ -19,9 +19,64 @@ from pydantic import ValidationError
 
 from worker.errors import ModelError, validation_problems
 
-__all__ = ["app", "fine_tune_main"]
+__all__ = ["FineTune", "FineTuneSet", "ThresholdTarget", "Threads", "app", "fine_tune_main", "from_command"]
 
 app = typer.Typer(add_completion=False)
+
+FineTune = Annotated[
+    bool,
+    typer.Option(
+        "--fine-tune",
+        help="Fine-tune the text encoder end to end with a linear head (docs/fine-tuning.md), "
+        "under the declared protocol: a stratified 80/20 split, seed 0.",
+    ),
+]
+FineTuneSet = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--fine-tune-set",
+        help="--fine-tune recipe field=value, repeatable: epochs=3, batch_size=32, learning_rate=5e-5, "
+        "max_tokens=128, class_weight_power=0.5, loss=focal, patience=1, seed=0.",
+        show_default=False,
+    ),
+]
+Threads = Annotated[int, typer.Option(help="--fine-tune: torch threads (0: torch's default; 1 on a busy machine).")]
+ThresholdTarget = Annotated[
+    str, typer.Option(help='Each category\'s threshold: "f1" (its best F1) or "precision:0.9".')
+]
+
+
+def _recipe_overrides(pairs: list[str] | None) -> dict[str, object]:
+    found: dict[str, object] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ModelError(f"--fine-tune-set {pair!r}: write FIELD=VALUE, e.g. epochs=3")
+        found[key.strip().replace("-", "_")] = value.strip()
+    return found
+
+
+def from_command(
+    name: str,
+    data: Path,
+    out: Path,
+    columns: tuple[str, str, str],
+    text_encoder: str | None,
+    recipe_set: list[str] | None,
+    *,
+    threads: int = 0,
+    threshold_target: str = "f1",
+    baselines: bool = True,
+) -> list[str]:
+    """``train category NAME DATA --fine-tune`` / ``train bias DATA --fine-tune``.
+    ``columns``: text column, label column, labels (``"1=bias,0="``)."""
+    options = _recipe_overrides(recipe_set)
+    if text_encoder and text_encoder != "minilm":
+        options.setdefault("encoder", text_encoder)
+    return fine_tune_main(
+        data, text_column=columns[0], label_column=columns[1], labels=columns[2], out=out, name=name,
+        recipe_options=options, baselines=baselines, threads=threads, threshold_target=threshold_target,
+    )
 
 
 def fine_tune_main(
@@ -37,6 +92,7 @@ def fine_tune_main(
     threads: int = 0,
     checkpoint_s: float = 120.0,
     onnx: bool = True,
+    threshold_target: str = "f1",
 ) -> list[str]:
     """Run and export; returns the report's lines."""
     from worker.finetune.recipe import FineTuneRecipe, default_encoder
@@ -51,7 +107,7 @@ def fine_tune_main(
         raise ModelError(f"bad fine-tuning options: {validation_problems(exc)}") from exc
     job = FineTuneJob(
         csv_path, text_column, label_column, parse_labels(labels), out, name,
-        baselines=baselines, checkpoint_s=checkpoint_s, threads=threads,
+        baselines=baselines, checkpoint_s=checkpoint_s, threads=threads, threshold_target=threshold_target,
     )
     lines = run_fine_tune(job, recipe)
     if onnx:

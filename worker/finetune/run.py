@@ -53,6 +53,8 @@ class FineTuneJob:
     checkpoint_s: float = 120.0
     checkpoint_steps: int | None = None
     threads: int = 0
+    #: "f1" or "precision:P" (worker.training.thresholds)
+    threshold_target: str = "f1"
     on_step: Callable[[int], None] | None = field(default=None, compare=False)
 
 
@@ -183,8 +185,8 @@ def run_fine_tune(job: FineTuneJob, recipe: FineTuneRecipe, stream: TextIO | Non
     from worker.training.thresholds import decide
 
     decision = decide(
-        y[val.test], result.val_probabilities, classes, categories, test=(y_test, test_probs), out=job.out,
-        name=job.name,
+        y[val.test], result.val_probabilities, classes, categories, target=job.threshold_target,
+        test=(y_test, test_probs), out=job.out, name=job.name,
     )
     stage("decide")
 
