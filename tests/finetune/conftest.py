@@ -26,5 +26,7 @@ def small_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for n in range(90):
             biased = n % 3 == 0
             word = (loaded if biased else plain)[n % 5]
-            writer.writerow([f"the senator {word} the plan number {n}", int(biased), f"['{word}']" if biased else "[]"])
+            writer.writerow(
+                [f"the senator {word} the plan number {n}", int(biased), f"['{word}']" if biased else "[]"]
+            )
     return path

@@ -22,8 +22,22 @@ def test_train_bias_fine_tune_reads_babe_columns_and_evaluate_prints_thresholds(
     out = tmp_path / "bias"
     trained = CliRunner().invoke(
         app,
-        ["train", "bias", str(small_csv), "--out", str(out), "--fine-tune", "--text-encoder", str(tiny_encoder),
-         "--fine-tune-set", "epochs=1", "--fine-tune-set", "batch_size=8", "--threads", "1"],
+        [
+            "train",
+            "bias",
+            str(small_csv),
+            "--out",
+            str(out),
+            "--fine-tune",
+            "--text-encoder",
+            str(tiny_encoder),
+            "--fine-tune-set",
+            "epochs=1",
+            "--fine-tune-set",
+            "batch_size=8",
+            "--threads",
+            "1",
+        ],
     )
     assert trained.exit_code == 0, trained.output
     text = trained.output
@@ -47,7 +61,17 @@ def test_a_bad_recipe_field_is_refused_with_its_name(small_csv: Path, tmp_path: 
     app = typer.Typer(add_completion=False)
     register(app)
     result = CliRunner().invoke(
-        app, ["train", "category", "x", str(small_csv), "--fine-tune", "--fine-tune-set", "epochz=1",
-              "--out", str(tmp_path / "x")],
+        app,
+        [
+            "train",
+            "category",
+            "x",
+            str(small_csv),
+            "--fine-tune",
+            "--fine-tune-set",
+            "epochz=1",
+            "--out",
+            str(tmp_path / "x"),
+        ],
     )
     assert result.exit_code == 1 and "epochz" in result.output

@@ -34,7 +34,11 @@ def _run(csv: Path, encoder: Path, out: Path, kill_at: int = 0) -> subprocess.Co
     env = os.environ | {"PYTHONHASHSEED": "0", "OMP_NUM_THREADS": "1"}
     return subprocess.run(
         [sys.executable, "-c", _RUN, str(csv), str(encoder), str(out), str(kill_at)],
-        capture_output=True, text=True, timeout=600, env=env, check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        check=False,
     )
 
 

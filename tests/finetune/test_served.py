@@ -31,7 +31,9 @@ TEXTS = [
 def trained(small_csv: Path, tiny_encoder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("served") / "bias-tiny"
     recipe = FineTuneRecipe(encoder=str(tiny_encoder), epochs=1, batch_size=8, max_tokens=24)
-    lines = run_fine_tune(FineTuneJob(small_csv, "text", "label", {"1": "bias", "0": ""}, out, "bias"), recipe)
+    lines = run_fine_tune(
+        FineTuneJob(small_csv, "text", "label", {"1": "bias", "0": ""}, out, "bias"), recipe
+    )
     assert any("macro-F1" in line for line in lines) and any("MODERATION_POLICY" in line for line in lines)
     export_onnx(out, texts=TEXTS * 3)
     return out

@@ -55,7 +55,9 @@ def test_temperature_scaling_undoes_overconfidence() -> None:
 def test_decide_reports_thresholds_calibration_plots_and_a_policy_entry(tmp_path: Path) -> None:
     y, probs = _overconfident()
     y_test, test_probs = _overconfident(seed=1)
-    decision = decide(y, probs, ("0", "1"), {"0": "", "1": "bias"}, test=(y_test, test_probs), out=tmp_path, name="b")
+    decision = decide(
+        y, probs, ("0", "1"), {"0": "", "1": "bias"}, test=(y_test, test_probs), out=tmp_path, name="b"
+    )
     entry = decision.record["categories"]["bias"]
     assert entry["ece_after"] < entry["ece_before"]
     assert 0 < entry["test"]["precision"] <= 1 and entry["test"]["base_rate"] == pytest.approx(y_test.mean())

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from worker.errors import ModelError, validation_problems
 
-__all__ = ["FineTune", "FineTuneSet", "ThresholdTarget", "Threads", "app", "fine_tune_main", "from_command"]
+__all__ = ["FineTune", "FineTuneSet", "Threads", "ThresholdTarget", "app", "fine_tune_main", "from_command"]
 
 app = typer.Typer(add_completion=False)
 
@@ -40,7 +40,9 @@ FineTuneSet = Annotated[
         show_default=False,
     ),
 ]
-Threads = Annotated[int, typer.Option(help="--fine-tune: torch threads (0: torch's default; 1 on a busy machine).")]
+Threads = Annotated[
+    int, typer.Option(help="--fine-tune: torch threads (0: torch's default; 1 on a busy machine).")
+]
 ThresholdTarget = Annotated[
     str, typer.Option(help='Each category\'s threshold: "f1" (its best F1) or "precision:0.9".')
 ]
@@ -74,8 +76,16 @@ def from_command(
     if text_encoder and text_encoder != "minilm":
         options.setdefault("encoder", text_encoder)
     return fine_tune_main(
-        data, text_column=columns[0], label_column=columns[1], labels=columns[2], out=out, name=name,
-        recipe_options=options, baselines=baselines, threads=threads, threshold_target=threshold_target,
+        data,
+        text_column=columns[0],
+        label_column=columns[1],
+        labels=columns[2],
+        out=out,
+        name=name,
+        recipe_options=options,
+        baselines=baselines,
+        threads=threads,
+        threshold_target=threshold_target,
     )
 
 
@@ -106,8 +116,16 @@ def fine_tune_main(
     except ValidationError as exc:
         raise ModelError(f"bad fine-tuning options: {validation_problems(exc)}") from exc
     job = FineTuneJob(
-        csv_path, text_column, label_column, parse_labels(labels), out, name,
-        baselines=baselines, checkpoint_s=checkpoint_s, threads=threads, threshold_target=threshold_target,
+        csv_path,
+        text_column,
+        label_column,
+        parse_labels(labels),
+        out,
+        name,
+        baselines=baselines,
+        checkpoint_s=checkpoint_s,
+        threads=threads,
+        threshold_target=threshold_target,
     )
     lines = run_fine_tune(job, recipe)
     if onnx:
@@ -125,7 +143,9 @@ def main(
     label_column: Annotated[str, typer.Option()] = "label",
     labels: Annotated[str, typer.Option(help='"0=hate,1=offensive,2=": label -> category ("" none).')] = "",
     name: Annotated[str, typer.Option(help="The model's name (its part name when served).")] = "finetuned",
-    encoder: Annotated[str | None, typer.Option(help="HF encoder folder or id (default: packaged MiniLM).")] = None,
+    encoder: Annotated[
+        str | None, typer.Option(help="HF encoder folder or id (default: packaged MiniLM).")
+    ] = None,
     epochs: Annotated[int | None, typer.Option()] = None,
     batch_size: Annotated[int | None, typer.Option()] = None,
     learning_rate: Annotated[float | None, typer.Option("--lr")] = None,
@@ -141,13 +161,26 @@ def main(
     """Fine-tune an encoder + head under the declared protocol (stratified 80/20, seed 0)."""
     try:
         lines = fine_tune_main(
-            csv_path, text_column=text_column, label_column=label_column, labels=labels, out=out, name=name,
+            csv_path,
+            text_column=text_column,
+            label_column=label_column,
+            labels=labels,
+            out=out,
+            name=name,
             recipe_options={
-                "encoder": encoder, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
-                "max_tokens": max_tokens, "class_weight_power": class_weight_power, "loss": loss,
-                "patience": patience, "seed": seed,
+                "encoder": encoder,
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "learning_rate": learning_rate,
+                "max_tokens": max_tokens,
+                "class_weight_power": class_weight_power,
+                "loss": loss,
+                "patience": patience,
+                "seed": seed,
             },
-            baselines=baselines, threads=threads, onnx=onnx,
+            baselines=baselines,
+            threads=threads,
+            onnx=onnx,
         )
     except ModelError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -98,7 +98,9 @@ class TrainResult:
     notes: list[str] = field(default_factory=list)
 
 
-def _loss(recipe: FineTuneRecipe, weights: torch.Tensor) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+def _loss(
+    recipe: FineTuneRecipe, weights: torch.Tensor
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     if recipe.loss == "cross_entropy":
         return nn.CrossEntropyLoss(weight=weights)
 
@@ -234,7 +236,9 @@ def fine_tune(
     last_save = time.monotonic()
     while epoch < recipe.epochs and not stopped:
         batches = _batches(recipe.seed, epoch, lengths, recipe.batch_size)
-        bar = Progress(f"epoch {epoch + 1}/{recipe.epochs}", total=per_epoch, done=step_in_epoch, stream=stream)
+        bar = Progress(
+            f"epoch {epoch + 1}/{recipe.epochs}", total=per_epoch, done=step_in_epoch, stream=stream
+        )
         model.train()
         started = time.monotonic()
         running = 0.0
@@ -268,7 +272,9 @@ def fine_tune(
         score = float(f1_score(val_y, probs.argmax(1), average="macro"))
         seconds["validate"] += time.monotonic() - started
         history.append({"epoch": epoch + 1, "val_macro_f1": score, "train_loss": running})
-        stream.write(f"epoch {epoch + 1}: validation macro-F1 {score:.4f} (train {minutes(seconds['train'])})\n")
+        stream.write(
+            f"epoch {epoch + 1}: validation macro-F1 {score:.4f} (train {minutes(seconds['train'])})\n"
+        )
         if score > best_score:
             best_score, best_epoch, bad_epochs = score, epoch, 0
             _save(best_path, {"run_id": run_id, "model": model.state_dict(), "val": probs})

@@ -23,7 +23,11 @@ __all__ = ["evaluate_fine_tuned"]
 
 
 def evaluate_fine_tuned(
-    folder: Path, csv_path: Path, text_column: str, label_column: str, backend: str = "auto",
+    folder: Path,
+    csv_path: Path,
+    text_column: str,
+    label_column: str,
+    backend: str = "auto",
     out: Path | None = None,
 ) -> list[str]:
     """Macro-F1, each class's F1, and each category's precision / recall / false-flag rate

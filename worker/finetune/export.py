@@ -24,7 +24,7 @@ import torch
 
 from worker.errors import ModelError
 from worker.finetune.engine import pad_batch, predict_proba, tokenize
-from worker.finetune.model import PooledClassifier, load_model, read_config, write_config
+from worker.finetune.model import PooledClassifier, load_model, write_config
 from worker.finetune.text import prepare
 from worker.model.onnx_export import INT8_RECIPE, OPSET
 from worker.model.onnx_export import _quantize as quantize_int8
@@ -47,7 +47,9 @@ class _Logits(torch.nn.Module):
 def onnx_logits(session: Any, ids: list[list[int]], pad_id: int, batch_size: int = 64) -> np.ndarray:
     """[N, classes] logits from an onnxruntime session, in input order."""
     order = np.argsort([len(r) for r in ids], kind="stable")
-    width = int(session.get_outputs()[0].shape[-1]) if isinstance(session.get_outputs()[0].shape[-1], int) else 0
+    width = (
+        int(session.get_outputs()[0].shape[-1]) if isinstance(session.get_outputs()[0].shape[-1], int) else 0
+    )
     out: np.ndarray | None = np.zeros((len(ids), width), dtype=np.float32) if width else None
     for start in range(0, len(ids), batch_size):
         rows = order[start : start + batch_size]
@@ -69,7 +71,10 @@ def agreement(reference: np.ndarray, other: np.ndarray, thresholds: dict[int, fl
     same = [float(np.mean(reference.argmax(1) == other.argmax(1)))]
     for index, threshold in thresholds.items():
         same.append(float(np.mean((reference[:, index] >= threshold) == (other[:, index] >= threshold))))
-    return {"decisions": min(same), "max_abs_diff": float(np.abs(reference - other).max()) if len(other) else 0.0}
+    return {
+        "decisions": min(same),
+        "max_abs_diff": float(np.abs(reference - other).max()) if len(other) else 0.0,
+    }
 
 
 def export_onnx(folder: Path, texts: Sequence[str] | None = None, quantize: bool = True) -> list[str]:
@@ -107,18 +112,34 @@ def export_onnx(folder: Path, texts: Sequence[str] | None = None, quantize: bool
             raise ModelError(f"cannot export {folder} to ONNX: {exc}") from exc
     reference = predict_proba(model, ids, pad_id)
     options = ort.SessionOptions()
-    fp32 = _softmax(onnx_logits(ort.InferenceSession(str(fp32_path), options, providers=["CPUExecutionProvider"]), ids, pad_id))
+    fp32 = _softmax(
+        onnx_logits(
+            ort.InferenceSession(str(fp32_path), options, providers=["CPUExecutionProvider"]), ids, pad_id
+        )
+    )
     classes = list(config.classes)
     thresholds = {
         classes.index(entry["class"]): float(entry["chosen"]["threshold"])
         for entry in config.decision.get("categories", {}).values()
     }
-    found: dict[str, Any] = {"fp32": fp32_path.name, "fp32_agreement": agreement(reference, fp32, thresholds),
-                             "sample_texts": len(ids), "opset": OPSET, "int8_recipe": INT8_RECIPE}
-    lines = [f"ONNX fp32: {fp32_path} (decides as torch on {found['fp32_agreement']['decisions']:.1%} of {len(ids)} texts)"]
+    found: dict[str, Any] = {
+        "fp32": fp32_path.name,
+        "fp32_agreement": agreement(reference, fp32, thresholds),
+        "sample_texts": len(ids),
+        "opset": OPSET,
+        "int8_recipe": INT8_RECIPE,
+    }
+    lines = [
+        f"ONNX fp32: {fp32_path} (decides as torch on "
+        f"{found['fp32_agreement']['decisions']:.1%} of {len(ids)} texts)"
+    ]
     if quantize:
         quantize_int8(fp32_path, int8_path)  # the worker's own int8 recipe (INT8_RECIPE)
-        int8 = _softmax(onnx_logits(ort.InferenceSession(str(int8_path), options, providers=["CPUExecutionProvider"]), ids, pad_id))
+        int8 = _softmax(
+            onnx_logits(
+                ort.InferenceSession(str(int8_path), options, providers=["CPUExecutionProvider"]), ids, pad_id
+            )
+        )
         agreed = agreement(reference, int8, thresholds)
         usable = agreed["decisions"] >= AGREEMENT
         found |= {"int8": int8_path.name, "int8_agreement": agreed, "int8_usable": usable}

@@ -31,7 +31,9 @@ class FineTuneRecipe(BaseModel):
     max_tokens: int = Field(128, ge=8, le=512, description="Texts are truncated to this many tokens.")
     batch_size: int = Field(32, ge=1)
     learning_rate: float = Field(5e-5, gt=0)
-    head_learning_rate: float | None = Field(None, gt=0, description="The head's own rate (default: the same).")
+    head_learning_rate: float | None = Field(
+        None, gt=0, description="The head's own rate (default: the same)."
+    )
     weight_decay: float = Field(0.01, ge=0)
     warmup_fraction: float = Field(0.0, ge=0, lt=1, description="Share of the steps with a linear warm-up.")
     epochs: int = Field(3, ge=1)

@@ -69,7 +69,12 @@ def split_figures(y: np.ndarray, probs: np.ndarray, classes: tuple[str, ...]) ->
     return {
         "macro_f1": float(f1_score(y, predicted, average="macro", labels=list(range(len(classes))))),
         "classes": {
-            c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(support[i])}
+            c: {
+                "precision": float(p[i]),
+                "recall": float(r[i]),
+                "f1": float(f[i]),
+                "support": int(support[i]),
+            }
             for i, c in enumerate(classes)
         },
     }
@@ -127,11 +132,20 @@ def run_fine_tune(job: FineTuneJob, recipe: FineTuneRecipe, stream: TextIO | Non
     data = read_category_csv(job.csv, job.text_column, job.label_column)
     recipe = recipe.model_copy(update={"normaliser": normaliser_id()})
     texts = prepare(data.texts)
-    classes = tuple(sorted(set(data.labels), key=lambda c: (not c.lstrip("-").isdigit(), int(c) if c.lstrip("-").isdigit() else 0, c)))
+    classes = tuple(
+        sorted(
+            set(data.labels),
+            key=lambda c: (not c.lstrip("-").isdigit(), int(c) if c.lstrip("-").isdigit() else 0, c),
+        )
+    )
     unknown = sorted(set(job.categories) - set(classes))
     if unknown:
-        raise ModelError(f"--labels names {unknown}, which {job.label_column!r} never holds; it has {list(classes)}")
-    categories = {c: job.categories.get(c, "") for c in classes} if job.categories else {c: c for c in classes}
+        raise ModelError(
+            f"--labels names {unknown}, which {job.label_column!r} never holds; it has {list(classes)}"
+        )
+    categories = (
+        {c: job.categories.get(c, "") for c in classes} if job.categories else {c: c for c in classes}
+    )
     y = np.array([classes.index(label) for label in data.labels], dtype=np.int64)
     split = holdout_split(data.labels, recipe.test_fraction, recipe.split_seed)
     val = validation_split(data.labels, split.train, recipe.validation_fraction, recipe.seed)
@@ -148,7 +162,9 @@ def run_fine_tune(job: FineTuneJob, recipe: FineTuneRecipe, stream: TextIO | Non
     if job.baselines:
         from worker.finetune.baselines import split_baselines
 
-        key = hashlib.sha256(f"{recipe.encoder}:{recipe.max_tokens}:{data.sha256}:{recipe.normaliser}".encode())
+        key = hashlib.sha256(
+            f"{recipe.encoder}:{recipe.max_tokens}:{data.sha256}:{recipe.normaliser}".encode()
+        )
         frozen = _frozen_features(recipe.encoder, ids, pad_id, work / f"frozen-{key.hexdigest()[:16]}.npz")
         baseline_probs = split_baselines(texts, y, split, frozen)
         stage("baselines")
@@ -180,13 +196,21 @@ def run_fine_tune(job: FineTuneJob, recipe: FineTuneRecipe, stream: TextIO | Non
     for name, probs in baseline_probs.items():
         figures[name] = split_figures(y_test, probs, classes)
     if "tfidf" in baseline_probs:
-        figures["fine_tuned+tfidf (mean)"] = split_figures(y_test, (test_probs + baseline_probs["tfidf"]) / 2, classes)
+        figures["fine_tuned+tfidf (mean)"] = split_figures(
+            y_test, (test_probs + baseline_probs["tfidf"]) / 2, classes
+        )
 
     from worker.training.thresholds import decide
 
     decision = decide(
-        y[val.test], result.val_probabilities, classes, categories, target=job.threshold_target,
-        test=(y_test, test_probs), out=job.out, name=job.name,
+        y[val.test],
+        result.val_probabilities,
+        classes,
+        categories,
+        target=job.threshold_target,
+        test=(y_test, test_probs),
+        out=job.out,
+        name=job.name,
     )
     stage("decide")
 
@@ -203,7 +227,7 @@ def run_fine_tune(job: FineTuneJob, recipe: FineTuneRecipe, stream: TextIO | Non
             "text_column": job.text_column,
             "label_column": job.label_column,
             "split": split.describe(),
-            "validation": {"rows": int(len(val.test)), "fingerprint": val.fingerprint},
+            "validation": {"rows": len(val.test), "fingerprint": val.fingerprint},
         },
         figures={
             "test": figures,

@@ -128,7 +128,9 @@ class CategoryHead:
 
     def probabilities(self, posts: list[PostFeatures]) -> FloatArray:
         """[N, classes] softmax probabilities."""
-        logits = (np.asarray(self.features(posts) @ self.t["weight"].T) + self.t["bias"]) / self.config.temperature
+        logits = (
+            np.asarray(self.features(posts) @ self.t["weight"].T) + self.t["bias"]
+        ) / self.config.temperature
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
         return np.asarray(shifted / shifted.sum(axis=1, keepdims=True), dtype=np.float32)
 

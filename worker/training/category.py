@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import safetensors.numpy
@@ -262,8 +262,14 @@ def train_category(
 
         categories = {c: (config.categories.get(c, "") if config.categories else c) for c in classes}
         chosen = decide(
-            y, out_of_fold, tuple(classes), categories, target=config.threshold_target, out=out,
-            name=config.name, scores_from="out-of-fold",
+            y,
+            out_of_fold,
+            tuple(classes),
+            categories,
+            target=config.threshold_target,
+            out=out,
+            name=config.name,
+            scores_from="out-of-fold",
         )
         decision, temperature = chosen.record | {"lines": chosen.lines}, float(chosen.record["temperature"])
     validated = time.monotonic()

@@ -106,12 +106,21 @@ def train_category(
 
         with exit_on_error():
             lines = from_command(
-                name, data, target, (text_column, label_column, labels), text_encoder, fine_tune_set,
-                threads=threads, threshold_target=threshold_target, baselines=baselines,
+                name,
+                data,
+                target,
+                (text_column, label_column, labels),
+                text_encoder,
+                fine_tune_set,
+                threads=threads,
+                threshold_target=threshold_target,
+                baselines=baselines,
             )
         for line in lines:
             typer.echo(line)
-        typer.echo(f'serve it with MODERATION_CLASSIFIERS=\'[{{"kind": "finetuned", "source": "{target}"}}]\'')
+        typer.echo(
+            f'serve it with MODERATION_CLASSIFIERS=\'[{{"kind": "finetuned", "source": "{target}"}}]\''
+        )
         return
     raw = {
         "name": name,

@@ -176,7 +176,9 @@ def _operating_points(
         index = classes.index(entry["class"])
         positive = y == index
         point = OperatingPoint.at(positive, probabilities[:, index], float(entry["chosen"]["threshold"]))
-        found[category] = point.__dict__ | {"ece": expected_calibration_error(positive, probabilities[:, index])}
+        found[category] = point.__dict__ | {
+            "ece": expected_calibration_error(positive, probabilities[:, index])
+        }
     return found
 
 
@@ -198,7 +200,8 @@ def category_evaluation_lines(result: CategoryEvaluation) -> list[str]:
     lines += [f"baseline majority class: {figures(result.majority_baseline)}", confusion_text(result.metrics)]
     for category, point in result.thresholds.items():
         lines.append(
-            f"  {category} at its chosen threshold {point['threshold']:.3f}: precision {point['precision']:.3f}, "
+            f"  {category} at its chosen threshold {point['threshold']:.3f}: "
+            f"precision {point['precision']:.3f}, "
             f"recall {point['recall']:.3f}, false flags {point['false_flag_rate']:.2%} of negatives "
             f"(base rate {point['base_rate']:.1%}); ECE {point['ece']:.3f}"
         )

@@ -169,8 +169,14 @@ def train_bias(
         start_logging()
         with exit_on_error():
             lines = from_command(
-                name or "bias", data, out, (text_column, label_column, labels), text_encoder, fine_tune_set,
-                threads=threads, threshold_target=threshold_target,
+                name or "bias",
+                data,
+                out,
+                (text_column, label_column, labels),
+                text_encoder,
+                fine_tune_set,
+                threads=threads,
+                threshold_target=threshold_target,
             )
         for line in lines:
             typer.echo(line)

@@ -58,8 +58,8 @@ class Split:
             "protocol": "stratified hold-out",
             "test_fraction": self.fraction,
             "seed": self.seed,
-            "train_rows": int(len(self.train)),
-            "test_rows": int(len(self.test)),
+            "train_rows": len(self.train),
+            "test_rows": len(self.test),
             "fingerprint": self.fingerprint,
         }
 

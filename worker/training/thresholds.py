@@ -32,7 +32,14 @@ from scipy.optimize import minimize_scalar
 
 from worker.errors import ModelError
 
-__all__ = ["Decision", "OperatingPoint", "choose_threshold", "decide", "expected_calibration_error", "fit_temperature"]
+__all__ = [
+    "Decision",
+    "OperatingPoint",
+    "choose_threshold",
+    "decide",
+    "expected_calibration_error",
+    "fit_temperature",
+]
 
 _BINS = 15
 
@@ -97,7 +104,8 @@ class OperatingPoint:
     def text(self) -> str:
         return (
             f"threshold {self.threshold:.3f}: precision {self.precision:.3f}, recall {self.recall:.3f}, "
-            f"false flags {self.false_flag_rate:.2%} of negatives (base rate {self.base_rate:.1%}, F1 {self.f1:.3f})"
+            f"false flags {self.false_flag_rate:.2%} of negatives "
+            f"(base rate {self.base_rate:.1%}, F1 {self.f1:.3f})"
         )
 
 
@@ -145,7 +153,12 @@ def decide(
     calibrated = apply_temperature(probs, temperature)
     test_cal = apply_temperature(test[1], temperature) if test is not None else None
     lines = [f"thresholds (target {target}), chosen on the {scores_from} scores after calibration:"]
-    record: dict[str, Any] = {"target": target, "temperature": temperature, "scores_from": scores_from, "categories": {}}
+    record: dict[str, Any] = {
+        "target": target,
+        "temperature": temperature,
+        "scores_from": scores_from,
+        "categories": {},
+    }
     policy: dict[str, dict[str, float]] = {}
     curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
     for index, cls in enumerate(classes):
@@ -163,7 +176,10 @@ def decide(
             "chosen": point.__dict__,
         }
         lines.append(f"  {category}: {point.text()}")
-        lines.append(f"  {' ' * len(category)}  ECE {before:.3f} before temperature {temperature:.2f}, {after:.3f} after")
+        lines.append(
+            f"  {' ' * len(category)}  ECE {before:.3f} before temperature {temperature:.2f}, "
+            f"{after:.3f} after"
+        )
         if test is not None and test_cal is not None:
             y_test = test[0] == index
             on_test = OperatingPoint.at(y_test, test_cal[:, index], point.threshold)
@@ -211,8 +227,18 @@ def draw(
         xs = [scores[which == b].mean() for b in range(_BINS) if (which == b).any()]
         ys = [positive[which == b].mean() for b in range(_BINS) if (which == b).any()]
         rel.plot(xs, ys, "o-", label=category)
-    pr.set(xlabel="recall", ylabel="precision", title=f"{name}: precision-recall (test rows)", xlim=(0, 1), ylim=(0, 1.02))
-    rel.set(xlabel="mean calibrated score", ylabel="observed share positive", title=f"{name}: reliability (test rows)")
+    pr.set(
+        xlabel="recall",
+        ylabel="precision",
+        title=f"{name}: precision-recall (test rows)",
+        xlim=(0, 1),
+        ylim=(0, 1.02),
+    )
+    rel.set(
+        xlabel="mean calibrated score",
+        ylabel="observed share positive",
+        title=f"{name}: reliability (test rows)",
+    )
     for axis in (pr, rel):
         axis.legend(loc="lower left", fontsize=8)
     paths = [out / f"{name}-pr.png", out / f"{name}-reliability.png"]
