@@ -164,7 +164,8 @@ def fine_tune(
     weights = class_weights(train_y, n_classes, recipe.class_weight_power)
     loss_fn = _loss(recipe, weights)
     head_lr = recipe.head_learning_rate or recipe.learning_rate
-    decay, no_decay = [], []
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
     for name, param in model.encoder.named_parameters():
         (no_decay if param.ndim < 2 or "LayerNorm" in name or "norm" in name.lower() else decay).append(param)
     optimizer = torch.optim.AdamW(
@@ -254,7 +255,7 @@ def fine_tune(
             step_in_epoch, global_step = batch_no + 1, global_step + 1
             value = float(loss.detach())
             running = value if running == 0.0 else 0.9 * running + 0.1 * value
-            bar.advance(loss=running, lr=scheduler.get_last_lr()[0])
+            bar.advance(loss=running, lr=float(scheduler.get_last_lr()[0]))
             now = time.monotonic()
             due = checkpoint_steps is not None and global_step % checkpoint_steps == 0
             if due or now - last_save >= checkpoint_s:

@@ -41,7 +41,8 @@ class _Logits(torch.nn.Module):
         self.model = model
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        return self.model(input_ids, attention_mask)
+        logits: torch.Tensor = self.model(input_ids, attention_mask)
+        return logits
 
 
 def onnx_logits(session: Any, ids: list[list[int]], pad_id: int, batch_size: int = 64) -> np.ndarray:

