@@ -244,7 +244,7 @@ def run_fine_tune(job: FineTuneJob, recipe: FineTuneRecipe, stream: TextIO | Non
     stage("save")
 
     lines = [
-        f"{job.name}: fine-tuned {Path(recipe.encoder).name} on {job.csv.name} ({len(texts)} rows), "
+        f"{job.name}: fine-tuned {_encoder_name(recipe.encoder)} on {job.csv.name} ({len(texts)} rows), "
         f"declared protocol: stratified {1 - recipe.test_fraction:.0%}/{recipe.test_fraction:.0%} split, "
         f"seed {recipe.split_seed} ({len(split.train)} train incl. {len(val.test)} validation, "
         f"{len(split.test)} test; split {split.fingerprint})",
@@ -266,6 +266,15 @@ def run_fine_tune(job: FineTuneJob, recipe: FineTuneRecipe, stream: TextIO | Non
     lines.append(f"written: {job.out} (finetune.json holds the recipe, the split and these figures)")
     (job.out / "report.txt").write_text("\n".join(lines) + "\n")
     return lines
+
+
+def _encoder_name(source: str) -> str:
+    """The packaged MiniLM by its name (its folder is called "model"), others by folder or id."""
+    from worker.finetune.recipe import default_encoder
+
+    if Path(source) == Path(default_encoder()):
+        return "all-MiniLM-L6-v2 (packaged)"
+    return Path(source).name or source
 
 
 def _rarest_category(classes: tuple[str, ...], categories: dict[str, str], y: np.ndarray) -> str | None:
