@@ -294,9 +294,17 @@ class Settings(BaseSettings):
     )
     clip_flag_labels: tuple[str, ...] = Field(
         DEFAULT_CLIP_LABELS[:4],
-        description="Zero-shot labels that flag a post, JSON list.",
+        description="Zero-shot labels that flag once clip_flag_threshold is set, JSON list.",
     )
-    clip_flag_threshold: float = Field(0.5, ge=0, le=1, description="Zero-shot probability that flags.")
+    clip_flag_threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description=(
+            "Zero-shot probability at which the flag labels flag; unset = CLIP labels only score "
+            "until a threshold measured on your data is chosen (docs/categories.md)."
+        ),
+    )
 
     # --- Known content (hash banks) ---------------------------------------------
     known_banks: Path | None = Field(
@@ -324,6 +332,13 @@ class Settings(BaseSettings):
         description="How often the bank files are checked for changes.",
     )
     # --- Categories -------------------------------------------------------------
+    category_dir: Path | None = Field(
+        None,
+        description=(
+            "Folder of trained category heads, one sub-folder each (train category --out); each is "
+            "loaded as a head classifier. Empty: the worker runs without them and says so (log, /readyz)."
+        ),
+    )
     classifiers: tuple[ClassifierSpec, ...] = Field(
         (),
         description=(

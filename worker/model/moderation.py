@@ -27,6 +27,7 @@ from worker.messages import ModelIdentity
 from worker.model import identity as ids
 from worker.model.backends import ENCODERS, Backend, Encoder, choose_backend
 from worker.model.bias import BiasClassifier
+from worker.model.category_dir import with_category_dir
 from worker.model.category_heads import CategoryHeads
 from worker.model.checkpoint import load_tokenizer
 from worker.model.classifiers.group import ClassifierGroup
@@ -112,8 +113,10 @@ class ModerationModel:
         """Load everything named by ``settings``, ready for inference.
 
         ``fresh_heads`` builds untrained heads as it describes (for training),
-        ignoring ``settings.heads``.
+        ignoring ``settings.heads``. The category heads in ``settings.category_dir``
+        join the classifiers (:mod:`worker.model.category_dir`).
         """
+        settings, _ = with_category_dir(settings)
         if settings.torch_threads > 0:
             torch.set_num_threads(settings.torch_threads)
         if fresh_heads is not None:
