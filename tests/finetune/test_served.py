@@ -75,3 +75,12 @@ def test_served_scores_are_the_calibrated_model_and_its_categories(trained: Path
     # the cache id moves with what changes outputs (weights, temperature, normaliser, backend)
     ids_ = group.encoder_ids(lambda sha, pre: f"{sha[:8]}:{sorted(pre.items())}")
     assert "temperature" in ids_["classify_text:bias"] and "normaliser" in ids_["classify_text:bias"]
+
+
+def test_settings_check_reads_a_fine_tuned_folders_categories(trained: Path) -> None:
+    from worker.config.settings import Settings
+    from worker.startup.check import check_settings
+
+    spec = ClassifierSpec(kind="finetuned", source=str(trained), name="bias")
+    report = check_settings(Settings(classifiers=(spec,), policy={"bias": {"threshold": 0.4}}))
+    assert "bias" in report.categories and not report.problems
