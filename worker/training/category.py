@@ -2,7 +2,9 @@
 
 The recipe is deliberately cheap: the worker's own text and/or image features,
 computed once and cached like every training feature, standardised, next to TF-IDF
-word n-grams of the text as written, into one class-weighted logistic regression
+word n-grams of the text as a reader sees it (``normalise``: through
+:func:`worker.text.normalise.normalise`, as the worker then reads it too; off: as
+written), into one class-weighted logistic regression
 (scikit-learn). Cross-validation refits everything per fold, TF-IDF vocabulary
 included, and beside it the two usual baselines on the same folds: the encoder
 features alone with logistic regression, and TF-IDF alone, class-weighted.
@@ -40,6 +42,7 @@ from worker.errors import CheckpointError, ModelError
 from worker.model.category_head import CategoryHeadConfig, Inputs, TfidfConfig
 from worker.model.moderation import ModerationModel
 from worker.model.types import FloatArray
+from worker.text.normalise import NORMALISER_ID, normalise
 from worker.training.data import ImageRef
 from worker.training.encode import encode_image_table, encode_texts
 from worker.training.images import load_images
@@ -55,6 +58,7 @@ __all__ = [
     "category_features",
     "cross_validate",
     "fit_recipe",
+    "reading",
     "save_head",
     "train_category",
 ]
@@ -76,6 +80,8 @@ class CategoryTrainConfig(BaseModel):
     baselines: bool = True
     #: "f1" (each category's best F1) or "precision:P", chosen on out-of-fold scores
     threshold_target: str = "f1"
+    #: TF-IDF reads the normalised text (worker.text.normalise), in training and in the worker
+    normalise: bool = True
 
 
 @dataclass(frozen=True)
@@ -163,6 +169,8 @@ class CategoryRecord(BaseModel):
     images_found: str | None = None
     #: thresholds and calibration chosen on the out-of-fold scores (worker.training.thresholds)
     decision: dict[str, Any] = {}
+    #: NORMALISER_ID of what the TF-IDF read (None: the text as written)
+    normaliser: str | None = None
 
 
 @dataclass
@@ -180,6 +188,11 @@ class FittedRecipe:
         if self.tfidf is not None:
             blocks.append(self.tfidf.transform(texts))
         return sparse.csr_matrix(sparse.hstack(blocks))
+
+
+def reading(texts: Sequence[str], config: CategoryTrainConfig) -> list[str]:
+    """The texts as the recipe's TF-IDF reads them (normalised, unless ``config`` says not)."""
+    return [normalise(text).text for text in texts] if config.normalise else list(texts)
 
 
 def fit_recipe(
@@ -243,7 +256,7 @@ def train_category(
     started = time.monotonic()
     _check(config, model)
     features = category_features(model, data, config.inputs, config.encoder_features, store)
-    texts = [data.texts[i] for i in features.rows]
+    texts = reading([data.texts[i] for i in features.rows], config)
     labels = [data.labels[i] for i in features.rows]
     classes = sorted(set(labels))
     if len(classes) < 2:
@@ -300,6 +313,7 @@ def train_category(
         left_out=features.left_out,
         images_found=features.images_found,
         decision=decision,
+        normaliser=NORMALISER_ID if config.tfidf and config.normalise else None,
     )
     (out / "training.json").write_text(record.model_dump_json(indent=2), encoding="utf-8")
     return record
@@ -345,6 +359,7 @@ def save_head(
         feature_ids=feature_ids,
         tfidf=tfidf,
         temperature=temperature,
+        normaliser=NORMALISER_ID if tfidf is not None and config.normalise else None,
     )
     try:
         out.mkdir(parents=True, exist_ok=True)
