@@ -1,43 +1,42 @@
-"""The text a fine-tuned model reads: the worker's normaliser when it exists, else the text.
+"""The text a fine-tuned model reads: the worker's normaliser (worker.text.normalise), as at
+training.
 
-``worker.text.normalise`` (the evasion work) maps obfuscated text to what text models
-read. Until it is installed, texts pass unchanged under the id ``identity``; either way
-the id is saved in the recipe and is part of the served model's cache id.
+A model records the :data:`NORMALISER_ID` its texts went through (``identity``: none, for
+models trained before the normaliser existed). It is served reading text the same way, and
+refused under another normaliser than the one it was trained with.
 
 Example::
 
-    prepare(["Y0u are ＦＡＫＥ"])     # normalised texts
-    normaliser_id()                 # e.g. "normalise/1" or "identity"
+    prepare(["Y0u are ＦＡＫＥ"])                      # normalised with this worker's normaliser
+    prepare(texts, config.recipe.normaliser)           # as that model was trained
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Sequence
-from functools import cache
+from collections.abc import Sequence
+from typing import Final
 
-__all__ = ["normaliser_id", "prepare"]
+from worker.errors import CheckpointError
+from worker.text.normalise import NORMALISER_ID, normalise
 
+__all__ = ["IDENTITY", "normaliser_id", "prepare"]
 
-@cache
-def _normaliser() -> tuple[str, Callable[[str], str] | None]:
-    try:
-        module = importlib.import_module("worker.text.normalise")
-    except ImportError:
-        return "identity", None
-    normalise = module.normalise
-
-    def text_of(text: str) -> str:
-        return str(normalise(text).text)
-
-    return str(module.NORMALISER_ID), text_of
+#: Texts read as written (models trained before the normaliser existed).
+IDENTITY: Final = "identity"
 
 
 def normaliser_id() -> str:
-    return _normaliser()[0]
+    return NORMALISER_ID
 
 
-def prepare(texts: Sequence[str]) -> list[str]:
-    """Each text as the model reads it."""
-    _, normalise = _normaliser()
-    return [normalise(t) for t in texts] if normalise else list(texts)
+def prepare(texts: Sequence[str], normaliser: str | None = None) -> list[str]:
+    """Each text as a model trained with ``normaliser`` reads it (default: this worker's)."""
+    wanted = normaliser or NORMALISER_ID
+    if wanted == IDENTITY:
+        return list(texts)
+    if wanted != NORMALISER_ID:
+        raise CheckpointError(
+            f"the model read texts through normaliser {wanted!r}; this worker's is {NORMALISER_ID!r}: "
+            "train it again with this worker"
+        )
+    return [normalise(text).text for text in texts]

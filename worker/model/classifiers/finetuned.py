@@ -3,10 +3,11 @@
 It runs its own encoder pass (its encoder was fine-tuned, so it cannot share the worker's),
 in the worker's micro-batches, its outputs cached in Redis under its own id like any added
 classifier (``classify_text:<name>``). The text goes through the normaliser it was trained
-with; logits are divided by the temperature chosen at training, so the thresholds the
-training report printed mean what it says. Backend: the folder's ONNX file, int8 when its
-export measured agreement with fp32 (``finetune.json`` ``onnx``), else fp32; torch when no
-ONNX file (or no onnxruntime) is there.
+with (a model trained under another normaliser than the worker's is refused); logits are
+divided by the temperature chosen at training, so the thresholds the training report
+printed mean what it says. Backend: the folder's ONNX file, int8 when its export measured
+agreement with fp32 (``finetune.json`` ``onnx``), else fp32; torch when no ONNX file (or
+no onnxruntime) is there.
 
 Example::
 
@@ -48,7 +49,7 @@ class FineTunedClassifier:
 
     def __init__(self, folder: Path, part: str, backend: str = "auto") -> None:
         from worker.finetune.model import load_tokenizer, read_config
-        from worker.finetune.text import normaliser_id
+        from worker.finetune.text import IDENTITY, prepare
 
         if not (folder / "finetune.json").is_file():
             raise ConfigError(f"{folder} is not a fine-tuned model folder (no finetune.json)")
@@ -67,7 +68,8 @@ class FineTunedClassifier:
         if self._session is not None:
             files = [folder / self._onnx_file]
         self.weights_sha256 = _file_sha256(files)
-        self.normaliser = normaliser_id()
+        self.normaliser = self.config.recipe.normaliser or IDENTITY
+        prepare([], self.normaliser)  # refuses a model trained under another normaliser
 
     @classmethod
     def load(cls, source: str, part: str) -> FineTunedClassifier:
@@ -106,7 +108,7 @@ class FineTunedClassifier:
 
         if not inputs:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        texts = prepare([str(t) for t in inputs])
+        texts = prepare([str(t) for t in inputs], self.normaliser)
         with self._lock:
             encoded = self._tokenizer(texts, truncation=True, max_length=self.config.recipe.max_tokens)
         ids, mask = pad_batch([list(r) for r in encoded["input_ids"]], self._pad)
