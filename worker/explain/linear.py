@@ -30,6 +30,7 @@ from worker.explain.offsets import OffsetMap, Unchanged, lowered
 from worker.explain.spans import Explanation, Span, top_spans
 from worker.model.category_head import CategoryHead, TfidfConfig, tfidf_matrix
 from worker.model.types import FloatArray
+from worker.text.normalise import normalise
 
 __all__ = ["LinearExplainer", "NgramContribution", "word_contributions"]
 
@@ -71,10 +72,14 @@ class LinearExplainer:
 
     @classmethod
     def from_head(
-        cls, head: CategoryHead, prepare: Callable[[str], OffsetMap] = Unchanged
+        cls, head: CategoryHead, prepare: Callable[[str], OffsetMap] | None = None
     ) -> LinearExplainer:
+        """The head's explainer; it reads the text as the head does (through the normaliser
+        when the head was trained on normalised text) unless ``prepare`` says otherwise."""
         if head.config.tfidf is None or head.config.feature_ids:
             raise ModelError(f"category head {head.config.name} is not TF-IDF only: explain it by occlusion")
+        if prepare is None:
+            prepare = normalise if head.config.normaliser is not None else Unchanged
         return cls(head.config.tfidf, head.t["idf"], head.t["weight"], head.t["bias"], prepare)
 
     @staticmethod

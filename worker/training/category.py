@@ -57,6 +57,7 @@ __all__ = [
     "FittedRecipe",
     "category_features",
     "cross_validate",
+    "fit_read",
     "fit_recipe",
     "reading",
     "save_head",
@@ -198,6 +199,16 @@ def reading(texts: Sequence[str], config: CategoryTrainConfig) -> list[str]:
 def fit_recipe(
     dense: FloatArray | None, texts: Sequence[str], y: np.ndarray, config: CategoryTrainConfig, balanced: bool
 ) -> FittedRecipe:
+    """The recipe fitted on ``texts`` as sent: they are read here as its TF-IDF reads them
+    (normalised unless ``config`` says not), as :func:`save_head` then records."""
+    return fit_read(dense, reading(texts, config), y, config, balanced)
+
+
+def fit_read(
+    dense: FloatArray | None, texts: Sequence[str], y: np.ndarray, config: CategoryTrainConfig, balanced: bool
+) -> FittedRecipe:
+    """:func:`fit_recipe` on texts already read (:func:`reading`): cross-validation and
+    training read them once for every fold."""
     scaler = StandardScaler().fit(dense) if dense is not None else None
     tfidf = None
     if config.tfidf:
@@ -213,8 +224,9 @@ def cross_validate(
     dense: FloatArray | None, texts: list[str], y: np.ndarray, config: CategoryTrainConfig, classes: list[str]
 ) -> tuple[Report, dict[str, Report], np.ndarray]:
     """The recipe in ``config.cv_folds``-fold cross-validation, and beside it the
-    baselines on the same folds; ``classes`` names the rows of the reports. Also the
-    recipe's out-of-fold probabilities (thresholds and calibration are chosen on them)."""
+    baselines on the same folds; ``texts`` already read (:func:`reading`); ``classes``
+    names the rows of the reports. Also the recipe's out-of-fold probabilities
+    (thresholds and calibration are chosen on them)."""
     folds = StratifiedKFold(config.cv_folds, shuffle=True, random_state=config.seed)
     recipes = {"recipe": (dense, config, True)}
     if config.baselines and dense is not None:
@@ -230,7 +242,7 @@ def cross_validate(
     for train, test in folds.split(texts, y):
         tr_texts, te_texts = [texts[i] for i in train], [texts[i] for i in test]
         for name, (features, cfg, balanced) in recipes.items():
-            fit = fit_recipe(
+            fit = fit_read(
                 features[train] if features is not None else None, tr_texts, y[train], cfg, balanced
             )
             te = features[test] if features is not None else None
@@ -286,7 +298,7 @@ def train_category(
         )
         decision, temperature = chosen.record | {"lines": chosen.lines}, float(chosen.record["temperature"])
     validated = time.monotonic()
-    fit = fit_recipe(dense, texts, y, config, balanced=True)
+    fit = fit_read(dense, texts, y, config, balanced=True)
     feature_ids = {}
     if model is not None and features.text is not None:
         feature_ids["text"] = model.encoder_ids["text"]
