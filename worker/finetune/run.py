@@ -17,7 +17,6 @@ Example::
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import sys
 import time
@@ -241,6 +240,9 @@ def run_fine_tune(job: FineTuneJob, recipe: FineTuneRecipe, stream: TextIO | Non
         decision=decision.record,
     )
     save_model(job.out, model, tokenizer, config)
+    # The resumable state (weights, optimizer, cached features) is several times the model's
+    # size: once the model is saved it has served its purpose.
+    shutil.rmtree(work, ignore_errors=True)
     stage("save")
 
     lines = [
@@ -284,12 +286,3 @@ def _rarest_category(classes: tuple[str, ...], categories: dict[str, str], y: np
     if len(classes) <= 2 or not named:
         return None
     return classes[min(named, key=lambda i: counts[i])]
-
-
-def clean_progress(out: Path) -> None:
-    """Remove the resumable state once a run is saved (``--keep-progress`` keeps it)."""
-    shutil.rmtree(out / ".progress", ignore_errors=True)
-
-
-def dump(record: dict[str, Any]) -> str:
-    return json.dumps(record, indent=2)
