@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint unit integration bench reliability replay-demo redis-server prometheus clean
+.PHONY: demo test lint unit integration bench reliability replay-demo redis-server prometheus strace clean
 
 $(STAMP): pyproject.toml lab/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,13 @@ redis-server:
 	  echo "installing redis-server (Debian package)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+
+# strace from Debian's packages when missing: the no-egress test traces a worker's calls.
+strace:
+	@command -v strace >/dev/null 2>&1 || { \
+	  echo "installing strace (Debian package)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq strace >/dev/null; }
 
 # Prometheus and promtool from Debian's packages when missing: the alert rules are checked
 # and unit-tested by promtool, and an integration test scrapes a worker with a real server.
@@ -43,13 +50,13 @@ lint: $(STAMP)
 	$(VENV)/bin/moderation-lab schemas --check
 	$(VENV)/bin/moderation-lab dashboard --check
 
-test: $(STAMP) redis-server prometheus lint
+test: $(STAMP) redis-server prometheus strace lint
 	$(PY) -m pytest -q
 
 unit: $(STAMP) prometheus
 	$(PY) -m pytest -q -m "not integration"
 
-integration: $(STAMP) redis-server prometheus
+integration: $(STAMP) redis-server prometheus strace
 	$(PY) -m pytest -q -m integration
 
 # Full-size models with random weights; prints a table, writes bench-results.json.

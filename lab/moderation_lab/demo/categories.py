@@ -66,6 +66,15 @@ def rude_posts() -> list[SamplePost]:
             "written for the demo",
         )
         for i, text in enumerate((*RUDE_POSTS, LOOKALIKE_POST))
+    ] + [
+        # One bad image URL no longer hides a post: the worker leaves the URL unfetched,
+        # says so in the verdict, and scores (and flags) the text.
+        SamplePost(
+            b"demo-rude-javascript-url",
+            post_value("demo-rude-javascript-url", RUDE_POSTS[2], ["javascript:alert(1)"], when),
+            "valid",
+            "written for the demo, with a javascript: image URL",
+        )
     ]
 
 
