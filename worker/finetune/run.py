@@ -104,8 +104,8 @@ def _frozen_features(encoder: str, ids: list[list[int]], pad_id: int, cache: Pat
     return out
 
 
-def _line(name: str, figures: dict[str, Any], rare: str | None, took: float | None) -> str:
-    extra = f"  {rare} F1 {figures['classes'][rare]['f1']:.3f}" if rare else ""
+def _line(name: str, figures: dict[str, Any], rare: tuple[str, str] | None, took: float | None) -> str:
+    extra = f"  {rare[1]} F1 {figures['classes'][rare[0]]['f1']:.3f}" if rare else ""
     spent = f"  ({minutes(took)})" if took is not None else ""
     return f"  {name:<28} macro-F1 {figures['macro_f1']:.3f}{extra}{spent}"
 
@@ -190,7 +190,8 @@ def run_fine_tune(job: FineTuneJob, recipe: FineTuneRecipe, stream: TextIO | Non
     y_test = y[split.test]
     stage("test")
 
-    rare = _rarest_category(classes, categories, y)
+    rarest = _rarest_category(classes, categories, y)
+    rare = (rarest, categories[rarest]) if rarest else None  # (class, its category's name)
     figures: dict[str, Any] = {"fine_tuned": split_figures(y_test, test_probs, classes)}
     for name, probs in baseline_probs.items():
         figures[name] = split_figures(y_test, probs, classes)
