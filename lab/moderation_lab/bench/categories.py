@@ -11,7 +11,11 @@ the worker's ``max_batch`` (median of ``repeats`` passes, after a warm-up pass):
 - a **Hugging Face text classifier**, loaded by the worker's own classifier code from a
   folder, at two sizes with random weights: MiniLM-L6 (what a fine-tuned MiniLM for
   hate speech adds) and BERT-base (the bench's text encoder). One more text forward
-  pass per distinct text.
+  pass per distinct text;
+- a **fine-tuned** model (``train ... --fine-tune``, kind ``finetuned``) at the packaged
+  MiniLM-L6 size, built and served as the worker does (ONNX int8 and fp32, the one the
+  worker would choose marked), cold, and read back from the Redis cache
+  (:mod:`moderation_lab.bench.finetuned`).
 
 Each figure is milliseconds per post (per image for open_nsfw) and that time over the
 forward pass of all the heads per post, measured just before in the same process.
@@ -36,6 +40,7 @@ from PIL import Image
 
 from moderation_lab.bench import measure
 from moderation_lab.bench.data import BenchPost
+from moderation_lab.bench.finetuned import finetuned_costs
 from worker.model import ModerationModel
 from worker.model.category_head import CategoryHead
 from worker.model.classifiers.hf import HFClassifier
@@ -127,6 +132,24 @@ def category_costs(
         classifier = _text_classifier(source, folder / f"hf-{size.lower()}")
         ms = _median_ms_per_item(classifier.predict, texts, batch, repeats)
         row(f"Hugging Face text classifier, {size} size", "post", ms, note)
+    not_measured: dict[str, str] = {}
+    minilm = sizes["MiniLM-L6"][0]
+    if minilm is not None:
+        tuned = finetuned_costs(
+            texts,
+            folder / "finetuned-minilm-l6",
+            encoder=minilm,
+            size="MiniLM-L6",
+            batch=batch,
+            repeats=repeats,
+            timer=_median_ms_per_item,
+        )
+        for name, found in tuned.items():
+            if found["ms_per_item"] is None:
+                not_measured[name] = found["note"]
+                continue
+            row(name, found["per"], found["ms_per_item"], found["note"])
+            rows[name] |= {k: v for k, v in found.items() if k in ("backend", "served")}
     return {
         "batch": batch,
         "posts": len(posts),
@@ -134,4 +157,5 @@ def category_costs(
         "forward_ms_per_post": forward_ms,
         "forward_posts_per_s_runs": forward_runs,
         "rows": rows,
+        "not_measured": not_measured,
     }

@@ -177,7 +177,7 @@ def run_phases(bench: Bench, wanted: Sequence[str], record: Record) -> None:
     phase("backend table", f"{table}, {budget.describe()}", lambda: backend_phase(bench))
     phase(
         "category costs",
-        f"{args.forward_posts} posts, 4 kinds, median of 5 passes",
+        f"{args.forward_posts} posts, 5 kinds (fine-tuned: ONNX int8, fp32, cached), median of 5 passes",
         lambda: category_phase(bench),
     )
     rounds = PassBudget(max_runs=COLD_RUNS, seconds=args.cold_seconds)

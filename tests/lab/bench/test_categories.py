@@ -34,7 +34,11 @@ def test_each_kind_of_category_is_timed_beside_the_forward_pass(
         "open_nsfw (ONNX Runtime, ResNet-50)",
         "Hugging Face text classifier, MiniLM-L6 size",
         "Hugging Face text classifier, BERT-base size",
+        "fine-tuned MiniLM-L6, ONNX int8",
+        "fine-tuned MiniLM-L6, ONNX fp32",
+        "fine-tuned MiniLM-L6, cached",
     ]
+    assert costs["not_measured"] == {}
     for row in rows.values():
         assert row["ms_per_item"] > 0
         assert row["over_forward_pass"] == pytest.approx(row["ms_per_item"] / costs["forward_ms_per_post"])
@@ -42,5 +46,6 @@ def test_each_kind_of_category_is_timed_beside_the_forward_pass(
     assert (tmp_path / "head" / "category.json").is_file() and (
         tmp_path / "hf-minilm-l6" / "config.json"
     ).is_file()
+    assert (tmp_path / "finetuned-minilm-l6" / "model.int8.onnx").is_file()
     print_category_costs(costs)
     assert "what a category costs" in capsys.readouterr().out
