@@ -186,8 +186,9 @@ def _cpu_choice(settings: Settings) -> dict[str, str]:
 
 
 def category_phase(bench: Bench) -> None:
-    assert bench.model is not None
-    bench.results["category_costs"] = categories(bench, bench.model)
+    # Run alone (--phases "category costs"), the model the peaks phase would have loaded.
+    model = bench.model or ModerationModel.load(bench.settings())
+    bench.results["category_costs"] = categories(bench, model)
 
 
 def categories(bench: Bench, model: ModerationModel) -> dict[str, Any]:
