@@ -6,9 +6,11 @@ gradients and noise of four sizes, one greyscale). The model turns them into eac
 encoder's input tensors with its own tokenizers and processors; the sha256 of those
 tensors is part of the probe's key, so another tokenizer or processor probes anew.
 
-A torch candidate (int8 quantizes, bf16 casts its modules in place) runs on a copy of
-the encoder, so that a refused candidate leaves the fp32 weights untouched for the next.
-This copy, and the fp32 reference pass, are paid only when the result is not cached.
+A candidate must leave the loaded fp32 weights as they are, for the next candidate: torch
+int8 runs with quantized copies of the encoder's parts swapped in for the probe (the only
+extra memory: one encoder's int8 copy, briefly), torch bf16 runs under autocast on the fp32
+weights (the same outputs as the backend's weights cast once), ONNX Runtime on its files.
+This, and the fp32 reference pass, are paid only when the result is not cached.
 
 Example::
 
@@ -18,17 +20,17 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import copy
-import dataclasses
 import hashlib
 import importlib.metadata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from torch import Tensor
+from torch import Tensor, nn
 
 from worker.model.agreement import Agreement, ProbeCache, choose_agreeing, measure_agreement
 from worker.model.backends import Backend, Encoder
@@ -36,7 +38,8 @@ from worker.model.cpu_features import cpu_features
 from worker.model.graphs import EncoderGraph
 from worker.model.identity import short_id
 from worker.model.onnx_export import int8_recipe
-from worker.model.runners import build_runners
+from worker.model.precision import quantize_linear_int8
+from worker.model.runners import TorchRunner, build_runners
 
 __all__ = ["PROBE_TEXTS", "PROBE_VERSION", "Prober", "backend_recipe", "probe_images"]
 
@@ -158,10 +161,31 @@ class Prober:
         return measure_agreement(reference, candidate, score(reference), score(candidate))
 
     def run(self, encoder: Encoder, backend: Backend) -> np.ndarray:
-        """The candidate on the probe batch, on a copy of a torch encoder."""
+        """The candidate on the probe batch, leaving the loaded fp32 weights as they were."""
         graph = self.graphs[encoder]
-        if backend.startswith("torch-"):
-            module, parts = copy.deepcopy((graph.module, graph.parts))
-            graph = dataclasses.replace(graph, module=module, parts=parts)
+        inputs = self.inputs[encoder]
+        if backend == "torch-bf16":
+            # Autocast on the fp32 weights computes what the backend's weights cast once
+            # compute, bit for bit (tests/model/test_backends.py), without a copy.
+            return TorchRunner(graph.module, backend)(*inputs).float().cpu().numpy()
+        if backend == "torch-int8":
+            with _quantized_copies(graph.parts):
+                return TorchRunner(graph.module, backend)(*inputs).float().cpu().numpy()
         runner = build_runners({encoder: graph}, {encoder: backend}, self.cache_dir)[encoder]
-        return runner(*self.inputs[encoder]).float().cpu().numpy()
+        return runner(*inputs).float().cpu().numpy()
+
+
+@contextlib.contextmanager
+def _quantized_copies(parts: Sequence[tuple[nn.Module, str]]) -> Iterator[None]:
+    """Each part swapped for a quantized copy of itself, and put back."""
+    originals = [(parent, name, getattr(parent, name)) for parent, name in parts]
+    try:
+        for parent, name, part in originals:
+            holder = nn.Module()
+            holder.add_module("part", copy.deepcopy(part))
+            quantize_linear_int8(holder)
+            setattr(parent, name, holder.part)
+        yield
+    finally:
+        for parent, name, part in originals:
+            setattr(parent, name, part)
