@@ -102,11 +102,10 @@ class ProbeCache:
         found = self.memory.get(key)
         if not isinstance(found, dict):
             return None
-        try:
-            cosine, diff = float(found["cosine_min"]), found.get("score_diff_max")  # type: ignore[arg-type]
-            return Agreement(cosine, None if diff is None else float(diff), "cached")  # type: ignore[arg-type]
-        except (KeyError, TypeError, ValueError):
+        cosine, diff = found.get("cosine_min"), found.get("score_diff_max")
+        if not isinstance(cosine, (int, float)) or not (diff is None or isinstance(diff, (int, float))):
             return None  # a damaged entry is probed again
+        return Agreement(float(cosine), None if diff is None else float(diff), "cached")
 
     def put(self, key: str, result: Agreement, described: Mapping[str, object]) -> Agreement:
         """Record ``result``; what comes back says where it was kept."""

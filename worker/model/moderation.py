@@ -26,7 +26,7 @@ from worker.errors import ModelError
 from worker.messages import ModelIdentity
 from worker.model import identity as ids
 from worker.model.agreement import Agreement
-from worker.model.backends import Backend, Encoder, candidate_backends
+from worker.model.backends import Backend, Encoder, candidate_backends, computes_in_fp32
 from worker.model.bias import BiasClassifier
 from worker.model.category_heads import CategoryHeads
 from worker.model.checkpoint import load_tokenizer
@@ -182,7 +182,9 @@ class ModerationModel:
             )
             for encoder in graphs
         }
-        if self.device.type == "cuda":
+        unproved = any(not computes_in_fp32(found[0]) for found in candidates.values())
+        if self.device.type == "cuda" or not unproved:
+            self.agreement = dict.fromkeys(candidates)
             return {encoder: found[0] for encoder, found in candidates.items()}
         prober = self._prober(graphs)
         chosen: dict[Encoder, Backend] = {}
