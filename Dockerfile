@@ -12,7 +12,8 @@
 # and heads/ folders, e.g. after `make demo` (which trains .models/heads-minilm):
 #   mkdir -p .models/bake && cp -r .models/tiny/image .models/tiny/clip .models/bake/ \
 #     && cp -r .models/heads-minilm .models/bake/heads
-# The image then runs with HF_HUB_OFFLINE=1: nothing is downloaded, ever.
+# The image then runs with HF_HUB_OFFLINE=1: nothing is downloaded, ever. Its ONNX files
+# are exported at build time (python -m worker.model.onnx_bake) into /models/onnx.
 #
 # Only the worker is installed (pyproject.toml at the root and worker/): never the lab.
 # Needs BuildKit (Docker's default builder since 23.0), which builds only the stage chosen.
@@ -65,8 +66,15 @@ ENV MODERATION_TEXT_ENCODER=/models/text \
     MODERATION_IMAGE_ENCODER=/models/image \
     MODERATION_CLIP_MODEL=/models/clip \
     MODERATION_HEADS=/models/heads \
+    MODERATION_ONNX_CACHE_DIR=/models/onnx \
     HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1
+# The encoders' ONNX files, exported now for every CPU kind the `auto` backends know
+# (with and without bf16; fp32 and int8), so a pod with a read-only root file system
+# starts without exporting (deploy/kubernetes/deployment.yaml seeds its cache from here).
+# Owned by the worker's user: `docker run` without a volume can still add files here.
+RUN python -m worker.model.onnx_bake /models/onnx \
+    && chown -R 10001:10001 /models/onnx
 
 # hadolint ignore=DL3006
 FROM models-${MODELS} AS final

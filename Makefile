@@ -61,9 +61,9 @@ unit: $(STAMP) prometheus qemu-user
 integration: $(STAMP) redis-server prometheus
 	$(PY) -m pytest -q -m integration
 
-# Full-size models with random weights; prints a table, writes bench-results.json (~25 min).
-# Then PDQ hash-bank lookups up to 10 million hashes and near-duplicate recall (~2 min),
-# bench-known-results.json.
+# Full-size models with random weights; prints a table, writes bench-results.json.
+# Then PDQ hash-bank lookups up to 10 million hashes and near-duplicate recall,
+# bench-known-results.json. How long it takes: docs/benchmarks.md.
 bench: $(STAMP) redis-server
 	$(PY) -m moderation_lab.bench
 	$(PY) -m moderation_lab.bench.known

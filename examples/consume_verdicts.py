@@ -33,7 +33,7 @@ def handle(verdict: dict[str, Any]) -> None:
     bias, clip = verdict["bias"], verdict.get("clip")
     seen = clip["top_label"] if clip else "-"
     print(
-        f"{verdict['post_id']:>20}  {bias['label']:<8} {bias['score']:.3f}  image: {seen:<12} "
+        f"{verdict['post_id']:>20}  {bias['label'] or 'untrained':<9} {bias['score']:.3f}  image: {seen:<12} "
         f"flagged: {'yes' if verdict['flagged'] else 'no':<3}  {'; '.join(verdict['flag_reasons'])}"
     )
 

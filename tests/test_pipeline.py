@@ -90,7 +90,9 @@ async def test_every_record_ends_as_a_verdict_or_a_dead_letter_acked_in_order() 
 
 async def test_images_per_image_outcomes_and_clip_flags() -> None:
     urls = ["https://img.test/ok/40x30.png", "https://img.test/missing", "https://img.test/ok/41x30.png"]
-    publisher, _, _ = await run([post("p1", images=urls)])
+    # CLIP labels flag only once a threshold is chosen for them (worker.verdicts.policy).
+    chosen = SETTINGS.model_copy(update={"clip_flag_threshold": 0.5})
+    publisher, _, _ = await run([post("p1", images=urls)], settings=chosen)
     [verdict] = publisher.on("verdicts")
     assert [i["status"] for i in verdict["images"]] == ["ok", "error", "ok"]
     assert verdict["images"][1]["error"]["kind"] == "http_status"

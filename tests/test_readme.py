@@ -56,3 +56,42 @@ def test_classifier_examples_are_valid_settings(path: Path) -> None:
     for example in examples:
         entries = TypeAdapter(list[ClassifierSpec]).validate_json(example)
         assert entries and all(entry.kind for entry in entries)
+
+
+def _command_lines(text: str) -> list[str]:
+    """``moderation-worker ...`` as the README and the docs write it: in ```sh blocks (with
+    their ``\\`` continuations and leading ``VAR=value`` assignments) and in inline code."""
+    found = []
+    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.S):
+        joined = re.sub(r"\\\n\s*", " ", block)
+        for line in joined.splitlines():
+            line = line.split(" #", 1)[0]
+            if "moderation-worker " in line:
+                found.append("moderation-worker " + line.split("moderation-worker ", 1)[1])
+    found += re.findall(r"`(moderation-worker [^`]+)`", text)
+    return found
+
+
+@pytest.mark.parametrize("path", [ROOT / "README.md", *DOCS], ids=lambda p: str(p.relative_to(ROOT)))
+def test_command_lines_in_the_docs_are_current(path: Path) -> None:
+    """Each command line names an existing (sub)command and only options it has: no old
+    spelling of `train`/`evaluate`, no option that went away."""
+    import shlex
+
+    import typer
+
+    from worker.cli import app
+
+    root = typer.main.get_command(app)
+    for line in _command_lines(path.read_text(encoding="utf-8")):
+        words = shlex.split(line.replace("...", ""))[1:]
+        command: object = root
+        while words and words[0] in getattr(command, "commands", {}):
+            command = command.commands[words.pop(0)]  # type: ignore[attr-defined]
+        if hasattr(command, "commands"):
+            assert not words or words[0] in ("-h", "--help"), f"{path.name}: `{line}` names no subcommand"
+            continue
+        names = {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}  # type: ignore[attr-defined]
+        names |= {"-h", "--help"}
+        unknown = [w.split("=")[0] for w in words if w.startswith("-") and w.split("=")[0] not in names]
+        assert not unknown, f"{path.name}: `{line}` uses options the command does not have: {unknown}"

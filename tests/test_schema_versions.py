@@ -18,6 +18,9 @@ import jsonschema
 import pytest
 from moderation_lab.schemas import schema_dir
 
+from worker import names
+from worker.messages import Verdict
+
 EXAMPLES = Path(__file__).resolve().parent / "schema_examples"
 _FILE = re.compile(r"^(?P<name>[a-z_]+)\.v(?P<version>\d+)\.json$")
 
@@ -91,3 +94,23 @@ def test_the_check_catches_a_version_that_requires_a_new_field() -> None:
     schema["required"] = [*schema["required"], "added_later"]
     strict = jsonschema.Draft202012Validator(schema)
     assert any(not strict.is_valid(example) for example in examples("verdict", 1))
+
+
+@pytest.mark.parametrize("version", range(1, names.VERDICT_SCHEMA_VERSION + 1))
+def test_the_verdict_value_object_reads_verdicts_of_every_version(version: int) -> None:
+    """A consumer using worker.messages (replay, compare, search) reads old verdicts too."""
+    for example in examples("verdict", version):
+        assert Verdict.model_validate(example).schema_version == version
+
+
+def test_an_untrained_bias_head_cannot_carry_a_label() -> None:
+    """v3: a score from random weights is never labelled 'biased', in the schema or the value object."""
+    check = validator("verdict", 3)
+    untrained = [e for e in examples("verdict", 3) if e["bias"].get("untrained")]
+    assert untrained
+    for example in untrained:
+        assert example["bias"]["label"] is None
+        labelled = {**example, "bias": {**example["bias"], "label": "biased"}}
+        assert not check.is_valid(labelled)
+        with pytest.raises(ValueError, match="no label"):
+            Verdict.model_validate(labelled)

@@ -33,7 +33,7 @@ def test_no_stray_schema_files() -> None:
 
 
 def test_schema_and_value_object_agree_on_every_sample_post() -> None:
-    posts = validator("post.v1.json")
+    posts = validator(f"post.v{names.POST_SCHEMA_VERSION}.json")
     samples = demo_posts(None, 20, lambda path: "https://img.test" + path)
     assert samples
     for sample in samples:
@@ -52,13 +52,13 @@ def test_schema_and_value_object_agree_on_every_sample_post() -> None:
 
 
 def test_invalid_records_are_refused_by_the_schema_too() -> None:
-    posts = validator("post.v1.json")
+    posts = validator(f"post.v{names.POST_SCHEMA_VERSION}.json")
     for sample in invalid_records():
         try:
             document = json.loads(sample.value)
         except ValueError:
             continue
-        assert not posts.is_valid(document) or sample.note == "oversize message", sample.note
+        assert not posts.is_valid(document) or sample.note.startswith("oversize message"), sample.note
 
 
 async def test_pipeline_outputs_validate_against_their_schemas() -> None:

@@ -14,8 +14,12 @@ import logging
 from typing import Annotated
 
 import typer
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 from worker import __version__
+from worker.command_groups import CommandGroup, SetOption
+from worker.config.overrides import parse_overrides, validated
 from worker.config.settings import Settings, load_settings
 from worker.errors import ConfigError, ModerationError
 from worker.ops.logs import configure_logging
@@ -23,6 +27,8 @@ from worker.ops.logs import configure_logging
 __all__ = ["app", "main"]
 
 app = typer.Typer(
+    cls=CommandGroup,
+    rich_markup_mode=None,
     add_completion=False,
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -50,7 +56,7 @@ _FAUST_LEVELS = {"debug": "debug", "info": "info", "warning": "warn", "error": "
 
 
 @app.command()
-def run() -> None:
+def run(set_: SetOption = None) -> None:
     """Consume posts and publish verdicts until stopped (SIGTERM/SIGINT finish in-flight work).
 
     Configured by MODERATION_* environment variables only: `moderation-worker settings`
@@ -58,32 +64,22 @@ def run() -> None:
     environment gives (docs/configuration.md has the same table).
     """
     # Settings first: a wrong one is reported before torch and faust are imported.
-    settings = _settings_or_exit()
+    settings = _settings_or_exit(set_ or [])
     import faust
 
     from worker.consume.app import build_app
-    from worker.model import ModerationModel
     from worker.model.untrained import warn_untrained
-    from worker.shadow import shadow_settings
-    from worker.verdicts.policy import check_policy
+    from worker.startup.load import load_models
 
     configure_logging(settings.log_level, settings.log_format)
     try:
-        scorer = ModerationModel.load(settings)
-        check_policy(settings, scorer.category_names)
+        loaded = load_models(settings)
     except ModerationError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    scorer, shadow = loaded.scorer, loaded.shadow
     logging.getLogger(__name__).info("models loaded: %s", scorer.identity.model_dump_json())
     warn_untrained(scorer.identity.untrained)
-    shadow = None
-    try:
-        candidate_settings = shadow_settings(settings)
-        if candidate_settings is not None:
-            shadow = (candidate_settings, ModerationModel.load(candidate_settings))
-    except ModerationError as exc:
-        typer.echo(f"error: shadow model: {exc}", err=True)
-        raise typer.Exit(1) from exc
     if shadow is not None:
         logging.getLogger(__name__).info("shadow model loaded: %s", shadow[1].identity.model_dump_json())
         warn_untrained(shadow[1].identity.untrained, "shadow model")
@@ -99,9 +95,13 @@ def run() -> None:
     worker.execute_from_commandline()
 
 
-def _settings_or_exit() -> Settings:
+def _settings_or_exit(overrides: list[str]) -> Settings:
+    """This environment's settings with ``--set`` applied, or exit 2 saying what is wrong."""
     try:
-        return load_settings()
+        settings = load_settings()
+        if overrides:
+            settings = validated(dict(settings) | parse_overrides(overrides), "--set")
+        return settings
     except ConfigError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -111,32 +111,71 @@ def _settings_or_exit() -> Settings:
 def settings_command(
     check: Annotated[
         bool,
-        typer.Option("--check", help="Validate this environment and print the effective configuration."),
+        typer.Option(
+            "--check",
+            help="Print this environment's configuration, then check what `run` checks at start "
+            "that needs no model weights; one line per problem, exit 1 on any.",
+        ),
     ] = False,
+    load: Annotated[
+        bool,
+        typer.Option("--load", help="With --check: also load the models as `run` does (slow)."),
+    ] = False,
+    set_: SetOption = None,
 ) -> None:
-    """Every setting with its default and meaning (Markdown); --check: this environment's values."""
+    """Every setting with its default and meaning (Markdown); --check: this environment's values
+    and what is wrong with them."""
     if not check:
+        if load or set_:
+            typer.echo("error: --load and --set go with --check", err=True)
+            raise typer.Exit(2)
         typer.echo(settings_markdown())
         return
-    settings = _settings_or_exit()
-    typer.echo(effective_configuration(settings))
+    settings = _settings_or_exit(set_ or [])
+    given = load_settings().model_fields_set | set(parse_overrides(set_ or []))
+    typer.echo(effective_configuration(settings, given))
+    from worker.startup.check import check_settings
+
+    report = check_settings(settings)
+    problems = list(report.problems)
+    loaded = load and not problems
+    if loaded:
+        from worker.startup.load import load_models
+
+        try:
+            load_models(settings)
+        except ModerationError as exc:
+            problems.append(str(exc))
+    typer.echo("")
+    for line in problems:
+        typer.echo(f"problem: {line}")
+    if loaded and not problems:
+        typer.echo("loaded: every model, as `run` loads them, and the policy fits their categories")
+    elif not loaded:
+        for line in report.unchecked:
+            typer.echo(f"unchecked: {line} (--load checks it)")
+    typer.echo(f"{len(problems)} problem(s): `run` would refuse to start" if problems else "no problem found")
+    if problems:
+        raise typer.Exit(1)
 
 
-def effective_configuration(settings: Settings) -> str:
+def effective_configuration(settings: Settings, given: set[str] | None = None) -> str:
     """One line per setting: variable, value (secrets hidden), and whether it was set."""
+    given = settings.model_fields_set if given is None else given
     rows = []
     for name in Settings.model_fields:
         value = getattr(settings, name)
         shown = "(secret)" if hasattr(value, "get_secret_value") else _plain(value)
-        source = "set" if name in settings.model_fields_set else "default"
+        source = "set" if name in given else "default"
         rows.append((Settings.env_name(name), shown, source))
     width = max(len(variable) for variable, _, _ in rows)
     return "\n".join(f"{variable:<{width}}  {shown}  ({source})" for variable, shown, source in rows)
 
 
 def _plain(value: object) -> str:
-    if isinstance(value, tuple):
-        return json.dumps(list(value))
+    """A value as its variable would spell it: JSON for lists, maps and models."""
+    if isinstance(value, tuple | list | dict | BaseModel):
+        return json.dumps(to_jsonable_python(value))
     return "" if value is None else str(value)
 
 

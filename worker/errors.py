@@ -16,6 +16,10 @@ nothing foreign leaks into the pipeline.
     │   └── UnusableContent    no text, and none of its images could be used
     ├── FetchError             one image could not be used (recorded per image)
     │   ├── BlockedURL         refused by the URL policy, never requested
+    │   ├── RefusedURL         not fetched at all, reported in the verdict
+    │   │   ├── MalformedURL       not a URL the worker can read
+    │   │   ├── UnsupportedScheme  file:, data:, javascript:... (only http(s) is fetched)
+    │   │   └── OverImageLimit     beyond the first four fetchable URLs of a post
     │   ├── FetchTimeout       connect/read/total deadline passed      (retriable)
     │   ├── HostUnreachable    DNS or connection failure               (retriable)
     │   ├── HTTPStatusError    the server answered with an error status
@@ -54,14 +58,18 @@ __all__ = [
     "HostUnreachable",
     "InvalidJSON",
     "InvalidPost",
+    "MalformedURL",
     "ModelError",
     "ModerationError",
     "NotAnImage",
+    "OverImageLimit",
     "OversizeMessage",
     "PublishError",
+    "RefusedURL",
     "ResponseTooLarge",
     "SchemaViolation",
     "TooDeeplyNested",
+    "UnsupportedScheme",
     "UnusableContent",
     "validation_problems",
 ]
@@ -116,6 +124,24 @@ class FetchError(ModerationError):
 
 class BlockedURL(FetchError):
     kind = "blocked_url"
+
+
+class RefusedURL(FetchError):
+    """An image URL the worker does not fetch; the post is moderated without it."""
+
+    kind = "refused_url"
+
+
+class MalformedURL(RefusedURL):
+    kind = "malformed_url"
+
+
+class UnsupportedScheme(RefusedURL):
+    kind = "unsupported_scheme"
+
+
+class OverImageLimit(RefusedURL):
+    kind = "over_image_limit"
 
 
 class FetchTimeout(FetchError):

@@ -35,6 +35,7 @@ __all__ = [
     "EntailmentResult",
     "ErrorInfo",
     "ImageOutcome",
+    "ImageStatus",
     "KnownMatch",
     "ModelIdentity",
     "OriginalRecord",
@@ -42,13 +43,26 @@ __all__ = [
     "Post",
     "Reference",
     "SourceCoordinates",
+    "TextCoverage",
+    "TextSpan",
     "Timings",
     "Verdict",
 ]
 
 PostId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
-ImageURL = Annotated[str, StringConstraints(max_length=2048, pattern=r"^[hH][tT][tT][pP][sS]?://\S+$")]
-Text = Annotated[str, StringConstraints(max_length=25_000)]
+#: Any string is read as an image URL: which ones the worker fetches (http(s), well formed,
+#: the first four) is decided later, and the others are reported in the verdict with their
+#: reason (worker.fetch.refusals), so one bad URL never takes a post out of moderation.
+ImageURL = str
+#: Any length is read (the message size limit bounds it); how much is scored is a setting
+#: (worker.inference.windows).
+Text = str
+#: How many of a post's image URLs are fetched; the rest are reported, not fetched.
+MAX_IMAGES = 4
+#: How many of a post's image URLs a verdict lists; the rest are only counted.
+MAX_LISTED_IMAGES = 32
+#: Fields of a post it can be moderated without (a malformed one is ignored, and named).
+OPTIONAL_POST_FIELDS = ("author_id", "created_at", "lang", "reference")
 _RFC3339 = re.compile(r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})")
 
 
@@ -94,8 +108,8 @@ class Reference(_Input):
     relation: Relation = Field(description="How the post relates to the referenced post.")
     id: PostId = Field(description="Id of the referenced post.")
     text: Text | None = Field(None, description="Inline text of the referenced post.")
-    image_urls: Annotated[list[ImageURL], Field(max_length=4)] | None = Field(
-        None, description="Inline image URLs of the referenced post."
+    image_urls: list[ImageURL] | None = Field(
+        None, description="Inline image URLs of the referenced post (as for a post's own)."
     )
 
     @property
@@ -106,24 +120,32 @@ class Reference(_Input):
 # A post needs some content: text with a non-blank character, or an image.
 _HAS_CONTENT: JsonDict = {
     "anyOf": [
-        {"properties": {"text": {"pattern": "\\S"}}},
+        {"properties": {"text": {"pattern": "\\S"}}, "required": ["text"]},
         {"properties": {"image_urls": {"minItems": 1}}, "required": ["image_urls"]},
     ]
 }
 
 
 class Post(_Input):
-    """A post on the input topic (key: the post id)."""
+    """A post on the input topic (key: the post id).
+
+    Version 2 reads every post that can be moderated (docs/messages.md, "Readable"): any
+    number of image URLs in any form (the worker fetches the first four http(s) ones and
+    reports the others in the verdict), a text of any length (scored in windows up to a
+    bound), and ``author_id`` / ``created_at`` optional. It accepts every version 1 post.
+    """
 
     model_config = ConfigDict(json_schema_extra=_HAS_CONTENT)
 
     id: PostId = Field(description="Post id; also the Kafka key.")
-    text: Text = Field(description="Post text; may be empty when the post has images.")
-    image_urls: Annotated[list[ImageURL], Field(max_length=4)] = Field(
-        default_factory=list, description="Up to four http(s) image URLs."
+    text: Text = Field("", description="Post text; may be empty or absent when the post has images.")
+    image_urls: list[ImageURL] = Field(
+        default_factory=list,
+        description=f"Image URLs: the first {MAX_IMAGES} http(s) ones are fetched, "
+        "the others are reported in the verdict with the reason.",
     )
-    author_id: PostId = Field(description="Author id.")
-    created_at: Timestamp = Field(description="RFC 3339 time the post was created.")
+    author_id: PostId | None = Field(None, description="Author id.")
+    created_at: Timestamp | None = Field(None, description="RFC 3339 time the post was created.")
     lang: Annotated[str, StringConstraints(min_length=2, max_length=35)] | None = Field(
         None, description="BCP 47 language tag, when known."
     )
@@ -146,11 +168,16 @@ class SourceCoordinates(_Output):
 
 
 class ModelIdentity(_Output):
-    """Names and weight hashes of every model that scored a post."""
+    """Names and weight hashes of every model that scored a post.
 
-    text_encoder: str
-    image_encoder: str
-    clip: str | None
+    Since version 3 a model is named ``NAME@sha256:HEX12``: a stable name (the hub id, or
+    the name a local folder's config gives, else the folder's name; never a path of the
+    host) and the first 12 hex digits of its weights' sha256 (``components`` has it whole).
+    """
+
+    text_encoder: str = Field(description="Text encoder, NAME@sha256:HEX12 (v3) or as configured (v1, v2).")
+    image_encoder: str = Field(description="Image encoder, named as the text encoder.")
+    clip: str | None = Field(description="CLIP model, named as the text encoder; null without CLIP.")
     heads: str = Field(description="Heads checkpoint name, or 'untrained'.")
     weights_sha256: str = Field(description="Hash over all components' weight hashes.")
     components: dict[str, str] = Field(description="sha256 of each component's weights.")
@@ -196,11 +223,22 @@ class KnownMatch(_Output):
     action: str = Field(description="What the bank says to do on a match: block, review or flag.")
 
 
-class ImageOutcome(_Output):
-    """What happened to one image URL of a post."""
+#: ``ok``: used; ``error``: fetched but failed (``error`` says why); ``refused`` (v3): not
+#: fetched at all, the URL being malformed, of another scheme than http(s), or beyond the
+#: first four (``error.kind``: ``malformed_url``, ``unsupported_scheme``, ``over_image_limit``).
+ImageStatus = Literal["ok", "error", "refused"]
 
-    url: str
-    status: Literal["ok", "error"]
+
+class ImageOutcome(_Output):
+    """What happened to one image URL of a post, in the post's order."""
+
+    url: str = Field(description="The URL as sent (cut to 2048 characters, marked with an ellipsis).")
+    index: int | None = Field(
+        None, ge=0, description="Position of the URL in the post's image_urls (v3; absent before)."
+    )
+    status: ImageStatus = Field(
+        description="ok: used; error: the fetch failed; refused (v3): not fetched, see error.kind."
+    )
     error: ErrorInfo | None = None
     content_sha256: str | None = None
     bytes: int | None = Field(None, ge=0)
@@ -215,11 +253,34 @@ class ImageOutcome(_Output):
     )
 
 
+# An untrained head's score carries no label (v3), in the schema as in the value object.
+_UNTRAINED_NO_LABEL: JsonDict = {
+    "if": {"properties": {"untrained": {"const": True}}, "required": ["untrained"]},
+    "then": {"properties": {"label": {"type": "null"}}},
+}
+
+
 class BiasResult(_Output):
+    """The bias head's score. An untrained head (model.untrained has 'bias_head') gives no
+    label (v3): its score is published, marked ``untrained``, and never flags."""
+
+    model_config = ConfigDict(json_schema_extra=_UNTRAINED_NO_LABEL)
+
     score: float = Field(ge=0, le=1, description="Probability that the post is biased.")
-    label: Literal["biased", "unbiased"]
+    label: Literal["biased", "unbiased"] | None = Field(
+        description="Score against the threshold; null when the head is untrained (v3)."
+    )
+    untrained: bool = Field(
+        False, description="The head runs on random weights: the score means nothing (v3)."
+    )
     threshold: float = Field(ge=0, le=1)
     image_scores: list[float] = Field(description="Score of the text with each usable image.")
+
+    @model_validator(mode="after")
+    def _untrained_has_no_label(self) -> BiasResult:
+        if self.untrained and self.label is not None:
+            raise ValueError("an untrained bias head gives no label")
+        return self
 
 
 class EntailmentResult(_Output):
@@ -239,6 +300,31 @@ class ClipResult(_Output):
     top_label: str
 
 
+class TextSpan(_Output):
+    """A half-open span ``[start, end)`` of the post's text, in code points of the text as sent."""
+
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
+class TextCoverage(_Output):
+    """How the post's text was read (v3): in overlapping windows up to a bound, each window
+    scored on its own, the highest window deciding each score."""
+
+    chars: int = Field(ge=0, description="Length of the text as sent, in code points.")
+    window_chars: int = Field(ge=1, description="Longest window, in code points.")
+    bound_chars: int = Field(ge=1, description="How far into the text windows reach at most.")
+    windows: list[TextSpan] = Field(description="The windows scored, in order; one for a short text.")
+    deciding_windows: dict[str, int] = Field(
+        default_factory=dict,
+        description="Per score read from the text ('bias' and each category): the index in "
+        "windows of the window whose score the verdict shows; absent with a single window.",
+    )
+    unscored: TextSpan | None = Field(
+        None, description="What lies beyond the bound, never scored; null when the whole text was."
+    )
+
+
 class Timings(_Output):
     fetch_ms: float = Field(ge=0)
     queue_ms: float = Field(ge=0, description="From arrival to the start of its batch.")
@@ -252,10 +338,14 @@ class Verdict(_Output):
 
     Version 2 added the policy categories (``categories``, ``category_scores``,
     ``category_applied_input_types``, ``untrained_categories``), in the shape of the
-    common moderation APIs; it still reads version 1 verdicts, which lack them.
+    common moderation APIs. Version 3 reports image URLs that were not fetched
+    (``images[].status: refused``), how a text was read (``text``: windows up to a bound,
+    and what lay beyond it), names every image that could not be used in ``degraded``,
+    gives an untrained bias head no label, and names models by name and weights hash.
+    Each version reads the verdicts of the ones before; fields are only added, optional.
     """
 
-    schema_version: Literal[1, 2] = names.VERDICT_SCHEMA_VERSION
+    schema_version: Literal[1, 2, 3] = names.VERDICT_SCHEMA_VERSION
     post_id: str
     model: ModelIdentity
     modalities: list[Modality] = Field(description="Modalities of the post that were used.")
@@ -277,9 +367,22 @@ class Verdict(_Output):
         default_factory=list,
         description="Categories scored by an untrained part (see model.untrained): shown, never flagging.",
     )
+    text: TextCoverage | None = Field(
+        None, description="How the text was read (v3); null for a post without text."
+    )
     images: list[ImageOutcome]
+    images_not_listed: int = Field(
+        0,
+        ge=0,
+        description=f"Image URLs refused after the first {MAX_LISTED_IMAGES} of the post, counted here "
+        "instead of listed in images (v3).",
+    )
     degraded: list[str] = Field(
-        default_factory=list, description="Parts that ran degraded, e.g. 'cache_unavailable'."
+        default_factory=list,
+        description="What the verdict was made without: parts ('cache_unavailable', "
+        "'images_unavailable') and, since v3, each listed image not used, as 'image:INDEX:KIND' "
+        "(its images[].index and error.kind, e.g. 'image:1:http_status'), and "
+        "'text_beyond_bound' when part of the text was not scored.",
     )
     source: SourceCoordinates
     timings: Timings

@@ -30,8 +30,8 @@ DEFAULT_VERDICTS_TOPIC: Final = "verdicts"
 DEFAULT_FLAGGED_TOPIC: Final = "verdicts.flagged"
 DEFAULT_DLQ_TOPIC: Final = "posts.dlq"
 
-POST_SCHEMA_VERSION: Final = 1
-VERDICT_SCHEMA_VERSION: Final = 2
+POST_SCHEMA_VERSION: Final = 2
+VERDICT_SCHEMA_VERSION: Final = 3
 DEAD_LETTER_SCHEMA_VERSION: Final = 1
 
 #: Order of the entailment head's outputs (the entailment reference's label map).

@@ -36,7 +36,7 @@ from typing import Any, cast
 
 from worker.config.fingerprint import identity_with_settings
 from worker.config.settings import Settings
-from worker.consume.intake import InputRecord, parse_post
+from worker.consume.intake import InputRecord, read_post
 from worker.errors import InvalidPost, ModelError, PublishError, UnusableContent
 from worker.fetch.client import ImageFetcher
 from worker.fetch.memo import ImageMemo
@@ -45,6 +45,7 @@ from worker.inference.cache import EmbeddingCache
 from worker.inference.jobs import Prepared, Received, Scored
 from worker.inference.prepare import Preparer
 from worker.inference.runner import FeatureStage
+from worker.inference.windows import WindowPolicy
 from worker.known.hasher import KnownStage
 from worker.known.matcher import KnownContent
 from worker.messages import Timings
@@ -116,6 +117,9 @@ class Pipeline:
             clip="clip_image" in scorer.encoder_ids,
             tokenize=scorer.tokenize,
             known=self._known,
+            windows=WindowPolicy(
+                settings.text_window_chars, settings.text_window_overlap_chars, settings.text_bound_chars
+            ),
         )
         self._features = FeatureStage(scorer, cache, self.stats)
         self._transactions = transactions
@@ -168,11 +172,12 @@ class Pipeline:
         self.stats.on_consumed()
         ticket = self._acker.register((record.topic, record.partition), record.offset, ack)
         try:
-            post = parse_post(record.value, self.settings.max_message_bytes)
+            read = read_post(record.value, self.settings.max_message_bytes)
         except InvalidPost as exc:
             self._spawn(self._dead_letter(record, exc, ticket))
             return
-        self._spawn(self._prepare(Received(record=record, post=post, ticket=ticket, arrived=self.clock())))
+        received = Received(record, read.post, ticket, self.clock(), ignored_fields=read.ignored)
+        self._spawn(self._prepare(received))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -288,6 +293,8 @@ class Pipeline:
             await self._dead_letter(received.record, refused, received.ticket)
             return
         self.stats.on_verdict(verdict.flagged, self._latency_s(received.record), verdict.degraded)
+        if verdict.text is not None:
+            self.stats.on_text(len(verdict.text.windows))
         self._release(received.ticket)
 
     async def _dead_letter(self, record: InputRecord, exc: Exception, ticket: Ticket) -> None:

@@ -32,7 +32,7 @@ SCHEMAS: dict[str, tuple[type[BaseModel], int]] = {
 
 
 #: Files of earlier versions, kept unchanged (the value objects now generate a later one).
-FROZEN: frozenset[str] = frozenset({"verdict.v1.json"})
+FROZEN: frozenset[str] = frozenset({"verdict.v1.json", "verdict.v2.json", "post.v1.json"})
 
 
 def schema_dir() -> Path:

@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.fakes import IDENTITY
 from tests.test_pipeline import post, run
+from worker.config.classifiers import ClassifierSpec
 from worker.config.fingerprint import SCORE_SETTINGS, identity_with_settings, score_settings, settings_sha256
 from worker.config.settings import Settings
 
@@ -26,6 +27,62 @@ def test_the_hash_is_stable_and_follows_only_score_settings() -> None:
         assert settings_sha256(changed) != settings_sha256(base)
     for same in (Settings(verdicts_topic="x", max_batch=3, cache_enabled=False), Settings(device="cpu")):
         assert settings_sha256(same) == settings_sha256(base)
+
+
+#: Settings that change when or how a verdict is written, or how fast, not what it says.
+#: A new setting must be put here or in SCORE_SETTINGS (the test below says which).
+NOT_SCORE = {
+    # Kafka, topics, delivery and the consumer group
+    *("broker", "group_id", "group_instance_id", "auto_offset_reset", "posts_topic"),
+    *("verdicts_topic", "flagged_topic", "dlq_topic", "topic_partitions", "topic_replicas"),
+    *("session_timeout_s", "heartbeat_interval_s", "rebalance_timeout_s", "consumer_fetch_max_wait_ms"),
+    *("processing_guarantee", "transaction_max_records", "commit_interval_s", "max_message_bytes"),
+    *("dlq_max_original_bytes", "kafka_security_protocol", "kafka_sasl_mechanism"),
+    *("kafka_sasl_username", "kafka_sasl_password", "kafka_ssl_cafile", "kafka_ssl_certfile"),
+    "kafka_ssl_keyfile",
+    # the cache and how long a reference is waited for
+    *("redis_url", "redis_cluster", "redis_password", "redis_ssl_cafile", "cache_enabled"),
+    *("redis_prefix", "embedding_ttl_s", "post_ttl_s", "image_url_ttl_s", "redis_timeout_s"),
+    "reference_wait_ms",
+    # fetching: timeouts and concurrency (the URL policy refuses the same URLs whatever they are)
+    *("fetch_connect_timeout_s", "fetch_read_timeout_s", "fetch_total_timeout_s", "fetch_concurrency"),
+    *("fetch_per_host", "fetch_max_redirects", "allow_private_hosts", "allow_private_endpoints"),
+    # speed: where and how the same weights run; they move scores a little, not what was
+    # configured (the verdict's model.backends says which backend ran)
+    *("decode_min_side", "device", "precision", "text_backend", "image_backend"),
+    *("clip_text_backend", "clip_image_backend", "onnx_cache_dir", "torch_threads"),
+    *("max_batch", "max_wait_ms", "max_batch_tokens", "max_inflight_posts", "gc_freeze"),
+    # hash banks come and go without a restart; each match names its bank in the verdict
+    *("known_banks", "known_reload_s"),
+    # where the trained category heads lie; the heads themselves are hashed by the model
+    # (model.components, weights_sha256), as the heads of `classifiers` are
+    "category_dir",
+    # the shadow model has its own settings and its own hash
+    *("shadow_model_dir", "shadow_settings", "shadow_topic"),
+    *("web_host", "web_port", "health_interval_s", "log_level", "log_format"),
+}
+
+
+def test_every_setting_is_either_hashed_or_named_as_not_changing_scores() -> None:
+    fields = set(Settings.model_fields)
+    assert fields - NOT_SCORE == set(SCORE_SETTINGS)
+    assert not NOT_SCORE & set(SCORE_SETTINGS) and fields >= NOT_SCORE
+
+
+def test_the_added_classifiers_and_their_label_maps_change_the_hash() -> None:
+    hf = ClassifierSpec(kind="hf", source="org/toxicity", labels={"toxic": "toxicity"})
+    base = settings_sha256(Settings(classifiers=(hf,)))
+    assert base != settings_sha256(Settings())
+    for other in (
+        ClassifierSpec(kind="hf", source="org/toxicity", labels={"toxic": "hate"}),
+        ClassifierSpec(kind="hf", source="org/toxicity", labels={"toxic": "toxicity", "insult": "toxicity"}),
+        ClassifierSpec(kind="hf", source="org/other", labels={"toxic": "toxicity"}),
+    ):
+        assert settings_sha256(Settings(classifiers=(other,))) != base, other
+    assert settings_sha256(Settings(classifiers=(hf, ClassifierSpec(kind="nsfw")))) != base
+    assert score_settings(Settings(classifiers=(hf,)))["classifiers"] == [
+        {**hf.model_dump(mode="json"), "source": "org/toxicity"}
+    ]
 
 
 def test_every_hashed_setting_exists_and_is_plain_json() -> None:

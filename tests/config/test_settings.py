@@ -84,7 +84,7 @@ def test_settings_check_prints_the_effective_configuration_with_secrets_hidden()
     env = {"MODERATION_MAX_BATCH": "4", "MODERATION_REDIS_URL": "redis://:hunter2@cache:6379/0"}
     result = CliRunner().invoke(app, ["settings", "--check"], env=env)
     assert result.exit_code == 0, result.output
-    lines = {line.split()[0]: line for line in result.output.splitlines()}
+    lines = {line.split()[0]: line for line in result.output.split("\n\n")[0].splitlines()}
     assert lines["MODERATION_MAX_BATCH"].split()[1:] == ["4", "(set)"]
     assert lines["MODERATION_MAX_WAIT_MS"].split()[1:] == ["0.0", "(default)"]
     assert "hunter2" not in result.output and "(secret)" in lines["MODERATION_REDIS_URL"]

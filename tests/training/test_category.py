@@ -46,7 +46,7 @@ def spam_rows(n: int) -> list[list[str]]:
 def spam_head(model_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     folder = tmp_path_factory.mktemp("spam")
     data = write_csv(folder / "spam.csv", ["message", "is_spam"], spam_rows(60))
-    args = ["train", "--category", "spam", str(data), "--text-column", "message", "--label-column", "is_spam"]
+    args = ["train", "category", "spam", str(data), "--text-column", "message", "--label-column", "is_spam"]
     args += ["--labels", "1=spam,0=", "--out", str(folder / "head"), "--cv", "3", "--cache", "none"]
     result = CliRunner().invoke(training_cli(), args)
     assert result.exit_code == 0, result.output
@@ -73,7 +73,18 @@ def test_train_reports_cross_validation_baselines_confusion_and_minutes(spam_hea
 
 
 def _evaluate(cli: typer.Typer, folder: Path, data: Path, out: Path, *extra: str) -> tuple[int, str]:
-    args = ["evaluate", "--heads", str(folder), "--data", str(data), "--out", str(out), "--cache", "none"]
+    args = [
+        "evaluate",
+        "category",
+        "--heads",
+        str(folder),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--cache",
+        "none",
+    ]
     result = CliRunner().invoke(cli, [*args, "--text-column", "message", "--label-column", "is_spam", *extra])
     return result.exit_code, result.output
 
@@ -217,7 +228,7 @@ def photo_rows(folder: Path, n: int) -> list[list[str]]:
 def photo_head(model_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     folder = tmp_path_factory.mktemp("photos")
     data = write_csv(folder / "photos.csv", ["caption", "photo", "warm"], photo_rows(folder, 40))
-    args = ["train", "--category", "warm", str(data), "--text-column", "caption", "--label-column", "warm"]
+    args = ["train", "category", "warm", str(data), "--text-column", "caption", "--label-column", "warm"]
     args += ["--inputs", "image", "--image-column", "photo", "--labels", "1=warm,0="]
     args += ["--out", str(folder / "head"), "--cv", "3", "--cache", "none"]
     result = CliRunner().invoke(training_cli(), args)
@@ -238,7 +249,7 @@ def test_an_image_head_learns_from_the_images_and_leaves_out_rows_without_one(
     config = json.loads((folder / "category.json").read_text())
     assert config["inputs"] == "image" and set(config["feature_ids"]) == {"image"} and config["tfidf"] is None
     # evaluate reads the same column, scores as the worker does, and re-runs the recipe.
-    args = ["evaluate", "--heads", str(folder), "--data", str(folder.parent / "photos.csv")]
+    args = ["evaluate", "category", "--heads", str(folder), "--data", str(folder.parent / "photos.csv")]
     args += ["--out", str(tmp_path / "report.json"), "--cache", "none", "--cv", "3"]
     args += ["--text-column", "caption", "--label-column", "warm", "--image-column", "photo"]
     result = CliRunner().invoke(cli, args)
@@ -255,10 +266,9 @@ def test_image_options_are_checked_in_one_line(
     model_env: dict[str, str], cli: typer.Typer, tmp_path: Path
 ) -> None:
     data = write_csv(tmp_path / "d.csv", ["text", "label", "photo"], [["a", "0", ""], ["b", "1", ""]])
-    base = ["train", "--category", "c", str(data), "--cache", "none", "--out", str(tmp_path / "h")]
+    base = ["train", "category", "c", str(data), "--cache", "none", "--out", str(tmp_path / "h")]
     cases = {
         ("--inputs", "image"): "name them with --image-column",
-        ("--inputs", "video"): "bad --category options: inputs:",
         ("--inputs", "image", "--image-column", "photo", "--tfidf"): "TF-IDF reads text",
         ("--inputs", "image", "--image-column", "pic"): "no column ['pic']",
     }
@@ -266,6 +276,9 @@ def test_image_options_are_checked_in_one_line(
         result = CliRunner().invoke(cli, [*base, *extra])
         assert result.exit_code == 1 and message in result.output, (extra, result.output)
         assert "Traceback" not in result.output
+    # What the command line itself can check, it refuses before anything runs.
+    result = CliRunner().invoke(cli, [*base, "--inputs", "video"])
+    assert result.exit_code == 2 and "Invalid value for '--inputs'" in result.output
 
 
 async def test_the_worker_scores_an_image_category_on_posts_with_images(

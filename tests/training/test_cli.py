@@ -18,7 +18,7 @@ from .conftest import MakeSettings, write_csv
 
 
 def _train(cli: typer.Typer, train: Path, val: Path, out: Path, cache: Path, *extra: str) -> str:
-    args = ["train", "--entailment", str(train), "--val", str(val), "--out", str(out)]
+    args = ["train", "entailment", str(train), "--val", str(val), "--out", str(out)]
     args += ["--cache-dir", str(cache), "--epochs", "25", "--patience", "25", "--cv", "3", *extra]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
@@ -79,7 +79,8 @@ def test_evaluate_reports_metrics_baseline_and_png(
 ) -> None:
     out, _ = trained
     report = tmp_path / "reports" / "val.json"
-    args = ["evaluate", "--heads", str(out), "--data", str(entailment_csvs[1]), "--out", str(report)]
+    args = ["evaluate", "entailment", "--heads", str(out), "--data", str(entailment_csvs[1])]
+    args += ["--out", str(report)]
     result = CliRunner().invoke(cli, [*args, "--cache-dir", str(tmp_path / "cache")])
     assert result.exit_code == 0, result.output
     body = json.loads(report.read_text())
@@ -121,6 +122,7 @@ def test_a_checkpoint_on_other_encoders_is_refused(
     other = perturbed_text_encoder(tiny_paths["text"], tmp_path / "other-text")
     args = [
         "evaluate",
+        "entailment",
         "--heads",
         str(out),
         "--data",
@@ -136,11 +138,11 @@ def test_a_checkpoint_on_other_encoders_is_refused(
 def test_bad_input_is_a_clear_error(cli: typer.Typer, model_env: dict[str, str], tmp_path: Path) -> None:
     broken = tmp_path / "broken.csv"
     broken.write_text("id_1,text_1\n1,hello\n")
-    result = CliRunner().invoke(cli, ["train", "--entailment", str(broken), "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(cli, ["train", "entailment", str(broken), "--out", str(tmp_path / "o")])
     assert result.exit_code == 1
     assert "missing columns" in result.output
-    nothing = CliRunner().invoke(cli, ["train", "--out", str(tmp_path / "o")])
-    assert nothing.exit_code == 1 and "nothing to train" in nothing.output
+    nothing = CliRunner().invoke(cli, ["train", "entailment", "--out", str(tmp_path / "o")])
+    assert nothing.exit_code == 2 and "Missing argument 'DATA'" in nothing.output
 
 
 def test_bias_head_trains_with_images_and_evaluates(
@@ -158,14 +160,15 @@ def test_bias_head_trains_with_images_and_evaluates(
         [[*row, str(image_file) if i % 2 else ""] for i, row in enumerate(rows)],
     )
     out = tmp_path / "bias-heads"
-    args = ["train", "--bias", str(data), "--bias-val", str(data), "--out", str(out), "--cv", "3"]
+    args = ["train", "bias", str(data), "--val", str(data), "--out", str(out), "--cv", "3"]
     result = CliRunner().invoke(cli, [*args, "--epochs", "20", "--cache", "none"])
     assert result.exit_code == 0, result.output
     assert "1/1 images usable" in result.output and "--- bias head ---" in result.output
     record = json.loads((out / "training.json").read_text())
     assert record["entailment"] is None and record["bias"]["validation"]["macro_f1"] > 0.9
     report = tmp_path / "bias.json"
-    args = ["evaluate", "--heads", str(out), "--data", str(data), "--out", str(report), "--cache", "none"]
+    args = ["evaluate", "bias", "--heads", str(out), "--data", str(data), "--out", str(report)]
+    args += ["--cache", "none"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     body = json.loads(report.read_text())
@@ -179,7 +182,8 @@ def test_evaluate_cross_validates_the_recipe(
     out, _ = trained
     train, val = entailment_csvs
     report = tmp_path / "cv.json"
-    args = ["evaluate", "--heads", str(out), "--data", str(train), "--val", str(val), "--cv", "3"]
+    args = ["evaluate", "entailment", "--heads", str(out), "--data", str(train), "--val", str(val)]
+    args += ["--cv", "3"]
     result = CliRunner().invoke(cli, [*args, "--out", str(report), "--cache", "none"])
     assert result.exit_code == 0, result.output
     cv = json.loads(report.read_text())["cross_validation"]

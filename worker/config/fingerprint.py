@@ -2,11 +2,12 @@
 
 A verdict names the model that scored it (weights hashes) and, in
 ``model.settings_sha256``, everything else that changes what it says for the same
-post: which models are loaded, how texts are truncated, the CLIP labels and prompt,
-the thresholds, and the limits that decide whether an image is used at all. Two
-verdicts with equal ``weights_sha256`` and ``settings_sha256`` for the same post and
-the same image bytes carry the same scores. Topics, timeouts, batching and the cache
-are left out: they change when a verdict is written, not what it says.
+post: which models are loaded (the added classifiers with their label maps included), how
+texts are truncated, the CLIP labels and prompt, the thresholds, and the limits that decide
+whether an image is used at all. Two verdicts with equal ``weights_sha256`` and
+``settings_sha256`` for the same post and the same image bytes carry the same scores, up to
+the numerics of the backend that ran (``model.backends``). Topics, timeouts, batching and
+the cache are left out: they change when a verdict is written, not what it says.
 
 A model given as a local folder is hashed by what is in it (configs, tokenizer and
 processor files; the weights are in ``weights_sha256`` already), never by how its
@@ -33,7 +34,8 @@ from worker.messages import ModelIdentity
 __all__ = ["SCORE_SETTINGS", "identity_with_settings", "score_settings", "settings_sha256"]
 
 #: Bump when the meaning of a hashed setting changes without its value changing.
-SETTINGS_HASH_VERSION: Final = 2
+#: 3: the added classifiers (their sources and label maps) are hashed.
+SETTINGS_HASH_VERSION: Final = 3
 
 #: Fields of :class:`~worker.config.settings.Settings` that affect scores or labels.
 SCORE_SETTINGS: Final = (
@@ -42,6 +44,9 @@ SCORE_SETTINGS: Final = (
     "clip_model",
     "heads",
     "max_text_tokens",
+    "text_window_chars",
+    "text_window_overlap_chars",
+    "text_bound_chars",
     "clip_labels",
     "clip_prompt_template",
     "bias_threshold",
@@ -51,6 +56,7 @@ SCORE_SETTINGS: Final = (
     "known_match_threshold",
     "known_min_quality",
     "policy",
+    "classifiers",
     "max_image_pixels",
     "fetch_max_bytes",
 )

@@ -255,6 +255,20 @@ class Settings(BaseSettings):
     )
     torch_threads: int = Field(0, ge=0, description="CPU threads for inference, 0 = torch's default.")
     max_text_tokens: int = Field(512, ge=8, description="Texts are truncated to this many tokens.")
+    text_window_chars: int = Field(
+        1000,
+        ge=64,
+        description="Longer texts are scored in windows of this many characters, the highest deciding "
+        "(keep a window within max_text_tokens).",
+    )
+    text_window_overlap_chars: int = Field(
+        100, ge=0, description="Characters successive text windows share (below text_window_chars)."
+    )
+    text_bound_chars: int = Field(
+        50_000,
+        ge=64,
+        description="How far into a text windows reach; beyond it nothing is scored and the verdict says so.",
+    )
     clip_labels: tuple[str, ...] = Field(
         DEFAULT_CLIP_LABELS,
         min_length=2,
@@ -280,9 +294,17 @@ class Settings(BaseSettings):
     )
     clip_flag_labels: tuple[str, ...] = Field(
         DEFAULT_CLIP_LABELS[:4],
-        description="Zero-shot labels that flag a post, JSON list.",
+        description="Zero-shot labels that flag once clip_flag_threshold is set, JSON list.",
     )
-    clip_flag_threshold: float = Field(0.5, ge=0, le=1, description="Zero-shot probability that flags.")
+    clip_flag_threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description=(
+            "Zero-shot probability at which the flag labels flag; unset = CLIP labels only score "
+            "until a threshold measured on your data is chosen (docs/categories.md)."
+        ),
+    )
 
     # --- Known content (hash banks) ---------------------------------------------
     known_banks: Path | None = Field(
@@ -310,6 +332,13 @@ class Settings(BaseSettings):
         description="How often the bank files are checked for changes.",
     )
     # --- Categories -------------------------------------------------------------
+    category_dir: Path | None = Field(
+        None,
+        description=(
+            "Folder of trained category heads, one sub-folder each (train category --out); each is "
+            "loaded as a head classifier. Empty: the worker runs without them and says so (log, /readyz)."
+        ),
+    )
     classifiers: tuple[ClassifierSpec, ...] = Field(
         (),
         description=(
@@ -405,6 +434,10 @@ class Settings(BaseSettings):
             (
                 self.max_text_tokens <= self.max_batch_tokens,
                 "max_text_tokens cannot exceed max_batch_tokens (one text must fit a batch)",
+            ),
+            (
+                self.text_window_overlap_chars < self.text_window_chars <= self.text_bound_chars,
+                "text_window_overlap_chars < text_window_chars <= text_bound_chars",
             ),
             (
                 not self.shadow_settings or self.shadow_model_dir is not None,

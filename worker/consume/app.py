@@ -27,6 +27,7 @@ from worker.inference.cache import EmbeddingCache
 from worker.model.types import Scorer
 from worker.ops.gc import GcPauses, freeze_startup_heap
 from worker.ops.health import Health, Monitor
+from worker.ops.missing import log_missing, missing_parts
 from worker.ops.web import add_endpoints
 from worker.pipeline import Pipeline
 from worker.shadow import Shadow
@@ -108,7 +109,9 @@ def build_app(
     ``shadow``: a candidate model's settings and scorer, whose verdicts go to
     ``settings.shadow_topic`` only.
     """
-    health = Health(models_loaded=True)
+    missing = missing_parts(settings)
+    log_missing(missing)
+    health = Health(models_loaded=True, missing=missing)
 
     def halt(exc: PublishError) -> None:
         # No graceful shutdown: it would go on committing. The unanswered record stays

@@ -4,20 +4,26 @@ Example::
 
     record = InputRecord(topic="posts", partition=0, offset=7, timestamp_ms=None,
                          key=b"p1", value=raw)
-    post = parse_post(record.value, max_bytes=1_048_576)   # raises InvalidPost
+    read = read_post(record.value, max_bytes=1_048_576)   # raises InvalidPost when unreadable
+    read.post, read.ignored                                # ignored: malformed optional fields
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from worker.errors import InvalidJSON, OversizeMessage, SchemaViolation, TooDeeplyNested
-from worker.messages import Post, SourceCoordinates
+from worker.messages import OPTIONAL_POST_FIELDS, Post, SourceCoordinates
 
-__all__ = ["JSON_MAX_DEPTH", "InputRecord", "parse_post"]
+__all__ = ["JSON_MAX_DEPTH", "OPTIONAL_FIELDS", "InputRecord", "ReadPost", "parse_post", "read_post"]
+
+#: Fields a post can be moderated without: when one is malformed it is ignored, and the
+#: verdict says so (``degraded: field_ignored:NAME``), rather than the post going unread.
+OPTIONAL_FIELDS = OPTIONAL_POST_FIELDS
 
 _MAX_REPORTED_ERRORS = 5
 #: pydantic's JSON parser stops at this nesting depth. Kept: no post comes anywhere
@@ -47,13 +53,46 @@ class InputRecord:
         )
 
 
+@dataclass(frozen=True)
+class ReadPost:
+    """A readable post, and the optional fields dropped because they were malformed."""
+
+    post: Post
+    ignored: tuple[str, ...] = ()
+
+
+def read_post(value: bytes, max_bytes: int) -> ReadPost:
+    """Read one record's value as a post if it is readable (docs/messages.md): a JSON
+    object in UTF-8 within ``max_bytes``, with a post id and a text or an image URL.
+
+    A malformed optional field (:data:`OPTIONAL_FIELDS`) does not make a post unreadable:
+    it is dropped and named in ``ignored``. Raises what :func:`parse_post` raises for
+    anything else.
+    """
+    try:
+        return ReadPost(parse_post(value, max_bytes))
+    except SchemaViolation as exc:
+        cause = exc.__cause__
+        if not isinstance(cause, ValidationError):
+            raise
+        errors = cause.errors()
+        bad = {str(error["loc"][0]) for error in errors if error["loc"]}
+        if any(not error["loc"] for error in errors) or not bad <= set(OPTIONAL_FIELDS):
+            raise  # the post as a whole, or a field it cannot be moderated without
+        document = json.loads(value)
+        kept = {key: field for key, field in document.items() if key not in bad}
+        post = parse_post(json.dumps(kept).encode(), max_bytes=len(value) * 2 + 1024)
+        return ReadPost(post, tuple(sorted(bad)))
+
+
 def parse_post(value: bytes, max_bytes: int) -> Post:
-    """Validate one record's value as a post.
+    """Validate one record's value as a post, as the post schema says.
 
     Raises :class:`OversizeMessage`, :class:`InvalidJSON` (not UTF-8 JSON),
     :class:`TooDeeplyNested` (nested deeper than :data:`JSON_MAX_DEPTH`, not read
     further) or :class:`SchemaViolation` (JSON, but not a post), each with a readable
-    message.
+    message. The worker reads posts with :func:`read_post`, which forgives malformed
+    optional fields.
     """
     if len(value) > max_bytes:
         raise OversizeMessage(f"message of {len(value)} bytes exceeds the limit of {max_bytes}")

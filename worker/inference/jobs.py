@@ -23,6 +23,7 @@ from worker.consume.intake import InputRecord
 from worker.errors import FetchError
 from worker.fetch.client import FetchedImage
 from worker.inference.cache import ImageMeta
+from worker.inference.windows import TextWindows
 from worker.known.matcher import BankMatch
 from worker.known.pdq import PdqHash
 from worker.messages import Post, Relation
@@ -85,6 +86,8 @@ class Received:
     post: Post
     ticket: Ticket
     arrived: float
+    #: Optional fields of the post that were malformed, hence ignored (consume.intake).
+    ignored_fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -95,18 +98,31 @@ class Prepared:
     images: tuple[ImageSlot, ...]
     reference: ResolvedReference | None
     fetch_ms: float
-    #: The post's text as token ids (None for an empty text, or a scorer that tokenizes itself).
-    token_ids: TokenIds | None
+    #: Each window's text as token ids (None for an empty text, or a scorer that tokenizes
+    #: itself), in the order of ``text_windows.spans``.
+    window_tokens: tuple[TokenIds | None, ...]
     degraded: frozenset[str]
+    #: Where the text is cut into the windows scored (one window for a short text).
+    text_windows: TextWindows
 
     @property
     def post(self) -> Post:
         return self.received.post
 
     @property
+    def window_texts(self) -> list[str]:
+        """The texts scored, one per window (``[post.text]`` for a short text)."""
+        return self.text_windows.texts(self.post.text)
+
+    @property
+    def token_ids(self) -> TokenIds | None:
+        """The first window's token ids (the whole text's, for a short text)."""
+        return self.window_tokens[0] if self.window_tokens else None
+
+    @property
     def tokens(self) -> int:
-        """What the post costs in a batch's token budget."""
-        return len(self.token_ids) if self.token_ids else 1
+        """What the post costs in a batch's token budget: every window's tokens."""
+        return max(1, sum(len(ids) for ids in self.window_tokens if ids))
 
     @property
     def usable_images(self) -> list[ImageSlot]:

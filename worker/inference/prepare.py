@@ -16,11 +16,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from worker.errors import CacheError, FetchError
+from worker.errors import CacheError, FetchError, RefusedURL
 from worker.fetch.client import ImageFetcher
 from worker.fetch.memo import ImageMemo, Needs
+from worker.fetch.refusals import refuse_urls
 from worker.inference.cache import EmbeddingCache, SeenPost
 from worker.inference.jobs import ImageSlot, Prepared, Received, ResolvedReference, TokenIds
+from worker.inference.windows import WindowPolicy
 from worker.known.hasher import KnownStage
 from worker.messages import Reference
 from worker.model.classifiers import kind_modality
@@ -47,7 +49,9 @@ class Preparer:
         clip: bool = False,
         tokenize: Callable[[str], TokenIds] | None = None,
         known: KnownStage | None = None,
+        windows: WindowPolicy | None = None,
     ) -> None:
+        self.windows = windows or WindowPolicy()
         self.reference_wait_s = reference_wait_ms / 1000
         self.fetcher = fetcher
         self.cache = cache
@@ -74,30 +78,41 @@ class Preparer:
         reference = None
         if post.reference is not None:
             reference = await self._resolve(post.reference, degraded)
-        ref_urls = list(reference.images_urls) if reference is not None else []
-        remembered = await self._memo_lookup(post.image_urls, ref_urls, bool(post.text.strip()))
+        # URLs that are not fetched at all (worker.fetch.refusals) keep their slot, with why.
+        refused = refuse_urls(post.image_urls)
+        own_urls = [url for n, url in enumerate(post.image_urls) if n not in refused]
+        ref_refused = refuse_urls(reference.images_urls) if reference is not None else {}
+        ref_urls = (
+            [url for n, url in enumerate(reference.images_urls) if n not in ref_refused] if reference else []
+        )
+        remembered = await self._memo_lookup(own_urls, ref_urls, bool(post.text.strip()))
         if self.known is not None:
-            remembered = await self._with_cached_pdq(remembered, post.image_urls, degraded)
-        to_fetch = sorted({url for url in [*post.image_urls, *ref_urls] if url not in remembered})
-        fetched, token_ids, _ = await asyncio.gather(
+            remembered = await self._with_cached_pdq(remembered, own_urls, degraded)
+        to_fetch = sorted({url for url in [*own_urls, *ref_urls] if url not in remembered})
+        windows = self.windows.split(post.text)
+        fetched, window_tokens, _ = await asyncio.gather(
             self._fetch_all(to_fetch, degraded),
-            self._tokens(post.text),
+            self._window_tokens(windows.texts(post.text)),
             self._remember(received, degraded),
         )
         slots = {**fetched, **remembered}
         if self.memo is not None:
             await self.memo.remember([slot.image for slot in fetched.values() if slot.image is not None])
-        images = tuple(slots[url] for url in post.image_urls)
+        images = _in_order(post.image_urls, refused, slots)
         if self.known is not None:
             images = await self.known.hash(images, degraded)
         return Prepared(
             received=received,
             images=images,
-            reference=await self._finish_reference(reference, slots),
+            reference=await self._finish_reference(reference, slots, ref_refused),
             fetch_ms=(time.perf_counter() - started) * 1000,
-            token_ids=token_ids,
+            window_tokens=window_tokens,
             degraded=frozenset(degraded),
+            text_windows=windows,
         )
+
+    async def _window_tokens(self, texts: list[str]) -> tuple[TokenIds | None, ...]:
+        return tuple([await self._tokens(text) for text in texts])
 
     async def _memo_lookup(
         self, post_urls: list[str], ref_urls: list[str], has_text: bool
@@ -158,7 +173,7 @@ class Preparer:
         return _Reference(ref, seen.text, seen.image_urls, None)
 
     async def _finish_reference(
-        self, ref: _Reference | None, slots: dict[str, ImageSlot]
+        self, ref: _Reference | None, slots: dict[str, ImageSlot], refused: dict[int, RefusedURL]
     ) -> ResolvedReference | None:
         if ref is None:
             return None
@@ -166,7 +181,7 @@ class Preparer:
             id=ref.source.id,
             relation=ref.source.relation,
             text=ref.text,
-            images=tuple(slots[url] for url in ref.images_urls),
+            images=_in_order(list(ref.images_urls), refused, slots),
             unavailable=ref.unavailable,
             token_ids=await self._tokens(ref.text),
         )
@@ -221,3 +236,12 @@ class _Reference:
     text: str
     images_urls: tuple[str, ...]
     unavailable: str | None
+
+
+def _in_order(
+    urls: list[str], refused: dict[int, RefusedURL], slots: dict[str, ImageSlot]
+) -> tuple[ImageSlot, ...]:
+    """One slot per URL, in the post's order: refused ones with their reason."""
+    return tuple(
+        ImageSlot(url, error=refused[n]) if n in refused else slots[url] for n, url in enumerate(urls)
+    )

@@ -28,6 +28,7 @@ import numpy as np
 from worker.errors import CacheError, ModelError
 from worker.inference.cache import EmbeddingCache
 from worker.inference.jobs import ImageSlot, Prepared, Scored
+from worker.inference.windows import highest_window
 from worker.model.classifiers import kind_modality
 from worker.model.types import PostFeatures, PostScores, ReferenceFeatures, Scorer
 from worker.ops.logs import cache_warnings
@@ -76,7 +77,8 @@ class FeatureStage:
         kinds = ("text", "image", "clip_text", "clip_image", *self._classifier_kinds())
         wanted = {kind: _Wanted(kind) for kind in kinds}
         for job in batch:
-            texts = [(job.post.text, job.token_ids)]
+            window_texts = job.window_texts
+            texts = list(zip(window_texts, job.window_tokens, strict=True))
             slots = list(job.images)
             if job.reference is not None and job.reference.unavailable is None:
                 texts.append((job.reference.text, job.reference.token_ids))
@@ -88,10 +90,12 @@ class FeatureStage:
                 if slot.usable:
                     _want(wanted["image"], slot)
             if clip and job.usable_images and job.post.text.strip():
-                wanted["clip_text"].inputs[text_hash(job.post.text)] = job.post.text
+                for text in window_texts:
+                    if text.strip():
+                        wanted["clip_text"].inputs[text_hash(text)] = text
                 for slot in job.usable_images:
                     _want(wanted["clip_image"], slot)
-            _want_classified(wanted, job)
+            _want_classified(wanted, job, window_texts)
         return {kind: w for kind, w in wanted.items() if w.inputs}
 
     def _classifier_kinds(self) -> list[str]:
@@ -174,8 +178,16 @@ class FeatureStage:
         """Runs on the inference thread."""
         fresh = {kind: self._encode(w) for kind, w in wanted.items()}
         table = {kind: {**w.found, **fresh[kind]} for kind, w in wanted.items()}
-        features = [_features(job, table) for job in batch]
-        return fresh, self.scorer.score(features)
+        # A long text is scored window by window; each post's highest window decides.
+        features, owners = [], []
+        for n, job in enumerate(batch):
+            for text in job.window_texts:
+                features.append(_features(job, text, table))
+                owners.append(n)
+        windows: list[list[PostScores]] = [[] for _ in batch]
+        for n, found in zip(owners, self.scorer.score(features), strict=True):
+            windows[n].append(found)
+        return fresh, [highest_window(found) for found in windows]
 
 
 def _want(w: _Wanted, slot: ImageSlot) -> None:
@@ -189,12 +201,14 @@ def _want(w: _Wanted, slot: ImageSlot) -> None:
         w.inputs.setdefault(sha, None)
 
 
-def _want_classified(wanted: dict[str, _Wanted], job: Prepared) -> None:
-    """The added classifiers read the post itself (never its reference)."""
+def _want_classified(wanted: dict[str, _Wanted], job: Prepared, texts: list[str]) -> None:
+    """The added classifiers read the post itself (never its reference), window by window."""
     for kind, w in wanted.items():
         modality = kind_modality(kind)
-        if modality == "text" and job.post.text.strip():
-            w.inputs[text_hash(job.post.text)] = job.post.text
+        if modality == "text":
+            for text in texts:
+                if text.strip():
+                    w.inputs[text_hash(text)] = text
         elif modality == "image":
             for slot in job.usable_images:
                 _want(w, slot)
@@ -204,7 +218,8 @@ def _vectors(slots: Sequence[ImageSlot], table: dict[str, Vector]) -> list[Vecto
     return [table[slot.content_sha256] for slot in slots if slot.usable]
 
 
-def _features(job: Prepared, tables: dict[str, dict[str, Vector]]) -> PostFeatures:
+def _features(job: Prepared, text: str, tables: dict[str, dict[str, Vector]]) -> PostFeatures:
+    """The features of one window of a post (``text``: the window's text)."""
     empty: dict[str, Vector] = {}
     text_t, image_t = tables.get("text", empty), tables.get("image", empty)
     clip_text_t, clip_image_t = tables.get("clip_text", empty), tables.get("clip_image", empty)
@@ -214,24 +229,24 @@ def _features(job: Prepared, tables: dict[str, dict[str, Vector]]) -> PostFeatur
         ref_text, ref_images = text_t.get(text_hash(ref.text)), _vectors(ref.images, image_t)
         if ref_text is not None or ref_images:
             reference = ReferenceFeatures(text=ref_text, images=ref_images, raw_text=ref.text)
-    post_hash = text_hash(job.post.text)
+    post_hash = text_hash(text)
     return PostFeatures(
         text=text_t.get(post_hash),
         images=_vectors(job.images, image_t),
         clip_text=clip_text_t.get(post_hash),
         clip_images=_vectors(job.images, clip_image_t) if post_hash in clip_text_t else [],
         reference=reference,
-        raw_text=job.post.text,
-        classified=_classified(job, tables),
+        raw_text=text,
+        classified=_classified(job, text, tables),
     )
 
 
-def _classified(job: Prepared, tables: dict[str, dict[str, Vector]]) -> dict[str, list[Vector]]:
+def _classified(job: Prepared, text: str, tables: dict[str, dict[str, Vector]]) -> dict[str, list[Vector]]:
     found: dict[str, list[Vector]] = {}
     for kind, table in tables.items():
         modality = kind_modality(kind)
-        if modality == "text" and text_hash(job.post.text) in table:
-            found[kind] = [table[text_hash(job.post.text)]]
+        if modality == "text" and text_hash(text) in table:
+            found[kind] = [table[text_hash(text)]]
         elif modality == "image" and job.usable_images:
             found[kind] = _vectors(job.images, table)
     return found

@@ -1,6 +1,6 @@
 """A trained category head: a linear model over the shared encoders' features (and TF-IDF).
 
-Written by ``moderation-worker train --category NAME`` into a folder:
+Written by ``moderation-worker train category NAME`` into a folder:
 ``category.json`` (:class:`CategoryHeadConfig`: classes, the label -> category map,
 which features it reads, the id of the text/image features it was trained on, the
 TF-IDF vocabulary) and ``category.safetensors`` (``weight`` [classes, features],

@@ -14,10 +14,21 @@ from pathlib import Path
 from worker.config.classifiers import ClassifierSpec
 from worker.errors import ConfigError
 from worker.model.categories import CategoryScore, Modality, encoder_parts
-from worker.model.category_head import CategoryHead
+from worker.model.category_head import CategoryHead, CategoryHeadConfig
 from worker.model.types import PostFeatures
 
-__all__ = ["CategoryHeads"]
+__all__ = ["CategoryHeads", "head_categories"]
+
+
+def head_categories(spec: ClassifierSpec, config: CategoryHeadConfig) -> tuple[str, dict[int, str]]:
+    """The head's part name and class index -> category, refusing a ``labels`` map naming a
+    class the head lacks (``settings --check`` calls it with the head's category.json)."""
+    given = spec.labels or config.categories
+    unknown = sorted(set(given) - set(config.classes))
+    if unknown:
+        raise ConfigError(f"{spec.source}: classes {unknown} unknown; it has {list(config.classes)}")
+    labels = {i: given[c] for i, c in enumerate(config.classes) if given.get(c)}
+    return (spec.part_name() if spec.name else f"classifier:{config.name}"), labels
 
 
 class CategoryHeads:
@@ -33,14 +44,7 @@ class CategoryHeads:
             if spec.kind != "head":
                 continue
             head = CategoryHead.load(Path(spec.source), dict(encoder_ids))
-            given = spec.labels or head.config.categories
-            unknown = sorted(set(given) - set(head.config.classes))
-            if unknown:
-                raise ConfigError(
-                    f"{spec.source}: classes {unknown} unknown; it has {list(head.config.classes)}"
-                )
-            labels = {i: given[c] for i, c in enumerate(head.config.classes) if given.get(c)}
-            part = spec.part_name() if spec.name else f"classifier:{head.config.name}"
+            part, labels = head_categories(spec, head.config)
             loaded.append((part, head, labels))
         return cls(loaded)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -29,6 +30,7 @@ __all__ = [
     "FEATURE_VERSION",
     "SHORT_ID_CHARS",
     "combine_hashes",
+    "model_name",
     "short_id",
     "state_sha256",
     "text_sha256",
@@ -58,6 +60,38 @@ def state_sha256(state: Mapping[str, torch.Tensor]) -> str:
         raw = tensor.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8)
         digest.update(raw.numpy().data)
     return digest.hexdigest()
+
+
+#: Hex digits of the weights hash a model's name carries (``components`` holds it whole).
+NAME_HASH_CHARS = 12
+
+
+def model_name(id_or_path: str | Path, weights_sha: str) -> str:
+    """How a verdict names a model: ``NAME@sha256:HEX12``, never a path of the host.
+
+    NAME is a hub id as given; for a local folder, the hub id its ``config.json`` was saved
+    from (``_name_or_path``) when that is one, else the folder's own name. The hash tells
+    two models of the same name apart.
+    """
+    given = str(id_or_path)
+    folder = Path(given).expanduser()
+    name = given
+    if folder.is_dir():
+        name = _saved_from(folder) or folder.resolve().name
+    return f"{name}@sha256:{weights_sha[:NAME_HASH_CHARS]}"
+
+
+def _saved_from(folder: Path) -> str | None:
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    source = config.get("_name_or_path") if isinstance(config, dict) else None
+    if not isinstance(source, str) or not source or Path(source).is_absolute() or source.startswith("."):
+        return None
+    if Path(source).expanduser().exists() or source.count("/") > 1:
+        return None  # a relative path, not a hub id
+    return source
 
 
 def combine_hashes(parts: Mapping[str, str]) -> str:

@@ -28,6 +28,7 @@ from worker.model import identity as ids
 from worker.model.agreement import Agreement
 from worker.model.backends import Backend, Encoder, candidate_backends, computes_in_fp32
 from worker.model.bias import BiasClassifier
+from worker.model.category_dir import with_category_dir
 from worker.model.category_heads import CategoryHeads
 from worker.model.checkpoint import load_tokenizer
 from worker.model.classifiers.group import ClassifierGroup
@@ -92,10 +93,13 @@ class ModerationModel:
         #: Each encoder's agreement probe result (None where its backend computes in fp32).
         self.agreement: dict[Encoder, Agreement | None] = {}
         self.backends = self._choose_backends(graphs)
+        c = self._components
         self._identity = ModelIdentity(
-            text_encoder=settings.text_encoder,
-            image_encoder=settings.image_encoder,
-            clip=settings.clip_model or None,
+            text_encoder=ids.model_name(settings.text_encoder, c["text_encoder"]),
+            image_encoder=ids.model_name(settings.image_encoder, c["image_encoder"]),
+            clip=ids.model_name(settings.clip_model, c["clip"])
+            if settings.clip_model and "clip" in c
+            else None,
             heads=heads.name,
             weights_sha256=ids.combine_hashes(self._components),
             components=self._components,
@@ -116,8 +120,10 @@ class ModerationModel:
         """Load everything named by ``settings``, ready for inference.
 
         ``fresh_heads`` builds untrained heads as it describes (for training),
-        ignoring ``settings.heads``.
+        ignoring ``settings.heads``. The category heads in ``settings.category_dir``
+        join the classifiers (:mod:`worker.model.category_dir`).
         """
+        settings, _ = with_category_dir(settings)
         if settings.torch_threads > 0:
             torch.set_num_threads(settings.torch_threads)
         if fresh_heads is not None:

@@ -85,6 +85,9 @@ class PostScores:
     clip_similarity: list[float]
     clip_zero_shot: dict[str, float] | None
     categories: dict[str, CategoryScore] = field(default_factory=dict)
+    #: For a text scored in windows: per score ('bias', 'contradiction', each category),
+    #: the index of the window it came from (worker.inference.windows); empty otherwise.
+    deciding_windows: dict[str, int] = field(default_factory=dict)
 
 
 @runtime_checkable

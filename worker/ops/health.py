@@ -36,6 +36,8 @@ class Health:
     cache: CacheState = "disabled"
     #: Why the worker stopped answering, if it did.
     halted: str | None = None
+    #: What it runs without, one line each (worker.ops.missing); it is ready all the same.
+    missing: tuple[str, ...] = ()
 
     @property
     def ready(self) -> bool:
@@ -52,6 +54,7 @@ class Health:
             "broker_connected": self.broker_connected,
             "cache": self.cache,
             "halted": self.halted,
+            "missing": list(self.missing),
         }
 
 

@@ -30,12 +30,35 @@ from prometheus_client import (
 )
 from prometheus_client import Counter as PromCounter
 
-from worker.errors import FetchError, InvalidPost, ModelError, ModerationError
+from worker.errors import FetchError, InvalidPost, ModelError, ModerationError, RefusedURL
+from worker.messages import OPTIONAL_POST_FIELDS
 
-__all__ = ["DEGRADED_PARTS", "ImageAttempt", "PipelineStats", "dead_letter_reasons", "image_outcomes"]
+__all__ = [
+    "DEGRADED_PARTS",
+    "ImageAttempt",
+    "PipelineStats",
+    "dead_letter_reasons",
+    "degraded_part",
+    "image_outcomes",
+    "refused_url_reasons",
+]
 
-#: Parts a verdict can be degraded by (``Verdict.degraded``).
-DEGRADED_PARTS = ("cache_unavailable", "images_unavailable")
+#: Parts a verdict can be degraded by (``Verdict.degraded``), besides its images.
+DEGRADED_PARTS = ("cache_unavailable", "images_unavailable", "text_beyond_bound")
+
+
+def degraded_part(entry: str) -> str:
+    """A ``Verdict.degraded`` entry as a metric label: ``image:INDEX:KIND`` counts as
+    ``image:KIND`` (the index would make one label per position)."""
+    if entry.startswith("image:"):
+        return "image:" + entry.rsplit(":", 1)[-1]
+    return entry
+
+
+def refused_url_reasons() -> list[str]:
+    """Why an image URL is not fetched (``worker.fetch.refusals``)."""
+    return [kind for kind in _kinds(RefusedURL) if kind != RefusedURL.kind]
+
 
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -118,6 +141,13 @@ class _Prometheus:
         )
         self.cache = counter("cache_lookups", "Embedding cache lookups.", ("result",))
         self.images = counter("image_fetches", "Image fetch outcomes, by kind.", ("outcome",))
+        self.refused_urls = counter(
+            "image_urls_refused", "Image URLs of posts that were not fetched at all, by reason.", ("reason",)
+        )
+        self.windowed_texts = counter(
+            "windowed_texts", "Post texts too long for one window, scored in several."
+        )
+        self.text_windows = counter("text_windows_scored", "Text windows scored (one per short text).")
         self.lag = Gauge(
             "moderation_consumer_lag",
             "Records behind the partition's high-water mark.",
@@ -139,7 +169,9 @@ class _Prometheus:
         self.ready = Gauge("moderation_ready", "1 when /readyz answers 200, else 0.", registry=registry)
         ProcessCollector(registry=registry)
         PlatformCollector(registry=registry)
-        _zero(self.degraded, DEGRADED_PARTS)
+        _zero(self.degraded, [*DEGRADED_PARTS, *(f"image:{kind}" for kind in image_outcomes()[2:])])
+        _zero(self.degraded, [f"field_ignored:{name}" for name in OPTIONAL_POST_FIELDS])
+        _zero(self.refused_urls, refused_url_reasons())
         _zero(self.dead_letters, dead_letter_reasons())
         _zero(self.cache, ("hit", "miss"))
         _zero(self.images, image_outcomes())
@@ -163,6 +195,11 @@ class PipelineStats:
     gc_pause_s: dict[int, float] = field(default_factory=dict)
     #: Image outcomes (``image_outcomes()``), one per image of every post, whatever its fate.
     images: Counter[str] = field(default_factory=Counter)
+    #: Image URLs not fetched at all, by reason (``refused_url_reasons()``).
+    refused_urls: Counter[str] = field(default_factory=Counter)
+    #: Texts scored in several windows, and windows scored in all.
+    windowed_texts: int = 0
+    text_windows: int = 0
     publish_errors: int = 0
     rebalances: int = 0
     registry: CollectorRegistry = field(default_factory=CollectorRegistry, repr=False)
@@ -185,7 +222,7 @@ class PipelineStats:
     def on_verdict(self, flagged: bool, latency_s: float | None, degraded: Sequence[str] = ()) -> None:
         self.verdicts += 1
         self._prom.verdicts.inc()
-        for part in degraded:
+        for part in {degraded_part(entry) for entry in degraded}:
             self.degraded[part] += 1
             self._prom.degraded.labels(part).inc()
         if flagged:
@@ -226,8 +263,19 @@ class PipelineStats:
         for slot in slots:
             if slot.error is not None:
                 self.on_image(slot.error.kind)
+                if isinstance(slot.error, RefusedURL):
+                    self.refused_urls[slot.error.kind] += 1
+                    self._prom.refused_urls.labels(slot.error.kind).inc()
             else:
                 self.on_image("ok" if slot.image is not None else "memo")
+
+    def on_text(self, windows: int) -> None:
+        """A post's text was scored in ``windows`` windows (1 for a short text)."""
+        self.text_windows += windows
+        self._prom.text_windows.inc(windows)
+        if windows > 1:
+            self.windowed_texts += 1
+            self._prom.windowed_texts.inc()
 
     def on_publish_error(self, retried: bool) -> None:
         self.publish_errors += 1

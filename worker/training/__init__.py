@@ -16,10 +16,12 @@ One module per step::
     record      training.json: recipe, encoders, data hashes, figures
     train       the ``train`` recipe, written as a heads checkpoint
     evaluate    a checkpoint scored on a CSV through ModerationModel.score
-    cli         the typer commands, added to the main CLI by ``register``
+    cli         the ``train``/``evaluate`` groups, one subcommand per kind of model:
+                heads_cli (entailment, bias), category_commands (category),
+                cli_options (options shared by name), legacy_cli (old spellings)
 
 Example::
 
     from worker.training.cli import register
-    register(app)          # adds `train` and `evaluate` to a typer.Typer
+    register(app)          # adds `train KIND` and `evaluate KIND` to a typer.Typer
 """

@@ -1,4 +1,4 @@
-"""``train --category``: a category head on the shared encoders, with cross-validation.
+"""``train category``: a category head on the shared encoders, with cross-validation.
 
 The recipe is deliberately cheap: the worker's own text and/or image features,
 computed once and cached like every training feature, standardised, next to TF-IDF

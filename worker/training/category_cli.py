@@ -1,8 +1,8 @@
-"""``moderation-worker train --category NAME data.csv``: a category head, cross-validated.
+"""What ``moderation-worker train category NAME data.csv`` runs: the CSV read, the head trained.
 
 Example::
 
-    moderation-worker train --category hate_offensive data.csv --text-column tweet \\
+    moderation-worker train category hate_offensive data.csv --text-column tweet \\
         --label-column class --labels "0=hate,1=offensive,2=" --text-encoder minilm
 """
 
@@ -113,7 +113,7 @@ def run_category_training(
     try:
         config = CategoryTrainConfig.model_validate(config_raw)
     except ValidationError as exc:
-        raise ModelError(f"bad --category options: {validation_problems(exc)}") from exc
+        raise ModelError(f"bad options: {validation_problems(exc)}") from exc
     if "image" in config.inputs and not columns[2]:
         raise ModelError(f"--inputs {config.inputs} reads each row's images: name them with --image-column")
     data = read_category_csv(csv_path, *columns)

@@ -10,26 +10,38 @@ from __future__ import annotations
 from datetime import datetime
 
 from worker.config.settings import Settings
+from worker.errors import RefusedURL
+from worker.fetch.refusals import shown_url
 from worker.inference.jobs import ImageSlot, Prepared, ResolvedReference, Scored
+from worker.inference.windows import TEXT_BEYOND_BOUND, TextWindows
 from worker.messages import (
+    MAX_LISTED_IMAGES,
     BiasResult,
     ClipResult,
     EntailmentResult,
     ErrorInfo,
     ImageOutcome,
+    ImageStatus,
     KnownMatch,
     Modality,
     ModelIdentity,
     PerceptualHash,
+    TextCoverage,
+    TextSpan,
     Timings,
     Verdict,
 )
 from worker.model.categories import KNOWN_PREFIX, CategoryScore, builtin_categories
 from worker.model.types import PostScores
+from worker.model.untrained import HEAD_PARTS
 from worker.names import ENTAILMENT_LABELS
 from worker.verdicts.policy import Policy
 
-__all__ = ["build_verdict", "error_info", "image_outcome", "known_categories"]
+__all__ = ["build_verdict", "coverage", "degraded_parts", "error_info", "image_outcome", "known_categories"]
+
+BIAS_PART = HEAD_PARTS["bias"]
+#: ``degraded`` entry of a malformed optional field of the post, ignored: ``field_ignored:NAME``.
+FIELD_IGNORED = "field_ignored:"
 
 
 def error_info(exc: BaseException) -> ErrorInfo:
@@ -74,6 +86,38 @@ def known_categories(images: tuple[ImageSlot, ...]) -> dict[str, CategoryScore]:
     }
 
 
+def _listed(index: int, slot: ImageSlot) -> bool:
+    """Every image fetched or tried is listed; URLs refused unfetched only among the first
+    ``MAX_LISTED_IMAGES`` (a post of a thousand URLs gets a verdict of readable size)."""
+    return index < MAX_LISTED_IMAGES or not isinstance(slot.error, RefusedURL)
+
+
+def degraded_parts(
+    parts: frozenset[str], images: list[ImageOutcome], text: TextWindows, ignored_fields: tuple[str, ...] = ()
+) -> list[str]:
+    """What the verdict was made without: the parts that failed, each image not used
+    (``image:INDEX:KIND``), ``text_beyond_bound`` when the text was not read to its end,
+    and each malformed optional field of the post (``field_ignored:NAME``)."""
+    named = {f"image:{image.index}:{image.error.kind}" for image in images if image.error is not None}
+    named |= {f"{FIELD_IGNORED}{name}" for name in ignored_fields}
+    if text.unscored is not None:
+        named.add(TEXT_BEYOND_BOUND)
+    return sorted(parts | named)
+
+
+def coverage(text: TextWindows, deciding: dict[str, int]) -> TextCoverage:
+    """How the post's text was read, for the verdict."""
+    unscored = text.unscored
+    return TextCoverage(
+        chars=text.chars,
+        window_chars=text.window_chars,
+        bound_chars=text.bound_chars,
+        windows=[TextSpan(start=start, end=end) for start, end in text.spans],
+        deciding_windows=dict(sorted(deciding.items())) if len(text.spans) > 1 else {},
+        unscored=TextSpan(start=unscored[0], end=unscored[1]) if unscored is not None else None,
+    )
+
+
 def image_outcome(slot: ImageSlot, cached: bool) -> ImageOutcome:
     if slot.image is None and slot.memo is not None:
         memo = slot.memo  # not fetched: the URL's content and embeddings were known
@@ -90,7 +134,8 @@ def image_outcome(slot: ImageSlot, cached: bool) -> ImageOutcome:
         )
     if slot.image is None:
         error = slot.error if slot.error is not None else RuntimeError("image was not fetched")
-        return ImageOutcome(url=slot.url, status="error", error=error_info(error))
+        status: ImageStatus = "refused" if isinstance(error, RefusedURL) else "error"
+        return ImageOutcome(url=shown_url(slot.url), status=status, error=error_info(error))
     image = slot.image
     return ImageOutcome(
         url=slot.url,
@@ -173,9 +218,12 @@ def build_verdict(
     policy = Policy.from_settings(settings)
     score = min(1.0, max(0.0, scores.bias_score))
     threshold = policy.rule("bias").threshold
+    # Random weights give numbers, not answers: no label a consumer could act on.
+    untrained = BIAS_PART in identity.untrained
     bias = BiasResult(
         score=round(score, 6),
-        label="biased" if score >= threshold else "unbiased",
+        label=None if untrained else "biased" if score >= threshold else "unbiased",
+        untrained=untrained,
         threshold=threshold,
         image_scores=[round(s, 6) for s in scores.bias_image_scores],
     )
@@ -183,6 +231,11 @@ def build_verdict(
     if job.reference is not None:
         entailment = _entailment(job.reference, scores.entailment)
     modalities = _modalities(job.post.text, job.images)
+    images = [
+        image_outcome(slot, _from_cache(slot, scored)).model_copy(update={"index": n})
+        for n, slot in enumerate(job.images)
+        if _listed(n, slot)
+    ]
     decision = policy.decide(_categories(job, scores, modalities, entailment), identity.untrained)
     return Verdict(
         post_id=job.post.id,
@@ -197,8 +250,10 @@ def build_verdict(
         category_scores=decision.scores,
         category_applied_input_types=decision.applied,
         untrained_categories=decision.untrained,
-        images=[image_outcome(slot, _from_cache(slot, scored)) for slot in job.images],
-        degraded=sorted(scored.degraded),
+        text=coverage(job.text_windows, scores.deciding_windows) if job.post.text.strip() else None,
+        images=images,
+        images_not_listed=len(job.images) - len(images),
+        degraded=degraded_parts(scored.degraded, images, job.text_windows, job.received.ignored_fields),
         source=job.received.record.source,
         timings=timings,
         produced_at=now,

@@ -2,9 +2,16 @@
 
 A category flags when its score reaches its rule's threshold, its rule says it
 flags, and every part behind its score was trained (an untrained part never decides,
-see :mod:`worker.model.untrained`). Rules come from ``MODERATION_POLICY`` on top of
-the per-head settings (:mod:`worker.config.policy`); :func:`check_policy` refuses, at
-start, a rule for a category that no loaded model answers.
+see :mod:`worker.model.untrained`). CLIP's zero-shot labels are trained but
+uncalibrated: a label's probability depends on the other labels and the prompt, and
+no precision was measured for any default threshold. So a ``clip:*`` category only
+scores until a threshold is chosen for it explicitly, ``MODERATION_CLIP_FLAG_THRESHOLD``
+for the flag labels or a ``threshold`` in its ``MODERATION_POLICY`` rule
+(:attr:`Policy.unmeasured` lists those that would flag once one is).
+
+Rules come from ``MODERATION_POLICY`` on top of the per-head settings
+(:mod:`worker.config.policy`); :func:`check_policy` refuses, at start, a rule for a
+category that no loaded model answers.
 
 Example::
 
@@ -42,6 +49,8 @@ class Policy:
     """Category name -> rule; a category without a rule flags at the default threshold."""
 
     rules: Mapping[str, CategoryRule]
+    #: CLIP categories that would flag but only score: no threshold was chosen for them.
+    unmeasured: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -49,11 +58,17 @@ class Policy:
             "bias": CategoryRule(threshold=settings.bias_threshold),
             "contradiction": CategoryRule(threshold=settings.contradiction_threshold),
         }
+        chosen = settings.clip_flag_threshold
         for label in settings.clip_labels:
-            rules[CLIP_PREFIX + label] = CategoryRule(
-                threshold=settings.clip_flag_threshold, flag=label in settings.clip_flag_labels
-            )
-        return cls({**rules, **settings.policy})
+            flag = label in settings.clip_flag_labels
+            # Without a chosen threshold the rule's default stands, and it counts as unchosen.
+            rule = CategoryRule(flag=flag) if chosen is None else CategoryRule(threshold=chosen, flag=flag)
+            rules[CLIP_PREFIX + label] = rule
+        rules |= settings.policy
+        unmeasured = sorted(name for name, rule in rules.items() if _unmeasured(name, rule, chosen))
+        for name in unmeasured:
+            rules[name] = rules[name].model_copy(update={"flag": False})
+        return cls(rules, tuple(unmeasured))
 
     def rule(self, category: str) -> CategoryRule:
         return self.rules.get(category) or CategoryRule()
@@ -75,6 +90,13 @@ class Policy:
                 note = f" ({found.detail})" if found.detail else ""
                 decision.reasons.append(f"{name}: {score:.3f} >= {rule.threshold}{note}")
         return decision
+
+
+def _unmeasured(name: str, rule: CategoryRule, clip_threshold: float | None) -> bool:
+    """A CLIP rule that would flag with no threshold chosen for it (see the module docstring)."""
+    if not name.startswith(CLIP_PREFIX) or not rule.flag:
+        return False
+    return clip_threshold is None and "threshold" not in rule.model_fields_set
 
 
 def known_categories(settings: Settings, added: Iterable[str] = ()) -> set[str]:

@@ -3,7 +3,7 @@
 Three kinds of category, each timed on the bench's own posts and images in batches of
 the worker's ``max_batch`` (median of ``repeats`` passes, after a warm-up pass):
 
-- a **trained head** (``train --category``: the text encoder's features and TF-IDF of
+- a **trained head** (``train category``: the text encoder's features and TF-IDF of
   the text in one linear model), fitted here on the bench texts. It reads features the
   worker computes anyway, so it costs only its own arithmetic;
 - **open_nsfw** (ONNX Runtime, ResNet-50 at 224 px): one more image model, per distinct

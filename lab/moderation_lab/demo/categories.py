@@ -4,7 +4,7 @@ The hate/offensive head is trained once, on ``../shared/data/hate-offensive/trai
 (Davidson et al. 2017), into ``.models/hate-offensive`` with the fast recipe:
 TF-IDF word 1-2 grams and a class-weighted logistic regression, under a minute on
 two cores. Its own 5-fold cross-validation on that file, measured with
-``moderation-worker train --category hate_offensive ... --no-encoder-features --cv 5``,
+``moderation-worker train category hate_offensive ... --no-encoder-features --cv 5``,
 is :data:`FAST_RECIPE_CV`; the best recipe (with the text encoder's features) is in
 docs/categories.md.
 

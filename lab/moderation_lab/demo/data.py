@@ -112,19 +112,22 @@ def demo_posts(
 
 
 def invalid_records() -> list[SamplePost]:
-    """Records that must end in the dead-letter topic, one per kind of mistake."""
+    """Records that must end in the dead-letter topic, one per kind of mistake: each is
+    unreadable (docs/messages.md); a post with bad image URLs or a long text is not."""
     ok = {"id": "bad", "text": "t", "author_id": "a", "created_at": "2026-11-20T12:00:00Z"}
     cases = [
         (b"{not json", "invalid JSON"),
         (b'{"id": "bad-utf8", "text": "\xff\xfe"}', "invalid UTF-8"),
         (json.dumps({**ok, "id": 42}).encode(), "id is a number"),
-        (json.dumps({k: v for k, v in ok.items() if k != "created_at"}).encode(), "missing created_at"),
-        (json.dumps({**ok, "image_urls": ["ftp://example.org/a.png"]}).encode(), "ftp image URL"),
+        (json.dumps({k: v for k, v in ok.items() if k != "id"}).encode(), "missing id"),
+        (json.dumps([ok]).encode(), "a list, not an object"),
+        (json.dumps({**ok, "text": 7}).encode(), "text is a number"),
         (
-            json.dumps({**ok, "image_urls": [f"https://example.org/{i}.png" for i in range(5)]}).encode(),
-            "five images",
+            json.dumps({**ok, "text": "", "image_urls": "https://example.org/a.png"}).encode(),
+            "image_urls not a list",
         ),
         (json.dumps({**ok, "text": "", "image_urls": []}).encode(), "neither text nor images"),
-        (json.dumps({**ok, "text": "x" * 120_000}).encode(), "oversize message"),
+        (json.dumps({**ok, "text": " \n\t"}).encode(), "blank text, no images"),
+        (json.dumps({**ok, "text": "x" * 120_000}).encode(), "oversize message (over 64 KiB)"),
     ]
     return [SamplePost(b"bad", value, "invalid", note) for value, note in cases]

@@ -126,7 +126,7 @@ def _clip_detail(v: Verdict) -> str:
 #: head -> (label, detail shown in examples)
 HEADS: dict[str, tuple[Callable[[Verdict], str | None], Callable[[Verdict], str]]] = {
     "bias label": (
-        lambda v: str(v["bias"]["label"]),
+        lambda v: str(v["bias"]["label"] or "untrained"),  # v3: no label from random weights
         lambda v: f"score {v['bias']['score']:.3f} (threshold {v['bias']['threshold']})",
     ),
     "entailment label": (_entailment, lambda v: _entailment(v) or "-"),

@@ -45,7 +45,7 @@ class ReplayTally:
             return
         self.verdicts += 1
         self.flagged += int(document["flagged"])
-        self.bias[document["bias"]["label"]] += 1
+        self.bias[document["bias"]["label"] or "untrained"] += 1  # v3: no label from random weights
         entailment = document.get("entailment")
         if entailment is not None:
             self.entailment[entailment["label"] or entailment["status"]] += 1

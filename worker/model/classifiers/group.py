@@ -20,15 +20,20 @@ from worker.model.categories import CategoryScore
 from worker.model.classifiers import Classifier, classifier_kind
 from worker.model.types import FloatArray, PostFeatures
 
-__all__ = ["DEFAULT_LABELS", "ClassifierGroup", "load_classifier"]
+__all__ = ["DEFAULT_LABELS", "ClassifierGroup", "classifier_part", "label_map", "load_classifier"]
 
 #: Label maps used when a spec gives none (others: every label under its own name).
 DEFAULT_LABELS: dict[str, dict[str, str]] = {"nsfw": {"nsfw": "nudity", "sfw": ""}}
 
 
+def classifier_part(spec: ClassifierSpec) -> str:
+    """How verdicts name the classifier a spec loads."""
+    return spec.part_name() if (spec.name or spec.source) else f"classifier:{spec.kind}"
+
+
 def load_classifier(spec: ClassifierSpec) -> Classifier:
     """Load the model a spec names (``head`` specs are loaded with the heads instead)."""
-    part = spec.part_name() if (spec.name or spec.source) else f"classifier:{spec.kind}"
+    part = classifier_part(spec)
     if spec.kind == "nsfw":
         from worker.model.classifiers.nsfw import OpenNsfw
 
@@ -44,17 +49,20 @@ def load_classifier(spec: ClassifierSpec) -> Classifier:
     raise ConfigError(f"classifier kind {spec.kind!r} is not loaded as a separate model")
 
 
-def _label_map(spec: ClassifierSpec, classifier: Classifier) -> dict[int, str]:
-    """Output index -> category, refusing a map that names a label the model lacks."""
+def label_map(spec: ClassifierSpec, labels: Sequence[str], part: str) -> dict[int, str]:
+    """Output index -> category for a model with ``labels``, refusing a map that names a
+    label the model lacks (``settings --check`` calls it with labels read from config files)."""
     given = spec.labels or DEFAULT_LABELS.get(spec.kind, {})
-    unknown = sorted(set(given) - set(classifier.labels))
+    unknown = sorted(set(given) - set(labels))
     if unknown:
-        raise ConfigError(
-            f"{classifier.part}: labels {unknown} are not the model's; it has {list(classifier.labels)}"
-        )
+        raise ConfigError(f"{part}: labels {unknown} are not the model's; it has {list(labels)}")
     # With a map, only the labels it names are categories; without one, every label is.
-    names = {label: given.get(label, "") if given else label for label in classifier.labels}
-    return {i: names[label] for i, label in enumerate(classifier.labels) if names[label]}
+    names = {label: given.get(label, "") if given else label for label in labels}
+    return {i: names[label] for i, label in enumerate(labels) if names[label]}
+
+
+def _label_map(spec: ClassifierSpec, classifier: Classifier) -> dict[int, str]:
+    return label_map(spec, classifier.labels, classifier.part)
 
 
 class ClassifierGroup:
