@@ -119,7 +119,7 @@ def test_a_read_only_cache_folder_probes_in_memory_at_each_start(
             model = _auto(make_settings, blocked / "onnx", clip_text_backend="torch-fp32", **named)
             assert model.agreement["text"] is not None and model.agreement["text"].source == "memory"
             assert model.agreement["image"] is None  # fp32 needs no probe
-    said = [r.getMessage() for r in caplog.records if "probing in memory" in r.getMessage()]
+    said = [r.getMessage() for r in caplog.records if "keeping them in memory" in r.getMessage()]
     assert len(said) == 2 and str(blocked) in said[0]  # once per start, not once per encoder
 
 

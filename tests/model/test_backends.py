@@ -155,3 +155,22 @@ def test_impossible_backends_are_refused(monkeypatch: pytest.MonkeyPatch) -> Non
     assert choose_backend("text", "torch-fp32", "auto", cuda) == "torch-fp32"
     with pytest.raises(ModelError, match="CPU"):
         choose_backend("text", "ort-int8", "auto", cuda)
+
+
+def test_the_build_time_export_covers_both_int8_recipes_and_records_this_cpus_probes(
+    make_settings: MakeSettings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from worker.model.agreement import CACHE_FILE
+    from worker.model.onnx_bake import bake
+    from worker.model.onnx_export import INT8_RECIPES
+
+    folder = tmp_path_factory.mktemp("baked")
+    names = [path.name for path in bake(make_settings(precision="auto"), folder)]
+    for encoder in ("text", "clip_text", "clip_image"):  # ort-int8 on some CPU kind
+        for recipe in INT8_RECIPES.values():
+            assert any(n.startswith(f"{encoder}-") and n.endswith(f"-int8-{recipe}.onnx") for n in names)
+    assert (folder / CACHE_FILE).is_file()
+    # A worker of this CPU kind seeded from the folder exports and probes nothing.
+    model = ModerationModel.load(make_settings(precision="auto", onnx_cache_dir=folder))
+    assert all(r is None or r.source == "cached" for r in model.agreement.values())
+    assert sorted(p.name for p in folder.glob("*.onnx")) == sorted(names)

@@ -118,7 +118,8 @@ class ProbeCache:
             except OSError as exc:
                 self.writable = False
                 log.warning(
-                    "cannot write agreement probe results to %s (%s): probing in memory at every start",
+                    "cannot write agreement probe results to %s (%s): keeping them in memory, "
+                    "probing again at every start",
                     self.path,
                     exc,
                 )

@@ -259,6 +259,11 @@ class ModerationModel:
             graphs["clip_image"] = clip_image_graph(self.clip.model, c["clip"], side)
         return graphs
 
+    def encoder_graphs(self) -> dict[Encoder, EncoderGraph]:
+        """Each encoder as a module from input tensors to features (on the loaded weights:
+        fp32 unless its backend is torch int8 or bf16)."""
+        return self._graphs()
+
     def runner(self, encoder: Encoder) -> Runner:
         """The backend running ``encoder`` (for benchmarks that time it alone)."""
         return self._runners[encoder]
