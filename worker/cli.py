@@ -195,10 +195,12 @@ def settings_markdown() -> str:
 def _register_subcommands() -> None:
     # Their heavy imports happen inside the commands, so these registrations are cheap.
     from worker.audit.commands import register as register_audit_commands
+    from worker.explain.command import register as register_explain_command
     from worker.known.cli import register as register_bank_commands
     from worker.training.cli import register as register_training_commands
 
     register_audit_commands(app)
+    register_explain_command(app)
     register_bank_commands(app)
     register_training_commands(app)
 

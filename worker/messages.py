@@ -30,10 +30,13 @@ from worker import names
 
 __all__ = [
     "BiasResult",
+    "CategoryExplanation",
     "ClipResult",
     "DeadLetter",
     "EntailmentResult",
     "ErrorInfo",
+    "ExplainedSpan",
+    "ImageHeatMap",
     "ImageOutcome",
     "ImageStatus",
     "KnownMatch",
@@ -325,12 +328,56 @@ class TextCoverage(_Output):
     )
 
 
+class ExplainedSpan(_Output):
+    """A span of the post's text that raised a category's score (v3)."""
+
+    start: int = Field(ge=0, description="First code point of the span in the text as sent.")
+    end: int = Field(ge=1, description="One past its last code point: the span is [start, end).")
+    contribution: float = Field(description="How much the span raised the category's logit (log-odds).")
+    text: str | None = Field(
+        None, description="The span's characters; only with MODERATION_EXPLAIN_SPAN_TEXT (off by default)."
+    )
+
+
+class ImageHeatMap(_Output):
+    """A coarse grid of contributions over one image (v3), for drawing over the picture."""
+
+    image: int = Field(
+        ge=0, description="The image's images[].index (its position in the post's image_urls)."
+    )
+    rows: int = Field(ge=1)
+    cols: int = Field(ge=1)
+    cells: list[float] = Field(
+        description="Row-major from the top-left cell: the category's logit drop when that cell is "
+        "covered with the image's mean colour."
+    )
+
+
+class CategoryExplanation(_Output):
+    """Why one category scored what it did (v3); docs/explanations.md says how it is computed."""
+
+    method: Literal["linear", "occlusion"] = Field(
+        description="linear: exact contributions of a TF-IDF linear head; occlusion: parts removed in turn."
+    )
+    logit: float | None = Field(
+        None, description="The category's logit for the whole text; null when only images were explained."
+    )
+    spans: list[ExplainedSpan] = Field(
+        default_factory=list, description="Spans that raised the score, strongest first, a bounded number."
+    )
+    images: list[ImageHeatMap] = Field(default_factory=list, description="A heat map per usable image.")
+    passes: int = Field(ge=0, description="Model passes the explanation cost.")
+
+
 class Timings(_Output):
     fetch_ms: float = Field(ge=0)
     queue_ms: float = Field(ge=0, description="From arrival to the start of its batch.")
     inference_ms: float = Field(ge=0, description="Compute time of the whole batch.")
     total_ms: float = Field(ge=0, description="From arrival in the worker to publishing.")
     batch_size: int = Field(ge=1)
+    explain_ms: float | None = Field(
+        None, ge=0, description="Waiting for and computing its explanations (v3); null when none were asked."
+    )
 
 
 class Verdict(_Output):
@@ -341,7 +388,8 @@ class Verdict(_Output):
     common moderation APIs. Version 3 reports image URLs that were not fetched
     (``images[].status: refused``), how a text was read (``text``: windows up to a bound,
     and what lay beyond it), names every image that could not be used in ``degraded``,
-    gives an untrained bias head no label, and names models by name and weights hash.
+    gives an untrained bias head no label, names models by name and weights hash, and
+    explains its categories (``explanations``: text spans and image heat maps).
     Each version reads the verdicts of the ones before; fields are only added, optional.
     """
 
@@ -369,6 +417,11 @@ class Verdict(_Output):
     )
     text: TextCoverage | None = Field(
         None, description="How the text was read (v3); null for a post without text."
+    )
+    explanations: dict[str, CategoryExplanation] | None = Field(
+        None,
+        description="Per explained category (v3; MODERATION_EXPLAIN_CATEGORIES, by default the flagged "
+        "ones): the text spans and image regions behind its score; null when none was asked.",
     )
     images: list[ImageOutcome]
     images_not_listed: int = Field(

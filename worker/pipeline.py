@@ -38,6 +38,9 @@ from worker.config.fingerprint import identity_with_settings
 from worker.config.settings import Settings
 from worker.consume.intake import InputRecord, read_post
 from worker.errors import InvalidPost, ModelError, PublishError, UnusableContent
+from worker.explain.stage import ExplainStage, wanted
+from worker.explain.verdict import verdict_explanations
+from worker.explain.windowed import merge_windows, window_requests
 from worker.fetch.client import ImageFetcher
 from worker.fetch.memo import ImageMemo
 from worker.inference.batching import BatchBuilder, BatchPolicy
@@ -48,7 +51,7 @@ from worker.inference.runner import FeatureStage
 from worker.inference.windows import WindowPolicy
 from worker.known.hasher import KnownStage
 from worker.known.matcher import KnownContent
-from worker.messages import Timings
+from worker.messages import Timings, Verdict
 from worker.model.types import Scorer
 from worker.ops.metrics import PipelineStats
 from worker.shadow import Shadow
@@ -83,11 +86,14 @@ class Pipeline:
         known: KnownContent | None = None,
         on_halt: Callable[[PublishError], None] | None = None,
         transactions: PartitionTransactions | None = None,
+        explainer: ExplainStage | None = None,
     ) -> None:
         """``on_halt``: called when a record can be neither answered nor dead-lettered
         (both topics refused it for good); the record is never acked.
         ``transactions``: exactly-once; outputs are staged in offset order for the
-        partition's next transaction instead of published at once."""
+        partition's next transaction instead of published at once.
+        ``explainer``: explains the categories ``MODERATION_EXPLAIN_CATEGORIES`` asks for,
+        once the verdict's flags are known, off the batch loop."""
         self.settings = settings
         self.scorer = scorer
         self.publisher = publisher
@@ -97,6 +103,8 @@ class Pipeline:
         # The model's identity plus the hash of the settings that affect its scores.
         self.identity = identity_with_settings(scorer.identity, settings)
         self._shadow = shadow
+        self._explainer = explainer
+        self._explain_config = settings.explain
         self._on_halt = on_halt
         #: Why the pipeline stopped answering, once a dead letter was refused for good.
         self.halted: PublishError | None = None
@@ -155,6 +163,8 @@ class Pipeline:
         self._known.close()
         if self._shadow is not None:
             self._shadow.close()
+        if self._explainer is not None:
+            await self._explainer.close()
 
     @property
     def in_flight(self) -> int:
@@ -273,6 +283,7 @@ class Pipeline:
         job = scored.prepared
         timings = self._timings(job, batch)
         verdict = build_verdict(scored, self.identity, self.settings, timings, utcnow())
+        verdict = await self._explained(verdict, job)
         shadow = None
         if self._shadow is not None and shadow_scored is not None:
             shadow = self._shadow.verdict(shadow_scored, timings, utcnow())
@@ -296,6 +307,32 @@ class Pipeline:
         if verdict.text is not None:
             self.stats.on_text(len(verdict.text.windows))
         self._release(received.ticket)
+
+    async def _explained(self, verdict: Verdict, job: Prepared) -> Verdict:
+        """The verdict with its explanations (its flags decide which), their time in its timings."""
+        if self._explainer is None:
+            return verdict
+        chosen = wanted(self._explain_config, verdict.categories, self._explainer.explainable)
+        if not chosen:
+            return verdict
+        started = self.clock()
+        images = tuple(
+            (n, slot.image.image)
+            for n, slot in enumerate(job.images)
+            if slot.usable and slot.image is not None
+        )
+        parts = window_requests(job.post.text, verdict.text, chosen, images)
+        explained = await asyncio.gather(*(self._explainer.explain(request) for _, request in parts))
+        found = merge_windows([(offset, e) for (offset, _), e in zip(parts, explained, strict=True)])
+        timings = verdict.timings.model_copy(
+            update={
+                "explain_ms": round((self.clock() - started) * 1000, 3),
+                "total_ms": round((self.clock() - job.received.arrived) * 1000, 3),
+            }
+        )
+        degraded = [*verdict.degraded, "explanations_unavailable"] if found.failed else verdict.degraded
+        update = {"explanations": verdict_explanations(found), "timings": timings, "degraded": degraded}
+        return verdict.model_copy(update=update)
 
     async def _dead_letter(self, record: InputRecord, exc: Exception, ticket: Ticket) -> None:
         log.info(

@@ -57,6 +57,10 @@ NOT_SCORE = {
     # where the trained category heads lie; the heads themselves are hashed by the model
     # (model.components, weights_sha256), as the heads of `classifiers` are
     "category_dir",
+    # explanations: which categories are explained and how finely; never a score or a flag
+    # (each explanation names its method and the passes it cost)
+    *("explain_categories", "explain_span_text", "explain_top_k", "explain_max_words"),
+    *("explain_image_grid", "explain_max_batch"),
     # the shadow model has its own settings and its own hash
     *("shadow_model_dir", "shadow_settings", "shadow_topic"),
     *("web_host", "web_port", "health_interval_s", "log_level", "log_format"),
@@ -87,7 +91,7 @@ def test_the_added_classifiers_and_their_label_maps_change_the_hash() -> None:
 
 def test_every_hashed_setting_exists_and_is_plain_json() -> None:
     values = score_settings(Settings(heads=Path("h")))
-    assert set(values) == {"version", *SCORE_SETTINGS}
+    assert set(values) == {"version", "text_normaliser", *SCORE_SETTINGS}
     assert values["heads"] == "h" and values["clip_labels"] == list(Settings().clip_labels)
 
 

@@ -3,8 +3,8 @@
 A verdict names the model that scored it (weights hashes) and, in
 ``model.settings_sha256``, everything else that changes what it says for the same
 post: which models are loaded (the added classifiers with their label maps included), how
-texts are truncated, the CLIP labels and prompt, the thresholds, and the limits that decide
-whether an image is used at all. Two verdicts with equal ``weights_sha256`` and
+texts are truncated and normalised, the CLIP labels and prompt, the thresholds, and the
+limits that decide whether an image is used at all. Two verdicts with equal ``weights_sha256`` and
 ``settings_sha256`` for the same post and the same image bytes carry the same scores, up to
 the numerics of the backend that ran (``model.backends``). Topics, timeouts, batching and
 the cache are left out: they change when a verdict is written, not what it says.
@@ -30,6 +30,7 @@ from typing import Final
 from worker.config.classifiers import ClassifierSpec
 from worker.config.settings import Settings
 from worker.messages import ModelIdentity
+from worker.text import normalise as text_normalise
 
 __all__ = ["SCORE_SETTINGS", "identity_with_settings", "score_settings", "settings_sha256"]
 
@@ -98,7 +99,11 @@ def _classifier(spec: ClassifierSpec) -> dict[str, object]:
 
 def score_settings(settings: Settings) -> dict[str, object]:
     """The score-affecting settings as plain JSON values."""
-    values: dict[str, object] = {"version": SETTINGS_HASH_VERSION}
+    # The normaliser decides what the category heads read: a new one is a new setting.
+    values: dict[str, object] = {
+        "version": SETTINGS_HASH_VERSION,
+        "text_normaliser": text_normalise.NORMALISER_ID,
+    }
     for name in SCORE_SETTINGS:
         value = getattr(settings, name)
         if name in MODEL_SETTINGS:

@@ -29,7 +29,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from worker import names
 from worker.config.classifiers import ClassifierSpec
 from worker.config.policy import CategoryRule
-from worker.config.views import FetchConfig, view_of
+from worker.config.views import ExplainConfig, FetchConfig, view_of
 from worker.errors import ConfigError
 from worker.fetch.url_policy import parse_endpoint
 
@@ -353,6 +353,31 @@ class Settings(BaseSettings):
             "thresholds above, see docs/categories.md."
         ),
     )
+    # --- Explanations -----------------------------------------------------------
+    explain_categories: Literal["flagged", "scored", "off"] = Field(
+        "flagged",
+        description=(
+            "Which categories a verdict explains (the words, image regions behind the score): "
+            "flagged (those that flagged the post), scored (every scored category), off."
+        ),
+    )
+    explain_span_text: bool = Field(
+        False,
+        description="Copy each explained span's text into the verdict (off: offsets only).",
+    )
+    explain_top_k: int = Field(5, ge=1, le=50, description="Spans per explained category, strongest first.")
+    explain_max_words: int = Field(
+        48,
+        ge=1,
+        le=512,
+        description="Occlusion: at most this many units a post (longer posts: neighbouring words joined).",
+    )
+    explain_image_grid: int = Field(
+        4, ge=1, le=16, description="Image occlusion grid side: an image costs grid x grid + 1 passes."
+    )
+    explain_max_batch: int = Field(
+        64, ge=1, description="Most texts or images an explanation sends to a classifier in one call."
+    )
 
     # --- Batching -------------------------------------------------------------
     max_batch: int = Field(
@@ -479,6 +504,11 @@ class Settings(BaseSettings):
     def fetch(self) -> FetchConfig:
         """What the image fetcher reads."""
         return view_of(FetchConfig, self)
+
+    @property
+    def explain(self) -> ExplainConfig:
+        """What the explanation stage reads."""
+        return view_of(ExplainConfig, self)
 
     @classmethod
     def env_name(cls, field: str) -> str:

@@ -14,12 +14,12 @@ Example::
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 if TYPE_CHECKING:
     from worker.config.settings import Settings
 
-__all__ = ["FetchConfig", "view_of"]
+__all__ = ["ExplainConfig", "FetchConfig", "view_of"]
 
 V = TypeVar("V")
 
@@ -39,6 +39,18 @@ class FetchConfig:
     allow_private_endpoints: tuple[str, ...] = ()
     max_image_pixels: int = 40_000_000
     decode_min_side: int = 224
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ExplainConfig:
+    """What the explanation stage reads: which categories, how many spans, their cost bounds."""
+
+    explain_categories: Literal["flagged", "scored", "off"] = "flagged"
+    explain_span_text: bool = False
+    explain_top_k: int = 5
+    explain_max_words: int = 48
+    explain_image_grid: int = 4
+    explain_max_batch: int = 64
 
 
 def view_of(cls: type[V], settings: Settings) -> V:

@@ -22,6 +22,7 @@ from worker.config.settings import Settings
 from worker.consume.intake import InputRecord
 from worker.consume.kafka_app import ModerationApp
 from worker.errors import PublishError
+from worker.explain.stage import explain_stage
 from worker.fetch.client import ImageFetcher
 from worker.inference.cache import EmbeddingCache
 from worker.model.types import Scorer
@@ -137,7 +138,15 @@ def build_app(
     candidate = Shadow(shadow[0], shadow[1], cache) if shadow is not None else None
     publisher = FaustPublisher(app)
     pipeline = Pipeline(
-        settings, scorer, fetcher, cache, publisher, shadow=candidate, on_halt=halt, transactions=transactions
+        settings,
+        scorer,
+        fetcher,
+        cache,
+        publisher,
+        shadow=candidate,
+        on_halt=halt,
+        transactions=transactions,
+        explainer=explain_stage(scorer, settings.explain),
     )
     posts = app.topic(
         settings.posts_topic, key_type=bytes, value_type=bytes, partitions=settings.topic_partitions

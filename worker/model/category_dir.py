@@ -27,9 +27,7 @@ __all__ = ["HEAD_FILE", "CategoryFolder", "scan", "with_category_dir"]
 
 #: What makes a sub-folder a trained category head (see :mod:`worker.model.category_head`).
 HEAD_FILE = "category.json"
-_HOW = (
-    "train heads with `moderation-worker train category NAME ... --out {folder}/NAME` (docs/deployment.md)"
-)
+_HOW = "train heads with `moderation-worker train category NAME ... --out {folder}/NAME` (docs/deployment.md)"
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,10 @@ which features it reads, the id of the text/image features it was trained on, th
 TF-IDF vocabulary) and ``category.safetensors`` (``weight`` [classes, features],
 ``bias`` [classes], ``mean``/``scale`` standardising the encoder features, ``idf``).
 It reads the post's cached encoder outputs, so a post's encoders still run once
-whatever the number of categories; TF-IDF reads the text as written.
+whatever the number of categories; TF-IDF reads the text as a reader sees it
+(:mod:`worker.text.normalise`) when the head was trained so (``normaliser``, the
+:data:`~worker.text.normalise.NORMALISER_ID` it was trained with: a worker whose
+normaliser differs refuses the head), else as written.
 
 Example::
 
@@ -29,6 +32,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from worker.errors import CheckpointError
 from worker.model import identity as ids
 from worker.model.types import FloatArray, PostFeatures
+from worker.text.normalise import NORMALISER_ID, normalise
 
 __all__ = ["CATEGORY_FORMAT", "CategoryHead", "CategoryHeadConfig", "TfidfConfig", "tfidf_matrix"]
 
@@ -58,6 +62,8 @@ class CategoryHeadConfig(BaseModel):
     #: encoder_ids of the features it was trained on ("text" and/or "image")
     feature_ids: dict[str, str]
     tfidf: TfidfConfig | None = None
+    #: NORMALISER_ID of the normaliser its TF-IDF read the texts through (None: as written)
+    normaliser: str | None = None
 
 
 def tfidf_matrix(texts: list[str], config: TfidfConfig, idf: FloatArray) -> sparse.csr_matrix:
@@ -94,6 +100,11 @@ class CategoryHead:
                     f"category head {folder} was trained on other {kind} features ({trained_on}, the "
                     f"worker's: {encoder_ids.get(kind)}): train it with the worker's encoders and settings"
                 )
+        if config.normaliser is not None and config.normaliser != NORMALISER_ID:
+            raise CheckpointError(
+                f"category head {folder} was trained on text normalised by {config.normaliser}, and "
+                f"this worker's normaliser is {NORMALISER_ID}: retrain the head with this worker"
+            )
         return cls(config, {k: np.asarray(v, dtype=np.float32) for k, v in tensors.items()})
 
     def features(self, posts: list[PostFeatures]) -> sparse.csr_matrix:
@@ -103,9 +114,13 @@ class CategoryHead:
         if self.config.feature_ids:
             blocks.append(sparse.csr_matrix((np.stack(dense) - self.t["mean"]) / self.t["scale"]))
         if self.config.tfidf is not None:
-            texts = [post.raw_text or "" for post in posts]
+            texts = [self.reading(post.raw_text or "") for post in posts]
             blocks.append(tfidf_matrix(texts, self.config.tfidf, self.t["idf"]))
         return sparse.csr_matrix(sparse.hstack(blocks))
+
+    def reading(self, text: str) -> str:
+        """The text as the head's TF-IDF reads it."""
+        return normalise(text).text if self.config.normaliser is not None else text
 
     def applies(self, post: PostFeatures) -> bool:
         """Whether the post has every input the head reads (else it has no say)."""

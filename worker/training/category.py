@@ -2,7 +2,9 @@
 
 The recipe is deliberately cheap: the worker's own text and/or image features,
 computed once and cached like every training feature, standardised, next to TF-IDF
-word n-grams of the text as written, into one class-weighted logistic regression
+word n-grams of the text as a reader sees it (``normalise``: through
+:func:`worker.text.normalise.normalise`, as the worker then reads it too; off: as
+written), into one class-weighted logistic regression
 (scikit-learn). Cross-validation refits everything per fold, TF-IDF vocabulary
 included, and beside it the two usual baselines on the same folds: the encoder
 features alone with logistic regression, and TF-IDF alone, class-weighted.
@@ -39,6 +41,7 @@ from worker.errors import CheckpointError, ModelError
 from worker.model.category_head import CategoryHeadConfig, Inputs, TfidfConfig
 from worker.model.moderation import ModerationModel
 from worker.model.types import FloatArray
+from worker.text.normalise import NORMALISER_ID, normalise
 from worker.training.data import ImageRef
 from worker.training.encode import encode_image_table, encode_texts
 from worker.training.images import load_images
@@ -53,7 +56,9 @@ __all__ = [
     "FittedRecipe",
     "category_features",
     "cross_validate",
+    "fit_read",
     "fit_recipe",
+    "reading",
     "save_head",
     "train_category",
 ]
@@ -73,6 +78,8 @@ class CategoryTrainConfig(BaseModel):
     cv_folds: int = 5
     seed: int = 0
     baselines: bool = True
+    #: TF-IDF reads the normalised text (worker.text.normalise), in training and in the worker
+    normalise: bool = True
 
 
 @dataclass(frozen=True)
@@ -158,6 +165,8 @@ class CategoryRecord(BaseModel):
     #: rows of the CSV left out (an image head: rows without a usable image), by reason
     left_out: dict[str, int] = {}
     images_found: str | None = None
+    #: NORMALISER_ID of what the TF-IDF read (None: the text as written)
+    normaliser: str | None = None
 
 
 @dataclass
@@ -177,9 +186,24 @@ class FittedRecipe:
         return sparse.csr_matrix(sparse.hstack(blocks))
 
 
+def reading(texts: Sequence[str], config: CategoryTrainConfig) -> list[str]:
+    """The texts as the recipe's TF-IDF reads them (normalised, unless ``config`` says not)."""
+    return [normalise(text).text for text in texts] if config.normalise else list(texts)
+
+
 def fit_recipe(
     dense: FloatArray | None, texts: Sequence[str], y: np.ndarray, config: CategoryTrainConfig, balanced: bool
 ) -> FittedRecipe:
+    """The recipe fitted on ``texts`` as sent: they are read here as its TF-IDF reads them
+    (normalised unless ``config`` says not), as :func:`save_head` then records."""
+    return fit_read(dense, reading(texts, config), y, config, balanced)
+
+
+def fit_read(
+    dense: FloatArray | None, texts: Sequence[str], y: np.ndarray, config: CategoryTrainConfig, balanced: bool
+) -> FittedRecipe:
+    """:func:`fit_recipe` on texts already read (:func:`reading`): cross-validation and
+    training read them once for every fold."""
     scaler = StandardScaler().fit(dense) if dense is not None else None
     tfidf = None
     if config.tfidf:
@@ -195,7 +219,8 @@ def cross_validate(
     dense: FloatArray | None, texts: list[str], y: np.ndarray, config: CategoryTrainConfig, classes: list[str]
 ) -> tuple[Report, dict[str, Report]]:
     """The recipe in ``config.cv_folds``-fold cross-validation, and beside it the
-    baselines on the same folds; ``classes`` names the rows of the reports."""
+    baselines on the same folds; ``texts`` already read (:func:`reading`); ``classes``
+    names the rows of the reports."""
     folds = StratifiedKFold(config.cv_folds, shuffle=True, random_state=config.seed)
     recipes = {"recipe": (dense, config, True)}
     if config.baselines and dense is not None:
@@ -210,7 +235,7 @@ def cross_validate(
     for train, test in folds.split(texts, y):
         tr_texts, te_texts = [texts[i] for i in train], [texts[i] for i in test]
         for name, (features, cfg, balanced) in recipes.items():
-            fit = fit_recipe(
+            fit = fit_read(
                 features[train] if features is not None else None, tr_texts, y[train], cfg, balanced
             )
             te = features[test] if features is not None else None
@@ -233,7 +258,7 @@ def train_category(
     started = time.monotonic()
     _check(config, model)
     features = category_features(model, data, config.inputs, config.encoder_features, store)
-    texts = [data.texts[i] for i in features.rows]
+    texts = reading([data.texts[i] for i in features.rows], config)
     labels = [data.labels[i] for i in features.rows]
     classes = sorted(set(labels))
     if len(classes) < 2:
@@ -247,7 +272,7 @@ def train_category(
         shown = [config.categories.get(c) or c for c in classes]  # "hate" rather than "0"
         cv, baselines = cross_validate(dense, texts, y, config, shown)
     validated = time.monotonic()
-    fit = fit_recipe(dense, texts, y, config, balanced=True)
+    fit = fit_read(dense, texts, y, config, balanced=True)
     feature_ids = {}
     if model is not None and features.text is not None:
         feature_ids["text"] = model.encoder_ids["text"]
@@ -273,6 +298,7 @@ def train_category(
         data_sha256=data.sha256,
         left_out=features.left_out,
         images_found=features.images_found,
+        normaliser=NORMALISER_ID if config.tfidf and config.normalise else None,
     )
     (out / "training.json").write_text(record.model_dump_json(indent=2), encoding="utf-8")
     return record
@@ -312,6 +338,7 @@ def save_head(
         categories=config.categories or {c: c for c in classes},
         feature_ids=feature_ids,
         tfidf=tfidf,
+        normaliser=NORMALISER_ID if tfidf is not None and config.normalise else None,
     )
     try:
         out.mkdir(parents=True, exist_ok=True)

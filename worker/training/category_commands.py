@@ -76,6 +76,10 @@ def train_category(
         ),
     ] = None,
     encoder_features: Annotated[bool, typer.Option(help="The shared encoders' features.")] = True,
+    normalise: Annotated[
+        bool,
+        typer.Option(help="TF-IDF reads the text as a reader sees it (docs/evasion.md), not as written."),
+    ] = True,
     c: Annotated[float, typer.Option(help="Inverse regularisation strength.")] = 1.0,
     cv: TrainCv = 5,
     baselines: Annotated[bool, typer.Option(help="Also cross-validate the two baselines.")] = True,
@@ -101,6 +105,7 @@ def train_category(
         "categories": parse_labels(labels),
         "tfidf": tfidf if tfidf is not None else "text" in inputs,
         "encoder_features": encoder_features,
+        "normalise": normalise,
         "c": c,
         "cv_folds": cv,
         "seed": seed,

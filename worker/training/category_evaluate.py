@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict
 from worker.errors import CheckpointError, ModelError
 from worker.model.category_head import CategoryHead, CategoryHeadConfig
 from worker.model.types import PostFeatures
-from worker.training.category import CategoryRecord, category_features, cross_validate
+from worker.training.category import CategoryRecord, category_features, cross_validate, reading
 from worker.training.category_cli import category_model, read_category_csv
 from worker.training.category_report import figures
 from worker.training.metrics import Report, classification_report, confusion_text, majority_baseline
@@ -143,7 +143,8 @@ def evaluate_category(
             raise ModelError(f"--cv re-runs the recipe in {folder}/training.json, which does not record it")
         cv_started = time.monotonic()
         recipe_config = record.config.model_copy(update={"cv_folds": cv})
-        recipe, baselines = cross_validate(features.dense(), texts, y, recipe_config, shown)
+        read = reading(texts, recipe_config)
+        recipe, baselines = cross_validate(features.dense(), read, y, recipe_config, shown)
         cv_minutes = round((time.monotonic() - cv_started) / 60, 2)
         crossed = CategoryCrossValidation(folds=cv, recipe=recipe, baselines=baselines, minutes=cv_minutes)
     return CategoryEvaluation(

@@ -26,6 +26,8 @@ def category_lines(record: CategoryRecord, data_name: str) -> list[str]:
     ]
     if record.images_found is not None:
         lines.append(f"images: {record.images_found}")
+    if record.normaliser is not None:
+        lines.append(f"TF-IDF reads the normalised text ({record.normaliser})")
     if record.left_out:
         why = ", ".join(f"{n} {reason}" for reason, n in record.left_out.items())
         lines.append(f"rows left out ({why}): the worker gives this head no say on such posts")

@@ -24,6 +24,7 @@ import typer
 
 from worker.command_groups import CommandGroup
 from worker.errors import ModerationError
+from worker.explain.evaluate_command import evaluate_explanations_command
 from worker.training.category_commands import evaluate_category, train_category
 from worker.training.heads_cli import evaluate_bias, evaluate_entailment, train_bias, train_entailment
 from worker.training.legacy_cli import legacy_evaluate_args, legacy_train_args
@@ -64,6 +65,7 @@ def register(app: typer.Typer) -> None:
     evaluate.command("entailment")(evaluate_entailment)
     evaluate.command("bias")(evaluate_bias)
     evaluate.command("category")(evaluate_category)
+    evaluate.command("explanations")(evaluate_explanations_command)
     app.add_typer(train, name="train")
     app.add_typer(evaluate, name="evaluate")
     app.command("convert-card")(convert_card_command)

@@ -2,8 +2,9 @@
 
 The hate/offensive head is trained once, on ``../shared/data/hate-offensive/train.csv``
 (Davidson et al. 2017), into ``.models/hate-offensive`` with the fast recipe:
-TF-IDF word 1-2 grams and a class-weighted logistic regression, under a minute on
-two cores. Its own 5-fold cross-validation on that file, measured with
+TF-IDF word 1-2 grams of the normalised text and a class-weighted logistic regression,
+under a minute on two cores (again when the normaliser changes). Its own 5-fold
+cross-validation on that file, measured with
 ``moderation-worker train category hate_offensive ... --no-encoder-features --cv 5``,
 is :data:`FAST_RECIPE_CV`; the best recipe (with the text encoder's features) is in
 docs/categories.md.
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from moderation_lab.demo.data import SamplePost, post_value
 
-__all__ = ["FAST_RECIPE_CV", "HATE_FOLDER", "RUDE_POSTS", "demo_categories", "rude_posts"]
+__all__ = ["FAST_RECIPE_CV", "HATE_FOLDER", "LOOKALIKE_POST", "RUDE_POSTS", "demo_categories", "rude_posts"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,10 @@ RUDE_POSTS = (
     "stop being such a hoe lol",
     "that ref is a fucking idiot, these bitches can't play",
 )
+#: A hateful post spelt with look-alike letters (Cyrillic у о а е і с), as evaders write to
+#: slip past text filters: read through the normaliser the head flags it (offensive 0.95);
+#: read as written, it flags nothing.
+LOOKALIKE_POST = "уоu аrе а wоrthlеss bіtсh аnd а hое"
 
 
 def rude_posts() -> list[SamplePost]:
@@ -51,7 +56,7 @@ def rude_posts() -> list[SamplePost]:
             "valid",
             "written for the demo",
         )
-        for i, text in enumerate(RUDE_POSTS)
+        for i, text in enumerate((*RUDE_POSTS, LOOKALIKE_POST))
     ]
 
 
@@ -63,13 +68,24 @@ def demo_categories(
     csv_path = data_dir / "hate-offensive" / "train.csv" if data_dir is not None else None
     if csv_path is not None and csv_path.is_file():
         out = models_dir / HATE_FOLDER
-        if not (out / "category.json").is_file():
+        if not _current(out):
             say(f"training the hate/offensive category on {csv_path} into {out} (once, about a minute)")
             _train(csv_path, out)
         classifiers.append({"kind": "head", "source": str(out)})
     else:
         say("no hate-offensive data found: the demo adds the nudity category only")
     return {"classifiers": json.dumps(classifiers)}
+
+
+def _current(out: Path) -> bool:
+    """Whether ``out`` holds a head that reads text through this worker's normaliser."""
+    from worker.text.normalise import NORMALISER_ID
+
+    try:
+        saved = json.loads((out / "category.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(saved, dict) and saved.get("normaliser") == NORMALISER_ID
 
 
 def _train(csv_path: Path, out: Path) -> None:

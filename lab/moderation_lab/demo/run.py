@@ -23,6 +23,7 @@ from rich.text import Text
 
 from moderation_lab.demo.categories import FAST_RECIPE_CV, demo_categories, rude_posts
 from moderation_lab.demo.data import SamplePost, demo_posts, find_data_dir
+from moderation_lab.demo.explained import explained_table
 from moderation_lab.demo.heads import demo_heads
 from moderation_lab.demo.known import demo_bank, known_post, known_table
 from moderation_lab.embedded.kafka_io import Record, collect, create_topics, produce
@@ -226,6 +227,7 @@ def run_demo(data_dir: Path | None, n_posts: int, models_dir: Path) -> int:
         _save(workdir, records)
         texts = {json.loads(s.value)["id"]: json.loads(s.value)["text"] for s in sample if s.kind == "valid"}
         console.print(_verdict_table(records, settings.verdicts_topic, texts))
+        console.print(explained_table(records, settings.verdicts_topic, texts))
         console.print(_dead_letter_table(records, settings.dlq_topic))
         console.print(known_table(records, settings.verdicts_topic))
         console.print(flag_summary(records, settings.verdicts_topic))

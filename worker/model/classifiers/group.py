@@ -85,6 +85,10 @@ class ClassifierGroup:
     def category_names(self) -> set[str]:
         return {name for _, labels in self._by_kind.values() for name in labels.values()}
 
+    def members(self) -> list[tuple[Classifier, dict[int, str]]]:
+        """Each classifier with its output index -> category map (what explanations re-run)."""
+        return list(self._by_kind.values())
+
     def components(self) -> dict[str, str]:
         return {c.part: c.weights_sha256 for c, _ in self._by_kind.values()}
 
