@@ -44,7 +44,7 @@ from worker.model.cpu_features import int8_sums_without_saturation
 from worker.model.graphs import EncoderGraph
 from worker.model.identity import short_id
 
-__all__ = ["INT8_RECIPES", "OPSET", "int8_recipe", "onnx_file"]
+__all__ = ["INT8_RECIPES", "OPSET", "int8_recipe", "onnx_file", "quantize_int8"]
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def onnx_file(graph: EncoderGraph, cache_dir: Path, *, int8: bool, recipe: str |
             raise ModelError(f"unknown int8 recipe {recipe!r} (one of {', '.join(INT8_RECIPES.values())})")
         quantized = folder / f"{graph.encoder}-{key}-int8-{recipe}.onnx"
         if not quantized.is_file():
-            _atomic(quantized, lambda tmp: _quantize(fp32, tmp, recipe))
+            _atomic(quantized, lambda tmp: quantize_int8(fp32, tmp, recipe))
         return quantized
     except OSError as exc:
         raise ModelError(
@@ -106,7 +106,8 @@ def _export(graph: EncoderGraph, path: Path) -> None:
             raise ModelError(f"cannot export the {graph.encoder} encoder to ONNX: {exc}") from exc
 
 
-def _quantize(source: Path, path: Path, recipe: str) -> None:
+def quantize_int8(source: Path, path: Path, recipe: str) -> None:
+    """``source`` dynamically quantized to int8 by ``recipe`` (one of :data:`INT8_RECIPES`)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     log.info("quantizing %s to int8 (%s)", source.name, recipe)
