@@ -4,10 +4,11 @@ costs per post, for the bench's category costs (:mod:`moderation_lab.bench.categ
 The folder is built as :mod:`worker.finetune` writes one, without training (the cost
 does not depend on what the weights learnt): the packaged MiniLM-L6 encoder with a
 random two-class head, saved by ``save_model`` and exported by ``export_onnx``, which
-writes ``model.onnx`` and ``model.int8.onnx`` and marks int8 usable only where it
-decides as fp32 on the bench texts on this machine. It is served through the worker's
-own :class:`~worker.model.classifiers.finetuned.FineTunedClassifier`, once per ONNX
-file, each row saying which one the worker would serve (``backend="auto"``).
+writes ``model.onnx`` and an int8 file per recipe, marking each usable only where it
+decides as fp32 on the bench texts on this machine; this CPU's recipe is the one timed.
+It is served through the worker's own
+:class:`~worker.model.classifiers.finetuned.FineTunedClassifier`, once per ONNX file,
+each row saying which one the worker would serve (``backend="auto"``).
 
 Each is a cold figure: one more encoder pass per distinct text. A text the cache has
 seen costs the worker one Redis MGET per micro-batch instead (its probabilities are
@@ -35,11 +36,12 @@ import numpy as np
 
 from moderation_lab.embedded.redis_server import EmbeddedRedis
 from moderation_lab.errors import ServiceError
-from worker.finetune.export import export_onnx
+from worker.finetune.export import AGREEMENT, export_onnx
 from worker.finetune.model import FineTunedConfig, PooledClassifier, load_tokenizer, read_config, save_model
 from worker.finetune.recipe import FineTuneRecipe
 from worker.finetune.text import normaliser_id
 from worker.model.classifiers.finetuned import FineTunedClassifier
+from worker.model.onnx_export import int8_recipe
 
 __all__ = ["build_folder", "cached_ms_per_post", "finetuned_costs"]
 
@@ -55,7 +57,7 @@ def build_folder(folder: Path, encoder: str, texts: Sequence[str]) -> list[str]:
     same encoder. Returns the export's report lines (empty when reused)."""
     if (folder / "finetune.json").is_file():
         config = read_config(folder)
-        if config.recipe.encoder == encoder and config.onnx.get("fp32") and config.onnx.get("int8"):
+        if config.recipe.encoder == encoder and config.onnx.get("fp32") and _int8(config.onnx):
             return []
     model = PooledClassifier.from_encoder(encoder, n_classes=2, dropout=0.1)
     config = FineTunedConfig(
@@ -67,6 +69,12 @@ def build_folder(folder: Path, encoder: str, texts: Sequence[str]) -> list[str]:
     )
     save_model(folder, model.eval(), load_tokenizer(encoder), config)
     return export_onnx(folder, texts=list(texts))
+
+
+def _int8(onnx: dict[str, Any]) -> dict[str, Any]:
+    """This CPU's int8 file of the export (``{file, agreement, usable}``), or ``{}``."""
+    files = onnx.get("int8")
+    return dict(files.get(int8_recipe(), {})) if isinstance(files, dict) else {}
 
 
 def _hashes(texts: Sequence[str]) -> list[str]:
@@ -119,8 +127,9 @@ def finetuned_costs(
     each ONNX file cold, then the cached lookup."""
     build_folder(folder, encoder, texts)
     config = read_config(folder)
-    served = "int8" if config.onnx.get("int8_usable") else "fp32"
-    agreed = float(config.onnx.get("int8_agreement", {}).get("decisions", 0.0))
+    int8 = _int8(config.onnx)
+    served = "int8" if int8.get("usable") else "fp32"
+    agreed = float(int8.get("agreement", {}).get("decisions", 0.0))
     rows: dict[str, dict[str, Any]] = {}
     classifiers = {p: FineTunedClassifier(folder, "classifier:bench", backend=p) for p in ("int8", "fp32")}
     for precision, classifier in classifiers.items():
@@ -128,7 +137,9 @@ def finetuned_costs(
         if precision == served:
             why = "served (the worker's choice here): its own encoder pass per distinct text, no cache"
         elif precision == "int8":
-            why = f"not served here: decided as fp32 on {agreed:.0%} of the bench texts (below 99%)"
+            why = (
+                f"not served here: decided as fp32 on {agreed:.0%} of the bench texts (below {AGREEMENT:.0%})"
+            )
         else:
             why = "not served here (int8 agrees): the fallback where int8 does not"
         rows[f"fine-tuned {size}, ONNX {precision}"] = {

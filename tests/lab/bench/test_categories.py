@@ -46,6 +46,6 @@ def test_each_kind_of_category_is_timed_beside_the_forward_pass(
     assert (tmp_path / "head" / "category.json").is_file() and (
         tmp_path / "hf-minilm-l6" / "config.json"
     ).is_file()
-    assert (tmp_path / "finetuned-minilm-l6" / "model.int8.onnx").is_file()
+    assert (tmp_path / "finetuned-minilm-l6" / "model.onnx").is_file()
     print_category_costs(costs)
     assert "what a category costs" in capsys.readouterr().out

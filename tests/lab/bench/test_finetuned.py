@@ -11,6 +11,7 @@ from moderation_lab.bench.finetuned import build_folder, finetuned_costs
 
 from worker.finetune.model import read_config
 from worker.model.classifiers.finetuned import FineTunedClassifier
+from worker.model.onnx_export import int8_recipe
 
 
 def test_the_folder_is_served_and_each_backend_and_the_cache_are_recorded(
@@ -32,11 +33,12 @@ def test_the_folder_is_served_and_each_backend_and_the_cache_are_recorded(
 
     config = read_config(folder)
     assert config.recipe.encoder == encoder and "not trained" in config.data["note"]
-    assert (folder / "model.onnx").is_file() and (folder / "model.int8.onnx").is_file()
+    int8_file = config.onnx["int8"][int8_recipe()]
+    assert (folder / "model.onnx").is_file() and (folder / int8_file["file"]).is_file()
     assert timed == [(2, 3), (2, 3)]
     int8, fp32 = rows["fine-tuned tiny, ONNX int8"], rows["fine-tuned tiny, ONNX fp32"]
     assert (int8["backend"], fp32["backend"]) == ("onnx-int8", "onnx-fp32")
-    assert int8["served"] is bool(config.onnx["int8_usable"]) and fp32["served"] is not int8["served"]
+    assert int8["served"] is bool(int8_file["usable"]) and fp32["served"] is not int8["served"]
     auto = FineTunedClassifier(folder, "classifier:bench")  # what the worker serves
     assert auto.backend == ("onnx-int8" if int8["served"] else "onnx-fp32")
     cached = rows["fine-tuned tiny, cached"]
