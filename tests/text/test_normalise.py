@@ -36,7 +36,10 @@ from worker.text.normalise import NORMALISER_ID, Normalised, normalise
         ("h4t3", "hate"),
         ("1d10t", "idiot"),
         ("s+upid ki|l |d|o+ ki11 8itch", "stupid kill idiot kill bitch"),
-        ("ʂhiƚ ɗumb", "shil dumb"),  # Latin letters with hooks and bars, by their names
+        ("ʂhuƚ ɗumb", "shut dumb"),  # Latin letters with hooks and bars: ƚ, a barred l, read as t
+        ("geƚ ƅaϲk", "get back"),  # ƅ linked to b through Cyrillic ь/Ь; ϲ (NFKC: ς) guessed
+        ("kiӏӏ ӏoѕer", "kill loser"),  # the palochka is an l or an i, whichever makes a word
+        ("hoєs", "hoes"),  # UKRAINIAN IE: its name spells the letter it imitates
         ("$hit", "shit"),
         ("a$$", "ass"),
         ("@ss", "ass"),
