@@ -100,6 +100,14 @@ def table_id() -> str:
     return f"{TABLE_PACKAGE}-{version(TABLE_PACKAGE)}:{digest}"
 
 
+def _own_letter(char: str) -> bool:
+    """A letter of a European language written in Latin (ß, æ, ð, ø): never read as another."""
+    code = ord(char)
+    return unicodedata.name(char, "").startswith("LATIN") and not any(
+        low <= code <= high for low, high in _LATIN_VARIANT_BLOCKS
+    )
+
+
 @cache
 def reading_table() -> dict[str, str]:
     """Non-ASCII letter -> every ASCII letter (lower case) a reader may take it for.
@@ -125,7 +133,7 @@ def reading_table() -> dict[str, str]:
                 links.setdefault(glyph, set()).add(char)
     found: dict[str, str] = {}
     for char in links:
-        if char.isascii() or not char.isalpha():
+        if char.isascii() or not char.isalpha() or _own_letter(char):
             continue
         letters: set[str] = set()
         seen, frontier = {char}, [char]
@@ -168,7 +176,7 @@ _USUAL_BONUS: Final = math.log(20.0)
 _MOST_READINGS: Final = 4096
 
 #: Scripts whose letters stand in for Latin ones; letters of others are never guessed.
-_IMITATING: Final = ("GREEK", "CYRILLIC", "ARMENIAN", "CHEROKEE", "LATIN")
+_IMITATING: Final = ("GREEK", "CYRILLIC", "ARMENIAN", "CHEROKEE")
 
 
 def _hint(ch: str) -> str:
@@ -220,7 +228,7 @@ def _guess(word: str, most: int = _MOST_GUESSED) -> str:
     folded = "".join(table.get(ch, ch) for ch in word)
     if not at or len(word) < 2:
         return folded
-    if not all(unicodedata.name(word[i], "").startswith(_IMITATING) for i in at):
+    if not all(word[i] in readings or unicodedata.name(word[i], "").startswith(_IMITATING) for i in at):
         return folded
     defaults = {i: (table.get(word[i]) or readings.get(word[i], "")[:1] or _hint(word[i])).lower() for i in at}
     listed = [(i, readings.get(word[i], "") or string.ascii_lowercase) for i in at]
@@ -257,7 +265,10 @@ def _word_edits(word: str, offset: int, table: dict[str, str]) -> list[Edit]:
     if mixed or all_lookalike:
         read = _guess(word)
     else:
-        # Look-alikes but for one letter (ѕτuріd): read only when that makes a known word.
+        # Look-alikes but for one letter (ѕτuріd): read only when that makes a known word
+        # (a Russian or Greek word has more letters than that which the table does not read).
+        if len(word) < 4 or sum(ch not in table for ch in letters) > 1:
+            return []
         read = _guess(word, most=1)
         if read == folded or not read.isascii():
             return []
