@@ -41,7 +41,7 @@ from worker.text.unicode import fold_unicode, judge_joiners
 __all__ = ["NORMALISER_ID", "NORMALISER_VERSION", "Normalised", "normalise"]
 
 #: Bump whenever a step changes what it writes for some text.
-NORMALISER_VERSION: Final = 1
+NORMALISER_VERSION: Final = 2
 NORMALISER_ID: Final = f"moderation-normalise/{NORMALISER_VERSION}+{table_id()}+{segment_id()}"
 
 

@@ -43,9 +43,11 @@ LEET: Final = dict(zip("0134579@$!+|", "oieastgasitl", strict=True))
 _EDGE_SYMBOLS: Final = frozenset("@$")
 
 _SEPARATOR: Final = r"[ .\-_*/|+~,:]{1,3}"
-# Not glued to a contraction either side: "n n I'm" is slang, not a spelt-out word.
+# Not glued to a contraction either side ("n n I'm" is slang, not a spelt-out word), but
+# for the endings of a spelt-out word's own contraction (d o e s n't, y o u're).
 _SPELT: Final = re.compile(
-    rf"(?<![^\W_])(?<!\w')[^\W_@$](?P<sep>{_SEPARATOR})[^\W_@$](?:(?P=sep)[^\W_@$])+(?![^\W_])(?!'\w)"
+    rf"(?<![^\W_])(?<!\w')[^\W_@$](?P<sep>{_SEPARATOR})[^\W_@$](?:(?P=sep)[^\W_@$])+(?![^\W_])"
+    r"(?!'(?!(?:t|s|re|ll|ve)\b)\w)"
 )
 #: What each digit or symbol may stand for, where the reading makes a known word (``|d|o+``
 #: -> ``idiot``, ``ki11`` -> ``kill``, ``8itch`` -> ``bitch``), wherever it stands in the word.
