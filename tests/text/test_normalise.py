@@ -54,6 +54,8 @@ from worker.text.normalise import NORMALISER_ID, Normalised, normalise
         ("make me getnaughty.", "make me get naughty."),  # a full stop may end a run
         ("bitchesgetcutoffeveryday", "bitches get cut off every day"),
         ("d o e s n't go, y o u're", "doesn't go, you're"),  # a spelt-out word's contraction
+        ("I l o v e l i k e a hoe", "I love like a hoe"),  # spelt-out words side by side
+        ("h.e.l.l.a", "hella"),  # one word spelt out with punctuation stays one word
     ],
 )
 def test_evasions_are_read_as_a_reader_reads_them(written: str, read: str) -> None:

@@ -28,7 +28,7 @@ from typing import Final
 from worker.errors import ConfigError
 from worker.text.offsets import Edit, Traced
 
-__all__ = ["SEGMENT_PACKAGE", "Lexicon", "lexicon", "segment_id", "split_words"]
+__all__ = ["SEGMENT_PACKAGE", "Lexicon", "lexicon", "segment_id", "split_words", "word_ends"]
 
 SEGMENT_PACKAGE: Final = "symspellpy"
 _DICTIONARY: Final = "frequency_dictionary_en_82_765.txt"
@@ -156,6 +156,22 @@ def _acceptable(words: list[str], run: str, known: Lexicon) -> bool:
         return False
     in_list = sum(len(word) for word in words if word in known.log_p)
     return in_list >= _KNOWN_SHARE * len(run)
+
+
+def word_ends(letters: str) -> set[int]:
+    """Where the words of letters spelt out one by one end (``ilove``: {1}), whatever their
+    length; none when they spell one word or no acceptable split."""
+    known = lexicon()
+    if not letters.isalpha() or letters in known.log_p:
+        return set()
+    words = _glued(known.split(letters), known)
+    if not _acceptable(words, letters, known):
+        return set()
+    ends, at = set(), 0
+    for word in words[:-1]:
+        at += len(word)
+        ends.add(at)
+    return ends
 
 
 def _edits(run: str, offset: int, known: Lexicon) -> list[Edit]:

@@ -18,7 +18,7 @@ from itertools import product
 from typing import Final
 
 from worker.text.offsets import Edit, Traced
-from worker.text.segment import lexicon
+from worker.text.segment import lexicon, word_ends
 
 __all__ = ["LEET", "join_spelt", "protected", "read_leet", "spell", "squeeze"]
 
@@ -80,7 +80,12 @@ def join_spelt(traced: Traced) -> Traced:
         if not _free(match.span(), keep) or sum(ch.isalpha() for ch in run) < 2:
             continue
         step = len(match.group("sep"))
-        edits.extend((i, i + step, "") for i in range(match.start() + 1, match.end() - 1, step + 1))
+        separators = range(match.start() + 1, match.end() - 1, step + 1)
+        # Words spelt out side by side with spaces (``I l o v e``, ``l i k e a``: one word
+        # cannot be told from the next) keep a space between them; with other separators,
+        # each spelt-out word is a run of its own (``h.e.l.l.a`` is one word).
+        cuts = word_ends(run[:: step + 1].lower()) if match.group("sep").isspace() else set()
+        edits.extend((at, at + step, " " if n in cuts else "") for n, at in enumerate(separators, start=1))
     return traced.rewrite(edits) if edits else traced
 
 
