@@ -225,9 +225,7 @@ _LOOKALIKES = {"a": "аɑα", "e": "еє", "i": "іɩӏ", "o": "оοσ", "t": "�
 @settings(max_examples=150, deadline=None)
 @given(st.sampled_from(["bitch", "get", "stupid", "the", "kill", "loser", "idiot"]), st.data())
 def test_look_alikes_are_read_one_for_one(word: str, data: st.DataObject) -> None:
-    written = "".join(
-        data.draw(st.sampled_from([ch, *_LOOKALIKES.get(ch, "")])) for ch in word
-    )
+    written = "".join(data.draw(st.sampled_from([ch, *_LOOKALIKES.get(ch, "")])) for ch in word)
     found = normalise(f"{written} now")
     read = found.text.split(" ")[0]
     assert len(read) == len(written)

@@ -230,7 +230,9 @@ def _guess(word: str, most: int = _MOST_GUESSED) -> str:
         return folded
     if not all(word[i] in readings or unicodedata.name(word[i], "").startswith(_IMITATING) for i in at):
         return folded
-    defaults = {i: (table.get(word[i]) or readings.get(word[i], "")[:1] or _hint(word[i])).lower() for i in at}
+    defaults = {
+        i: (table.get(word[i]) or readings.get(word[i], "")[:1] or _hint(word[i])).lower() for i in at
+    }
     listed = [(i, readings.get(word[i], "") or string.ascii_lowercase) for i in at]
     free = [i for i in at if word[i] not in readings]
     if len(free) > most:
@@ -244,7 +246,7 @@ def _guess(word: str, most: int = _MOST_GUESSED) -> str:
         for i in at:
             name = unicodedata.name(word[i], "")
             barred = name.startswith("LATIN") and " WITH " in name
-            if word[i] in free or (read is not None and not barred) or (read is None and len(word) < 4 and not barred):
+            if word[i] in free or not (barred or (read is None and len(word) >= 4)):
                 continue
             opened = [(j, string.ascii_lowercase if j == i else letters) for j, letters in listed]
             other = _best_known(word, opened, defaults)

@@ -138,9 +138,8 @@ def _glued(words: list[str], known: Lexicon) -> list[str]:
     """A single letter that is no word (the ``s`` of ``that s``) glued back to the word before it."""
     out: list[str] = []
     for word in words:
-        if len(word) == 1 and word not in known.log_p and out:
-            out[-1] += word
-        elif out and len(out[-1]) == 1 and out[-1] not in known.log_p:
+        stray = len(word) == 1 and word not in known.log_p
+        if out and (stray or (len(out[-1]) == 1 and out[-1] not in known.log_p)):
             out[-1] += word
         else:
             out.append(word)
