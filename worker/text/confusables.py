@@ -8,11 +8,17 @@ bars and tails and the small capitals, by their Unicode names (``ʂ`` -> ``s``).
 Real words of other scripts are left alone: a word's look-alikes are folded only when
 the word also holds ASCII letters (a mixed word, ``hаte`` with a Cyrillic ``а``) or
 when every letter in it has a Latin look-alike (``һаtе`` written wholly in look-alikes).
-In a mixed word, up to two letters that no table reads are guessed from the English
-words they could make (``ѕτupid``: the Greek tau, absent from the confusables, is the
-``t`` of ``stupid``).
-A Russian or Greek word almost always holds letters with no Latin twin, and stays as
-written.
+Such a word is read as the most probable English word (SymSpell's word counts) its
+look-alikes can make (:func:`reading_table`): each as any ASCII letter the confusables
+data links it to, followed through linked characters and their other case (``ƅ`` ~
+``ь`` ~ ``Ь`` ~ ``b``; the palochka ``ӏ`` ~ ``i`` ~ ``I`` ~ ``l``), a letter read as the
+table reads it weighing as a word twenty times as frequent; up to two Greek, Cyrillic,
+Armenian or Cherokee letters that no table reads (``τ``, ``є``) as any letter, preferring
+those their names spell; a Latin letter with a bar or hook (``ƚ``, a barred l, often a
+t) also as another letter where that makes a more probable word (``geƚ``: get, not gel).
+A word no reading makes a word of is folded by the table.
+A Russian or Greek word almost always holds more than one letter with no Latin twin in
+the table, and stays as written; so do Latin letters of other languages (``ß``).
 
 Example::
 

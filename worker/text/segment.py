@@ -1,13 +1,17 @@
 """Words run together split apart: ``youarestupid`` -> ``you are stupid``.
 
-A long run of letters that is no English word is split into the most probable
-sequence of words under a unigram model (dynamic programming over the split points),
-with the word frequencies SymSpell ships (``symspellpy``'s English dictionary of
-82,765 words with their counts, from Google Books n-grams). The split is kept only when
-every part is a word of that list, no two one-letter words stand side by side, and
-the run is not a laugh or other repetition of a few letters (``hahahaha``). The same
-splitting joins letters spelt out across several words (``s t u p i d b i t c h``,
-joined by :mod:`worker.text.spelling`, then split here).
+A run of letters (apostrophes inside it, ``ifyou'reugly``; a full stop may end it, not
+lie inside it: ``site.com`` stays) of six letters or more that is no English word is
+split into the most probable sequence of words (dynamic programming over the split
+points and the word before, a beam of the cheapest few), with the word and word-pair
+frequencies SymSpell ships (``symspellpy``'s English dictionary of 82,765 words and
+243,342 pairs with their counts, from Google Books n-grams; a pair never seen backs off
+to the word's own frequency, times 0.4). A piece that is no word of the list is kept
+whole (``thats``), a stray letter glued back to the word before it. The split is kept
+only when at least 75% of the run's letters lie in words of the list, no two one-letter
+words stand side by side, every one-letter word is ``a`` or ``i``, and the run is not a
+laugh or other repetition of a few letters (``hahahaha``). The same splitting separates
+words spelt out side by side (``s t u p i d b i t c h``, see :func:`word_ends`).
 
 Example::
 

@@ -72,7 +72,8 @@ def _free(span: Span, spans: list[Span]) -> bool:
 
 def join_spelt(traced: Traced) -> Traced:
     """``h a t e``, ``h.a.t.e``, ``h-a-t-e``: three or more single letters (at least two of
-    them letters, not digits) with one separator between them become one word."""
+    them letters, not digits) with one separator between them become one word; spelt out
+    with spaces, several words (``I l o v e``: I love) where :func:`word_ends` finds them."""
     keep = protected(traced.text)
     edits: list[Edit] = []
     for match in _SPELT.finditer(traced.text):
