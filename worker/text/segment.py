@@ -46,7 +46,7 @@ _LONGEST_WORD: Final = 20
 _BEAM: Final = 6
 #: A run of letters, apostrophes inside (``ifyou'retoes``), not part of a name, link or
 #: address; a full stop may end it (``getnaughty.``), not lie inside it (``site.com``).
-_RUN: Final = re.compile(r"(?<![\w@#$&/.'])[A-Za-z]+(?:'[A-Za-z]+)*(?![\w/@'])(?!\.\w)")
+_RUN: Final = re.compile(r"(?<![\w@#$&/.'])(?=[A-Za-z']{6})[A-Za-z]+(?:'[A-Za-z]+)*(?![\w/@'])(?!\.\w)")
 #: Of a split's letters, at least this share lies in words of the list (the rest: pieces
 #: that are no word, slang or names, ``thats``, kept whole).
 _KNOWN_SHARE: Final = 0.75
@@ -64,15 +64,16 @@ class Lexicon:
         total = float(sum(counts.values()))
         self.log_p = {word: math.log(count / total) for word, count in counts.items()}
         self.unknown = math.log(10.0 / total)
-        self.log_next: dict[str, float] = {}
+        #: first word -> second word -> log P(second | first)
+        self.log_next: dict[str, dict[str, float]] = {}
         for pair, count in (pairs or {}).items():
-            first = pair.partition(" ")[0]
+            first, _, second = pair.partition(" ")
             if first in counts:
-                self.log_next[pair] = min(0.0, math.log(count / counts[first]))
+                self.log_next.setdefault(first, {})[second] = min(0.0, math.log(count / counts[first]))
 
     def cost(self, word: str, before: str | None = None) -> float:
         if before is not None and self.log_next:
-            found = self.log_next.get(f"{before} {word}")
+            found = self.log_next.get(before, {}).get(word)
             if found is not None:
                 return -found
             return self.cost(word) + _BACKOFF
@@ -89,17 +90,22 @@ class Lexicon:
         # best[end][start]: the cheapest split of run[:end] whose last word is run[start:end]
         best: list[dict[int, tuple[float, int]]] = [{0: (0.0, -1)}] + [{} for _ in run]
         for end in range(1, len(run) + 1):
+            here = best[end]
             for start in range(max(0, end - _LONGEST_WORD), end):
                 word = run[start:end]
-                options = [
-                    (cost + self.cost(word, run[before:start] if before >= 0 and start > 0 else None), before)
-                    for before, (cost, _) in best[start].items()
-                ]
-                if options:
-                    best[end][start] = min(options)
-            if len(best[end]) > _BEAM:
-                kept = sorted(best[end].items(), key=lambda item: item[1][0])[:_BEAM]
-                best[end] = dict(kept)
+                alone = self.cost(word)
+                if alone == math.inf:
+                    continue
+                for before, (cost, _) in best[start].items():
+                    if start == 0:
+                        total = cost + alone
+                    else:
+                        found = self.log_next.get(run[before:start], {}).get(word)
+                        total = cost + (-found if found is not None else alone + _BACKOFF)
+                    if start not in here or total < here[start][0]:
+                        here[start] = (total, before)
+            if len(here) > _BEAM:
+                best[end] = dict(sorted(here.items(), key=lambda item: item[1][0])[:_BEAM])
         words, end = [], len(run)
         start = min(best[end], key=lambda s: best[end][s][0])
         while end > 0:
