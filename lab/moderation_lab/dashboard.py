@@ -155,6 +155,18 @@ PANELS: list[tuple[str, list[tuple[str, str, list[tuple[str, str]]]]]] = [
                 ],
             ),
             (
+                "What posts hold that was not used: refused image URLs, long texts",
+                "ops",
+                [
+                    (
+                        f"sum by (reason) (rate(moderation_image_urls_refused_total{RATE}))",
+                        "refused: {{reason}}",
+                    ),
+                    (f"sum(rate(moderation_windowed_texts_total{RATE}))", "texts in windows"),
+                    (f"sum(rate(moderation_text_windows_scored_total{RATE}))", "windows scored"),
+                ],
+            ),
+            (
                 "Embedding cache hit ratio",
                 "percentunit",
                 [

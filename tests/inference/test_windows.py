@@ -50,7 +50,7 @@ def test_windows_cover_the_text_up_to_the_bound_each_within_the_window(
 def test_windows_end_and_begin_at_spaces_and_overlap() -> None:
     text = " ".join(f"word{n}" for n in range(400))
     windows = WindowPolicy(100, 20, 10_000).split(text)
-    for (start, end), (next_start, _) in zip(windows.spans, windows.spans[1:], strict=False):
+    for (_, end), (next_start, _) in zip(windows.spans, windows.spans[1:], strict=False):
         assert text[end - 1] == " " and text[next_start - 1] == " "
         assert next_start < end  # the next window repeats the end of this one
 

@@ -84,7 +84,7 @@ def test_metrics_count_what_was_sent_and_readiness_reports_the_parts(stack: Embe
     flagged = sum(1 for r in records if r.topic == topics.verdicts and json.loads(r.value)["flagged"])
     assert value("moderation_flagged_verdicts_published_total") == flagged
     assert value("moderation_dead_letters_total", reason="invalid_json") == 2
-    assert value("moderation_dead_letters_total", reason="schema_violation") == 5
+    assert value("moderation_dead_letters_total", reason="schema_violation") == 7
     assert value("moderation_dead_letters_total", reason="oversize") == 1
     assert value("moderation_batch_size_count") >= 1
     assert value("moderation_end_to_end_latency_seconds_count") == len(posts)

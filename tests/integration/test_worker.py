@@ -125,7 +125,7 @@ def test_500_posts_each_get_a_schema_valid_verdict_and_bad_ones_a_dead_letter(st
     for letter in dead_letters:
         validator("dead_letter.v1.json").validate(letter)
     kinds = Counter(letter["error"]["kind"] for letter in dead_letters)
-    assert kinds["invalid_json"] == 2 and kinds["oversize"] == 1 and kinds["schema_violation"] == 5
+    assert kinds["invalid_json"] == 2 and kinds["oversize"] == 1 and kinds["schema_violation"] == 7
     by_id = {
         json.loads(r.value)["post_id"]: json.loads(r.value) for r in records if r.topic == topics.verdicts
     }

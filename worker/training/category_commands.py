@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 import typer
 
 from worker.errors import ModelError
+from worker.finetune.cli import FineTune, FineTuneSet, Threads, ThresholdTarget
 from worker.training.cli_common import exit_on_error, start_logging, write_text
 from worker.training.cli_options import (
     CACHE_DIR,
@@ -90,15 +91,41 @@ def train_category(
     links: Links = "strip",
     cache: Cache = "file",
     cache_dir: CacheDir = CACHE_DIR,
+    threshold_target: ThresholdTarget = "f1",
+    fine_tune: FineTune = False,
+    fine_tune_set: FineTuneSet = None,
+    threads: Threads = 0,
 ) -> None:
     """Train a category head NAME on a labelled CSV (text, image or both), cross-validated
     beside two baselines; the worker loads the folder as a MODERATION_CLASSIFIERS entry
-    {"kind": "head", "source": FOLDER}."""
+    {"kind": "head", "source": FOLDER}. With --fine-tune: the text encoder fine-tuned with a
+    linear head, {"kind": "finetuned", "source": FOLDER}."""
     from worker.training.category_cli import parse_labels, run_category_training
     from worker.training.runtime import open_store, training_settings
 
     start_logging()
     target = out or Path(".models") / name
+    if fine_tune:
+        from worker.finetune.cli import from_command
+
+        with exit_on_error():
+            lines = from_command(
+                name,
+                data,
+                target,
+                (text_column, label_column, labels),
+                text_encoder,
+                fine_tune_set,
+                threads=threads,
+                threshold_target=threshold_target,
+                baselines=baselines,
+            )
+        for line in lines:
+            typer.echo(line)
+        typer.echo(
+            f'serve it with MODERATION_CLASSIFIERS=\'[{{"kind": "finetuned", "source": "{target}"}}]\''
+        )
+        return
     raw = {
         "name": name,
         "inputs": inputs,
@@ -110,6 +137,7 @@ def train_category(
         "cv_folds": cv,
         "seed": seed,
         "baselines": baselines,
+        "threshold_target": threshold_target,
     }
     with exit_on_error(), open_store(cache, cache_dir, training_settings(text_encoder)) as store:
         lines = run_category_training(
@@ -150,6 +178,15 @@ def evaluate_category(
 
     start_logging()
     columns = (text_column, label_column, image_column)
+    if (heads / "finetune.json").is_file():  # a model from train ... --fine-tune
+        from worker.finetune.evaluate import evaluate_fine_tuned
+
+        with exit_on_error():
+            lines = evaluate_fine_tuned(heads, data, text_column, label_column, out=out)
+        for line in lines:
+            typer.echo(line)
+        typer.echo(f"wrote {out}")
+        return
     with exit_on_error():
         if not (heads / CATEGORY_FILE).is_file():
             raise ModelError(

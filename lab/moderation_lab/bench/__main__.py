@@ -1,3 +1,3 @@
-from moderation_lab.bench.run import main
+from moderation_lab.bench.main import main
 
 raise SystemExit(main())

@@ -11,9 +11,10 @@ Example::
 from __future__ import annotations
 
 import gc
+import math
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,8 @@ from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
 from moderation_lab.bench.peaks import PRECISION_OF
+from moderation_lab.bench.peers import PeerRunner, peer_runners, peer_versions
+from moderation_lab.bench.sizing import MIN_SAMPLES, PassBudget, timed_runs
 from worker.config.settings import Settings
 from worker.model import ModerationModel
 from worker.model.backends import BACKENDS, ENCODERS, Encoder, onnxruntime_available
@@ -73,22 +76,21 @@ def _batches(
     return out
 
 
-def _run(model: ModerationModel, encoder: Encoder, batches: list[tuple[Tensor, ...]]) -> np.ndarray:
-    runner = model.runner(encoder)
+def _run(runner: PeerRunner, batches: list[tuple[Tensor, ...]]) -> np.ndarray:
     return np.concatenate([runner(*inputs).numpy() for inputs in batches])
 
 
-def _items_per_s(model: ModerationModel, encoder: Encoder, batches: list[tuple[Tensor, ...]]) -> float:
+def _items_per_s(runner: PeerRunner, batches: list[tuple[Tensor, ...]]) -> float:
     items = sum(len(inputs[0]) for inputs in batches)
     started = time.perf_counter()
-    _run(model, encoder, batches)
+    _run(runner, batches)
     return items / (time.perf_counter() - started)
 
 
-def _flops_per_item(model: ModerationModel, encoder: Encoder, batches: list[tuple[Tensor, ...]]) -> float:
+def _flops_per_item(runner: PeerRunner, batches: list[tuple[Tensor, ...]]) -> float:
     """Counted on the fp32 graph: quantized kernels are invisible to the counter."""
     with FlopCounterMode(display=False) as counter:
-        _run(model, encoder, batches)
+        _run(runner, batches)
     return float(counter.get_total_flops()) / sum(len(inputs[0]) for inputs in batches)
 
 
@@ -107,6 +109,27 @@ def _bias_scores(model: ModerationModel, encoder: Encoder, rows: np.ndarray, tex
     return np.array([s.bias_score for s in model.score(posts)])
 
 
+def _all_runners(
+    settings: Settings,
+    reference: ModerationModel,
+    calibration: Batches,
+    peers: bool,
+) -> tuple[dict[str, dict[Encoder, PeerRunner]], dict[str, str]]:
+    """The worker's backends (every one loaded at once), then the peer runtimes'."""
+    runners: dict[str, dict[Encoder, PeerRunner]] = {}
+    for backend in available_backends():
+        model = reference if backend == "torch-fp32" else _on(settings, backend)
+        runners[backend] = {encoder: model.runner(encoder) for encoder in ENCODERS}
+    if not peers:
+        return runners, {}
+    # The graphs the worker exports to ONNX (the file is already in the cache then).
+    graphs = reference._graphs()
+    peer, missing = peer_runners(
+        reference, graphs, calibration, settings.onnx_cache_dir, bf16=cpu_has_native_bf16()
+    )
+    return {**runners, **peer}, missing
+
+
 def compare_backends(
     settings: Settings,
     texts: Sequence[str],
@@ -115,21 +138,33 @@ def compare_backends(
     *,
     batch: int,
     runs: int = 3,
+    budget: PassBudget | None = None,
+    on_round: Callable[[int, float], None] | None = None,
+    peers: bool = False,
+    calibration: tuple[Sequence[str], Sequence[Image.Image]] | None = None,
 ) -> dict[str, Any]:
-    """Per encoder and backend: items/s, utilisation, agreement with torch fp32."""
+    """Per encoder and backend: items/s, utilisation, agreement with torch fp32.
+
+    With ``peers``, OpenVINO and CTranslate2 join the worker's backends where installed
+    (int8 calibrated on ``calibration``, other inputs than those measured). The timed
+    rounds are ``runs``, or as many as ``budget`` allows (bounded by time, so that a slow
+    CPU still ends); the table says how many (``rounds``) and flags medians of fewer than
+    three (``few_samples``). A backend an encoder cannot run has no row there; why is in
+    ``missing``."""
     reference = _on(settings, "torch-fp32")
     batches = _batches(reference, texts, images, batch)
-    flops: dict[str, float] = {e: _flops_per_item(reference, e, batches[e]) for e in ENCODERS}
-    fp32 = {e: _run(reference, e, batches[e]) for e in ENCODERS}
+    flops: dict[str, float] = {e: _flops_per_item(reference.runner(e), batches[e]) for e in ENCODERS}
+    fp32 = {e: _run(reference.runner(e), batches[e]) for e in ENCODERS}
     fp32_scores = {e: _bias_scores(reference, e, fp32[e], fp32["text"]) for e in ENCODERS}
+    calibrating = _batches(reference, *calibration, batch) if calibration else batches
     # Every backend loaded at once, and the timed passes taken in turn (backend after
-    # backend, ``runs`` rounds): a shared machine's speed drifts within minutes, and
+    # backend, round after round): a shared machine's speed drifts within minutes, and
     # backends timed minutes apart would carry that drift into their ratios.
-    models = {b: reference if b == "torch-fp32" else _on(settings, b) for b in available_backends()}
+    runners, missing = _all_runners(settings, reference, calibrating, peers)
     table: dict[str, Any] = {e: {} for e in ENCODERS}
-    for backend, model in models.items():
-        for encoder in ENCODERS:
-            rows = _run(model, encoder, batches[encoder])  # also the warm-up
+    for backend, by_encoder in runners.items():
+        for encoder, runner in by_encoder.items():
+            rows = _run(runner, batches[encoder])  # also the warm-up
             scores = _bias_scores(reference, encoder, rows, fp32["text"])
             diff = float(np.abs(scores - fp32_scores[encoder]).max()) if len(scores) else None
             table[encoder][backend] = {
@@ -137,15 +172,29 @@ def compare_backends(
                 "bias_score_abs_diff_max": diff,
                 "items_per_s_runs": [],
             }
-    for _ in range(runs):
-        for backend, model in models.items():
-            for encoder in ENCODERS:
-                rate = _items_per_s(model, encoder, batches[encoder])
-                table[encoder][backend]["items_per_s_runs"].append(rate)
+
+    def one_round() -> None:
+        for backend, by_encoder in runners.items():
+            for encoder, runner in by_encoder.items():
+                table[encoder][backend]["items_per_s_runs"].append(_items_per_s(runner, batches[encoder]))
+
+    rounds = len(
+        timed_runs(budget or PassBudget(max_runs=runs, seconds=math.inf), one_round, time.monotonic, on_round)
+    )
     for name, rows_by_backend in table.items():
         for backend, row in rows_by_backend.items():
             row["items_per_s"] = statistics.median(row["items_per_s_runs"])
             row["utilisation"] = row["items_per_s"] * flops[name] / peaks[PRECISION_OF[backend]]
-    del models
+    runners.clear()
     gc.collect()
-    return {"encoders": table, "flops_per_item": flops, "batch": batch, "items": len(texts)}
+    return {
+        "encoders": table,
+        "flops_per_item": flops,
+        "batch": batch,
+        "items": len(texts),
+        "rounds": rounds,
+        "few_samples": rounds < MIN_SAMPLES,
+        "missing": missing,
+        "peer_versions": peer_versions() if peers else {},
+        "calibration": "separate inputs" if calibration else "the measured inputs",
+    }

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from moderation_lab.bench.data import BenchCorpus, BenchPost
+from moderation_lab.bench.measure import forward_pass
+from moderation_lab.bench.progress import Advance
+from moderation_lab.bench.sizing import PassBudget, stream_posts, summary
 from moderation_lab.bench.stream import (
     VerdictWatcher,
     latency_parts,
@@ -95,7 +99,13 @@ async def run_streams(
     """Streams over distinct ranges of tweet pairs (in multiples of ``n``; see
     :meth:`BenchCorpus.posts`), so that every cold stream, ours, text-only and the
     previous configuration's, really misses the cache, and only the repeats hit it."""
-    r, corpus, n = bench.results, bench.corpus, bench.args.posts
+    r, corpus, args = bench.results, bench.corpus, bench.args
+    n = r["posts_per_stream"] = stream_posts(
+        _forward_estimate(bench), args.stream_seconds, highest=args.posts
+    )
+    bench.progress.console.print(
+        f"      {n} posts per stream (about {args.stream_seconds:.0f} s each at the forward rate)"
+    )
     await _wait_ready(port)
     await _wait_ready(previous_port)
     async with (
@@ -108,19 +118,25 @@ async def run_streams(
         # First batches of every shape, not timed.
         await s.send(corpus.posts(32, "warm", with_images=True, start=warm * n))
         await prev.send(corpus.posts(32, "pwarm", with_images=True, start=warm * n + 32))
-        colds = []
-        for k in range(COLD_RUNS):
-            # A seed-loop and a forward pass just before the streams, while the workers
-            # idle (about 1% of a core each): the figures share the machine's moods.
-            if bench.alternating is not None:
-                await asyncio.to_thread(bench.alternating.passes, r)
-            cold = corpus.posts(n, f"cold{k}", with_images=True, start=k * n)
-            colds.append(cold)
-            await s.cold_rate(cold, port, r, "e2e_posts_per_s")
-            text = corpus.posts(n, f"text{k}", with_images=False, start=(COLD_RUNS + k) * n)
-            await s.cold_rate(text, port, r, "text_only_e2e_posts_per_s")
-            previous = corpus.posts(n, f"prev{k}", with_images=True, start=(2 * COLD_RUNS + k) * n)
-            await prev.cold_rate(previous, previous_port, r, "previous_e2e_posts_per_s")
+        colds: list[list[BenchPost]] = []
+        budget = PassBudget(max_runs=COLD_RUNS, seconds=args.cold_seconds)
+        started = time.monotonic()
+        with bench.progress.bar("cold rounds", COLD_RUNS) as advance:
+            while budget.another(len(colds), time.monotonic() - started):
+                k = len(colds)
+                # A seed-loop and a forward pass just before the streams, while the workers
+                # idle (about 1% of a core each): the figures share the machine's moods.
+                if bench.alternating is not None:
+                    await asyncio.to_thread(bench.alternating.passes, r)
+                cold = corpus.posts(n, f"cold{k}", with_images=True, start=k * n)
+                colds.append(cold)
+                await s.cold_rate(cold, port, r, "e2e_posts_per_s")
+                text = corpus.posts(n, f"text{k}", with_images=False, start=(COLD_RUNS + k) * n)
+                await s.cold_rate(text, port, r, "text_only_e2e_posts_per_s")
+                previous = corpus.posts(n, f"prev{k}", with_images=True, start=(2 * COLD_RUNS + k) * n)
+                await prev.cold_rate(previous, previous_port, r, "previous_e2e_posts_per_s")
+                advance(f"cold {r['e2e_posts_per_s_runs'][-1]:.2f} posts/s")
+        r["cold_rounds"] = len(colds)
         bench.alternating = None  # frees the seed models and ours before the soak
         for key in (
             "seed_loop_posts_per_s",
@@ -131,7 +147,9 @@ async def run_streams(
             "text_only_e2e_posts_per_s",
             "previous_e2e_posts_per_s",
         ):
-            r[key] = median(r[f"{key}_runs"])
+            if f"{key}_runs" in r:  # the seed loop and forward passes need the in-process phase
+                r[key] = median(r[f"{key}_runs"])
+                r.setdefault("samples", {})[key] = summary(r[f"{key}_runs"])
         cold_keys = ("e2e_posts_per_s", "text_only_e2e_posts_per_s", "previous_e2e_posts_per_s")
         r["cold_cache_hit_ratio"] = max(max(r[f"{key}_cache_hit_ratio_runs"]) for key in cold_keys)
         hits, misses = _cache(scrape(port))
@@ -145,7 +163,26 @@ async def run_streams(
         r["cache_hit_ratio"] = (hits2 - hits) / max(1.0, (hits2 - hits) + (misses2 - misses))
         all_repeats = [dataclasses.replace(p, id=f"rt2-{p.id}") for p in first[: n // 2]]
         r["e2e_all_repeat_posts_per_s"] = await s.rate(all_repeats)
+        bench.progress.console.print(f"      repeats: {r['e2e_repeat_posts_per_s']:.2f} posts/s")
         await _paced(bench, s, worker, port, start=warm * n + 64)
+
+
+def _forward_estimate(bench: Bench) -> float:
+    """Posts per second of the forward pass, from the category phase when it ran."""
+    costs = bench.results.get("category_costs", {})
+    runs = costs.get("forward_posts_per_s_runs") or bench.results.get("forward_posts_per_s_runs")
+    if runs:
+        return median(runs)
+    if bench.alternating is not None:
+        a = bench.alternating
+        return forward_pass(a.model, a.forward_posts, a.forward_images, a.batch)
+    return float("inf")  # unknown: the largest streams asked for
+
+
+async def _minutes(advance: Advance, total: int) -> None:
+    for minute in range(total):
+        await asyncio.sleep(60)
+        advance(f"{minute + 1} min")
 
 
 async def _paced(bench: Bench, s: Streams, worker: ChildProcess, port: int, start: int) -> None:
@@ -157,8 +194,15 @@ async def _paced(bench: Bench, s: Streams, worker: ChildProcess, port: int, star
     samples: list[float] = []
     before = scrape(port)
     sampler = asyncio.create_task(_sample_memory(worker.pid, samples))
+    minutes = max(1, math.ceil(count / rate / 60))
+    bench.progress.console.print(f"      paced: {count} posts at {rate:.2f} posts/s (70% of the cold rate)")
     try:
-        sent = await s.send(posts, rate=rate)
+        with bench.progress.bar("paced soak, minutes", minutes) as advance:
+            ticker = asyncio.create_task(_minutes(advance, minutes))
+            try:
+                sent = await s.send(posts, rate=rate)
+            finally:
+                ticker.cancel()
     finally:
         sampler.cancel()
     paced = result(sent, s.watcher.seen)

@@ -25,6 +25,8 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from moderation_lab.bench.progress import Progress
+from moderation_lab.bench.record import Record, recorded_phase, run_recorded
 from moderation_lab.samples import EDITS, sample_image
 from worker.known.index import HashIndex, brute_force
 from worker.known.pdq import compute_pdq
@@ -192,24 +194,48 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sizes.split(","))
     rng = np.random.default_rng(17)
-    planted, copies, pdq_ms = near_duplicates(range(args.images))
-    r: dict[str, Any] = {
-        "threshold": THRESHOLD,
-        "originals": args.images,
-        "pdq_ms_median": round(statistics.median(pdq_ms), 3),
-        "sizes": [],
-    }
-    for n in sizes:
-        row = measure_size(n, planted, rng, args.budget_s, copies if n == sizes[-1] else None)
-        r["sizes"].append(row)
-        print(json.dumps({k: v for k, v in row.items() if k != "recall"}), flush=True)
-    r["recall_bank_hashes"] = sizes[-1]
-    r["recall"] = r["sizes"][-1].pop("recall")
-    bank = np.ascontiguousarray(planted)
-    # Unrelated images against the generated originals themselves: the hardest case,
-    # since drawings from one generator resemble each other more than random hashes do.
-    r["false_matches"] = false_matches(HashIndex.build(bank), range(10_000, 10_000 + args.unrelated))
-    args.out.write_text(json.dumps(r, indent=2) + "\n")
+    r: dict[str, Any] = {"threshold": THRESHOLD, "originals": args.images, "sizes": []}
+    names = ["near-duplicates", *(f"bank of {n:,}" for n in sizes), "false matches"]
+    progress, record = Progress(names), Record(args.out, r)
+
+    def run() -> None:
+        found: dict[str, Any] = {}
+
+        def originals() -> None:
+            found["planted"], found["copies"], pdq_ms = near_duplicates(range(args.images))
+            r["pdq_ms_median"] = round(statistics.median(pdq_ms), 3)
+
+        recorded_phase(
+            progress, record, names[0], f"{args.images} generated images and their edits", originals
+        )
+        for n in sizes:
+            recall = found["copies"] if n == sizes[-1] else None
+
+            def one_size(n: int = n, recall: Any = recall) -> None:
+                row = measure_size(n, found["planted"], rng, args.budget_s, recall)
+                r["sizes"].append(row)
+                print(json.dumps({k: v for k, v in row.items() if k != "recall"}), flush=True)
+
+            size = f"build, then lookups for {args.budget_s:g} s" + (" and recall" if recall else "")
+            recorded_phase(progress, record, f"bank of {n:,}", size, one_size)
+        r["recall_bank_hashes"] = sizes[-1]
+        r["recall"] = r["sizes"][-1].pop("recall")
+        bank = np.ascontiguousarray(found["planted"])
+        # Unrelated images against the generated originals themselves: the hardest case,
+        # since drawings from one generator resemble each other more than random hashes do.
+        unrelated = range(10_000, 10_000 + args.unrelated)
+        recorded_phase(
+            progress,
+            record,
+            names[-1],
+            f"{args.unrelated} unrelated images",
+            lambda: r.__setitem__("false_matches", false_matches(HashIndex.build(bank), unrelated)),
+        )
+        record.save(progress.done, complete=True)
+
+    status = run_recorded(progress, record, run)
+    if status:
+        return status
     print_report(r)
     return 0
 

@@ -28,6 +28,11 @@ PRECISION_OF = {
     "torch-int8": "int8",
     "ort-int8": "int8",
     "torch-fp16": "fp16",
+    "ov-fp32": "fp32",
+    "ov-bf16": "bf16",
+    "ov-int8": "int8",
+    "ct2-fp32": "fp32",
+    "ct2-int8": "int8",
 }
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["print_category_costs", "print_guarantees", "print_table"]
+__all__ = ["print_category_costs", "print_deployable", "print_guarantees", "print_table"]
 
 TARGETS = (
     ("cold e2e / previous configuration", "e2e_over_previous", ">= 1.5", lambda v, r: v >= 1.5),
@@ -27,22 +27,34 @@ TARGETS = (
 
 
 def backend_table(r: dict[str, Any]) -> Table:
-    """Items/s per encoder and backend, the chosen one marked with *, and under each
-    rate its utilisation (of its precision's peak) and cosine to torch fp32."""
+    """Items/s per encoder and backend (the worker's, then OpenVINO's and CTranslate2's),
+    the chosen one marked with *, and under each rate its utilisation (of its precision's
+    peak) and cosine to torch fp32; "-" where a backend cannot run an encoder."""
     table_data = r["backend_table"]
     rows = table_data["encoders"]
-    backends = list(next(iter(rows.values())))
-    table = Table(title=f"encoders side by side (items/s at batch {table_data['batch']}; util, cosine)")
+    backends = list(dict.fromkeys(b for by_backend in rows.values() for b in by_backend))
+    rounds = table_data.get("rounds")
+    few = " (fewer than 3: indicative)" if table_data.get("few_samples") else ""
+    title = f"encoders side by side (items/s at batch {table_data['batch']}; util, cosine)"
+    if rounds is not None:
+        title += f"; median of {rounds} rounds{few}"
+    table = Table(title=title)
     table.add_column("encoder")
     for backend in backends:
         table.add_column(backend, justify="right")
     for encoder, by_backend in rows.items():
         cells = []
         for backend in backends:
-            row = by_backend[backend]
+            row = by_backend.get(backend)
+            if row is None:
+                cells.append("-")
+                continue
             mark = "*" if table_data["chosen"][encoder] == backend else ""
             cells.append(f"{mark}{row['items_per_s']:.1f}\n{row['utilisation']:.2f}, {row['cosine_min']:.4f}")
         table.add_row(encoder, *cells)
+    missing = table_data.get("missing", {})
+    if missing:
+        table.caption = "not measured: " + "; ".join(f"{name}: {why}" for name, why in missing.items())
     return table
 
 
@@ -166,4 +178,26 @@ def print_category_costs(c: dict[str, Any]) -> None:
         table.add_row(
             name, f"{row['ms_per_item']:,.2f}", row["per"], f"{row['over_forward_pass']:.3f}", row["note"]
         )
+    Console(width=120).print(table)
+
+
+def print_deployable(d: dict[str, Any]) -> None:
+    """The configuration users deploy: cold rate, per core, latency at 70% load."""
+    config = d["configuration"]
+    title = (
+        f"deployable configuration (trained: {', '.join(config['trained']) or 'none'}; CLIP {config['clip']})"
+    )
+    table = Table(title=title)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    samples = d["samples"]
+    few = ", fewer than 3: indicative" if samples["few_samples"] else ""
+    table.add_row(f"cold posts/s (median of {samples['runs']}{few})", f"{d['posts_per_s']:.2f}")
+    table.add_row(f"cold posts/s per core ({d['cores']} cores)", f"{d['posts_per_s_per_core']:.2f}")
+    table.add_row("runs", ", ".join(f"{v:.2f}" for v in d["posts_per_s_runs"]))
+    table.add_row(
+        f"p50 / p99 ms at {d['paced_rate_posts_per_s']:.2f} posts/s (70%)",
+        f"{d['p50_latency_ms']:,.0f} / {d['p99_latency_ms']:,.0f}",
+    )
+    table.add_row("posts per cold stream / paced", f"{d['posts_per_stream']} / {d['paced_posts']}")
     Console(width=120).print(table)

@@ -3,33 +3,31 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import gc
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from PIL import Image
 
 from moderation_lab.bench import baseline, measure
 from moderation_lab.bench.backends import compare_backends
 from moderation_lab.bench.categories import category_costs
-from moderation_lab.bench.data import BenchCorpus, BenchPost, photo, tagged
-from moderation_lab.bench.guarantees import guarantee_cost
-from moderation_lab.bench.models import build_full_models
+from moderation_lab.bench.data import BenchCorpus, BenchPost, tagged
 from moderation_lab.bench.peaks import PRECISION_OF, gemm_peaks
-from moderation_lab.bench.report import print_category_costs, print_guarantees, print_table
-from moderation_lab.demo.data import find_data_dir
+from moderation_lab.bench.progress import Progress, quiet
+from moderation_lab.bench.sizing import PassBudget
 from moderation_lab.embedded.kafka_io import create_topics
 from moderation_lab.embedded.ports import free_port
 from moderation_lab.embedded.stack import EmbeddedStack
 from worker.config.settings import Settings
 from worker.fetch.decode import decode_image
 from worker.model import ModerationModel
+from worker.model.backends import ENCODERS, choose_backend
 
-__all__ = ["main"]
+__all__ = ["Bench", "backend_phase", "category_phase", "derive", "end_to_end", "in_process"]
 
 BASE_PHOTOS = 24
 
@@ -73,6 +71,9 @@ class Bench:
     photos: list[bytes] = field(default_factory=list)
     results: dict[str, Any] = field(default_factory=dict)
     alternating: Alternating | None = None
+    progress: Progress = field(default_factory=quiet)
+    #: The worker's model on its chosen backends, loaded by :func:`in_process`.
+    model: ModerationModel | None = None
 
     def image_bytes(self, path: str) -> bytes:
         number = int(path.rsplit("/", 1)[1].split(".")[0])
@@ -100,9 +101,9 @@ class Bench:
 
 
 def in_process(bench: Bench) -> None:
-    """Peaks, the backend table, FLOPs and agreement, before any service starts. The seed
-    loop and forward rates (all heads and text only) are timed later, alternating with
-    the cold streams (:class:`Alternating`)."""
+    """Peaks, FLOPs and agreement, before any service starts. The seed loop and forward
+    rates (all heads and text only) are timed later, alternating with the cold streams
+    (:class:`Alternating`)."""
     r, args = bench.results, bench.args
     # Measured again in every alternating round; the highest of each precision is the
     # peak (a peak taken in one busy moment would let busy-moment rates exceed it).
@@ -129,90 +130,64 @@ def in_process(bench: Bench) -> None:
     r["agreement"] = measure.agreement(fp32, model, [p.text for p in sample], sample_images)
     del fp32
     gc.collect()
-    table = compare_backends(
-        bench.settings(), [p.text for p in sample[:16]], sample_images, r["gemm_peaks"], batch=args.max_batch
-    )
-    r["backend_table"] = {**table, "chosen": dict(model.backends)}
     full = bench.decoded(forward_posts[:16])
     r["decode_agreement"] = measure.decode_agreement(
         model, list(full.values()), [worker_images[p] for p in full]
     )
-    r["category_costs"] = categories(bench, model)
+    bench.model = model
     bench.alternating = Alternating(
         seed, seed_posts, images, model, forward_posts, worker_images, args.max_batch, text_posts, text_fwd
     )
     gc.collect()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m moderation_lab.bench", description=__doc__)
-    parser.add_argument("--posts", type=int, default=192, help="posts per end-to-end stream")
-    parser.add_argument("--seed-posts", type=int, default=12, help="posts for the baseline loop")
-    parser.add_argument("--forward-posts", type=int, default=64)
-    parser.add_argument("--soak-seconds", type=float, default=600.0, help="paced run at 70%% load")
-    parser.add_argument(
-        "--precision",
-        default="auto",
-        choices=["auto", "fp32", "int8"],
-        help="auto: each encoder on its chosen backend; int8 is the previous configuration",
-    )
-    parser.add_argument("--max-batch", type=int, default=Settings().max_batch)
-    parser.add_argument("--out", type=Path, default=Path("bench-results.json"))
-    parser.add_argument("--models", type=Path, default=Path(".models/full"))
-    parser.add_argument(
-        "--no-gc-freeze",
-        dest="gc_freeze",
-        action="store_false",
-        help="run the worker with MODERATION_GC_FREEZE=false (to compare)",
-    )
-    parser.add_argument(
-        "--categories-only",
-        action="store_true",
-        help="only what each kind of added category costs per post (full-size models)",
-    )
-    parser.add_argument(
-        "--guarantees-only",
-        action="store_true",
-        help="only the short at-least-once vs exactly-once comparison (tiny models, noida-db)",
-    )
-    args = parser.parse_args(argv)
-    if args.guarantees_only:
-        figures = asyncio.run(guarantee_cost(Path(".run") / time.strftime("guarantees-%Y%m%d-%H%M%S")))
-        args.out.write_text(json.dumps({"guarantees": figures}, indent=2, sort_keys=True) + "\n")
-        print_guarantees(figures)
-        print(f"wrote {args.out}")
-        return 0
-    corpus = BenchCorpus.load(find_data_dir())
-    started = time.monotonic()
-    paths = build_full_models(args.models, corpus.texts)
-    bench = Bench(args, corpus, paths, [photo(seed) for seed in range(BASE_PHOTOS)])
-    bench.results["config"] = {
-        "precision": args.precision,
-        "previous": "precision int8 (torch int8 BERT and CLIP, bf16 ResNet where native)",
-        "max_batch": args.max_batch,
-        "gc_freeze": args.gc_freeze,
-        "models": {"text": "BERT-base", "image": "ResNet-34", "clip": "CLIP ViT-B/16"},
-        "data": "shared/data tweet pairs" if find_data_dir() else "built-in sample",
-    }
-    if args.categories_only:
-        costs = categories(bench, ModerationModel.load(bench.settings()))
-        args.out.write_text(json.dumps({"category_costs": costs}, indent=2, sort_keys=True) + "\n")
-        print_category_costs(costs)
-        print(f"wrote {args.out}")
-        return 0
-    in_process(bench)
-    asyncio.run(end_to_end(bench))
-    # The guarantees' cost, measured in the same run on tiny models (see bench.guarantees).
-    workdir = Path(".run") / time.strftime("guarantees-%Y%m%d-%H%M%S")
-    bench.results["guarantees"] = asyncio.run(guarantee_cost(workdir))
-    bench.results["bench_seconds"] = time.monotonic() - started
-    derive(bench.results)
-    args.out.write_text(json.dumps(bench.results, indent=2, sort_keys=True) + "\n")
-    print_table(bench.results)
-    print_category_costs(bench.results["category_costs"])
-    print_guarantees(bench.results["guarantees"])
-    print(f"wrote {args.out}")
-    return 0
+#: Items per encoder in the backend table (texts; images are at most as many).
+TABLE_ITEMS = 16
+
+
+def backend_phase(bench: Bench) -> None:
+    """Every encoder on every backend and peer runtime, side by side, in rounds bounded
+    by time. Peers' int8 is calibrated on other posts than those measured."""
+    r, args = bench.results, bench.args
+    if bench.alternating is not None:
+        posts, images_of = bench.alternating.forward_posts, bench.alternating.forward_images
+    else:  # the phase run alone (--phases "backend table"): the same posts, decoded the same way
+        posts = bench.corpus.posts(args.forward_posts, "fwd", with_images=True)
+        images_of = bench.decoded(posts, Settings().decode_min_side)
+    if "gemm_peaks" not in r:
+        r["gemm_peaks"] = gemm_peaks()
+    settings = bench.settings()
+    chosen = dict(bench.model.backends) if bench.model else _cpu_choice(settings)
+    measured, calibration = posts[:32], posts[32:64] or posts[:32]
+    budget = PassBudget(max_runs=args.table_rounds, seconds=args.table_seconds)
+    with bench.progress.bar("backend table rounds", args.table_rounds) as advance:
+        table = compare_backends(
+            settings,
+            [p.text for p in measured[:TABLE_ITEMS]],
+            [images_of[p] for p in bench.corpus.image_paths(measured)][:TABLE_ITEMS],
+            r["gemm_peaks"],
+            batch=args.max_batch,
+            budget=budget,
+            on_round=lambda done, elapsed: advance(f"{elapsed:.0f} s"),
+            peers=args.peers,
+            calibration=(
+                [p.text for p in calibration[:TABLE_ITEMS]],
+                [images_of[p] for p in bench.corpus.image_paths(calibration)][:TABLE_ITEMS],
+            ),
+        )
+    r["backend_table"] = {**table, "chosen": dict(chosen)}
+
+
+def _cpu_choice(settings: Settings) -> dict[str, str]:
+    """The backend each encoder takes on this CPU, as the worker chooses it."""
+    cpu = torch.device("cpu")
+    wanted = {e: getattr(settings, f"{e}_backend") for e in ENCODERS}
+    return {e: choose_backend(e, w, settings.precision, cpu) for e, w in wanted.items()}
+
+
+def category_phase(bench: Bench) -> None:
+    assert bench.model is not None
+    bench.results["category_costs"] = categories(bench, bench.model)
 
 
 def categories(bench: Bench, model: ModerationModel) -> dict[str, Any]:

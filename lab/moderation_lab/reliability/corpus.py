@@ -3,6 +3,8 @@
 Every case ends as a dead letter of a given kind, or as a verdict whose images
 each carry the expected status ("ok") or error kind. Blocked URLs point at a
 :class:`~moderation_lab.reliability.canary.Canary`, so a leak would show up as a count.
+Only unreadable records are dead letters (docs/messages.md, "Readable"): a post with
+forbidden or too many image URLs, or a long text, gets a verdict with its text scored.
 
 Example::
 
@@ -15,7 +17,7 @@ from __future__ import annotations
 import functools
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 from PIL import Image
@@ -36,7 +38,11 @@ class Case:
     key: bytes
     value: bytes
     dead_letter: str | None = None  # the error kind, when it must be dead-lettered
-    images: tuple[str, ...] = ()  # per image URL: "ok" or the error kind
+    images: tuple[str, ...] = ()  # per image listed in the verdict: "ok" or the error kind
+    #: Modalities the verdict must have scored ("text" for a post whose text must be read).
+    modalities: tuple[str, ...] = ()
+    #: Entries the verdict's ``degraded`` must hold.
+    degraded: tuple[str, ...] = ()
 
     @property
     def post_id(self) -> str:
@@ -164,9 +170,80 @@ def _replace(body: bytes, old: bytes, new: bytes) -> bytes:
     return body.replace(old, new)
 
 
+def _readable_cases(host: HostileServer) -> list[Case]:
+    """Posts with something the worker will not use: moderated all the same, and the verdict
+    says what was left out."""
+    body, content_type, _ = hostile_images()["good.png"]
+    good = host.add("readable.png", body, content_type)
+    many_urls = [host.url(f"/file/{i}.png") for i in range(5000)]
+    refused = [
+        ("javascript-url", "javascript:alert(document.cookie)", "unsupported_scheme"),
+        ("file-url", "file:///etc/passwd", "unsupported_scheme"),
+        ("gopher-url", "gopher://127.0.0.1:25/", "unsupported_scheme"),
+        ("ftp-url", "ftp://example.org/a.png", "unsupported_scheme"),
+        ("dict-url", "dict://127.0.0.1:11211/stat", "unsupported_scheme"),
+        ("data-url", "data:image/png;base64,iVBORw0KGgo=", "unsupported_scheme"),
+        ("no-scheme-url", "//example.org/a.png", "malformed_url"),
+        ("spaced-url", "https://exa mple.org/a.png", "malformed_url"),
+    ]
+    cases = [
+        Case(name, name.encode(), post(name, "a hateful text", [url, good]), images=(kind, "ok"))
+        for name, url, kind in refused
+    ]
+    text = ("text", "image")
+    listed = ("http_status",) * 4 + ("over_image_limit",) * 28
+    limit = ("over_image_limit", "over_image_limit")
+    return [
+        *(replace(case, modalities=text, degraded=(f"image:0:{case.images[0]}",)) for case in cases),
+        Case(
+            "six-urls",
+            b"six-urls",
+            post("six-urls", "t", [good] * 6),
+            images=("ok",) * 4 + limit,
+            modalities=text,
+            degraded=("image:4:over_image_limit", "image:5:over_image_limit"),
+        ),
+        Case(
+            "5000-urls",
+            b"5000-urls",
+            post("5000-urls", "t", many_urls),
+            images=listed,
+            modalities=("text",),
+            degraded=("image:0:http_status",),
+        ),
+        Case(
+            "text-200k",
+            b"text-200k",
+            post("text-200k", "x " * 100_000, []),
+            modalities=("text",),
+            degraded=("text_beyond_bound",),
+        ),
+        Case(
+            "bad-created-at",
+            b"bad-created-at",
+            post("bad-created-at", "t", [], created_at="yesterday"),
+            modalities=("text",),
+            degraded=("field_ignored:created_at",),
+        ),
+        Case(
+            "no-author",
+            b"no-author",
+            json.dumps({"id": "no-author", "text": "t"}).encode(),
+            modalities=("text",),
+        ),
+        Case(
+            "404-image",
+            b"404-image",
+            post("404-image", "t", [host.url("/status/404")]),
+            images=("http_status",),
+            modalities=("text",),
+            degraded=("image:0:http_status",),
+        ),
+    ]
+
+
 def _invalid_cases(host: HostileServer) -> list[Case]:
     plain = post("x", "t", [])
-    many_urls = [host.url(f"/file/{i}.png") for i in range(5000)]
     image_only = post("bad-only", "", [host.url("/status/404"), "http://10.0.0.1/a.png"])
     bad: list[tuple[str, bytes, str]] = [
         ("not-json", b'{"id": "x", "text": ', "invalid_json"),
@@ -183,14 +260,11 @@ def _invalid_cases(host: HostileServer) -> list[Case]:
         ("no-id", _replace(plain, b'"id": "x", ', b""), "schema_violation"),
         ("huge-id", post("i" * 10_000, "t", []), "schema_violation"),
         ("id-spaces", post("a b", "t", []), "schema_violation"),
-        # Both under Kafka's default 1 MB record limit (the broker would refuse more),
-        # the second over the worker's limit in HOSTILE_SETTINGS.
-        ("text-200k", post("t-200k", "x" * 200_000, []), "schema_violation"),
+        # Under Kafka's default 1 MB record limit (the broker would refuse more), over the
+        # worker's limit in HOSTILE_SETTINGS.
         ("over-limit", post("t-big", "x" * 300_000, []), "oversize"),
-        ("5000-urls", post("many", "t", many_urls), "schema_violation"),
-        ("file-url", post("f", "t", ["file:///etc/passwd"]), "schema_violation"),
-        ("gopher-url", post("g", "t", ["gopher://127.0.0.1:25/"]), "schema_violation"),
         ("no-content", post("n", "   ", []), "schema_violation"),
+        ("url-number", _replace(post("u", "", ["x"]), b'["x"]', b"[7]"), "schema_violation"),
         ("image-only-all-bad", image_only, "no_usable_content"),
     ]
     return [Case(name, f"dlq-{name}".encode(), value, kind) for name, value, kind in bad]
@@ -208,4 +282,5 @@ def build_corpus(host: HostileServer, canary_port: int, closed_port: int) -> lis
             images=("ok",),
         ),
     ]
-    return _invalid_cases(host) + _ssrf_cases(host, canary_port) + _image_cases(host, closed_port) + control
+    hostile = _invalid_cases(host) + _readable_cases(host)
+    return hostile + _ssrf_cases(host, canary_port) + _image_cases(host, closed_port) + control
