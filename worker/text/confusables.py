@@ -204,15 +204,15 @@ def _best_known(word: str, options: list[tuple[int, str]], defaults: dict[int, s
         return None
     known = lexicon().log_p
     best: tuple[float, float, str] | None = None
-    for letters in product(*(letters for _, letters in options)):
+    for combo in product(*(letters for _, letters in options)):
         chars = list(word)
-        for (i, _), letter in zip(options, letters, strict=True):
+        for (i, _), letter in zip(options, combo, strict=True):
             chars[i] = letter.upper() if word[i].isupper() else letter
         candidate = "".join(chars)
         found = known.get(candidate.lower())
         if found is None:
             continue
-        usual = sum(letter in defaults.get(i, "") for (i, _), letter in zip(options, letters, strict=True))
+        usual = sum(letter in defaults.get(i, "") for (i, _), letter in zip(options, combo, strict=True))
         score = found + _USUAL_BONUS * usual
         if best is None or score > best[0]:
             best = (score, found, candidate)
@@ -252,7 +252,7 @@ def _guess(word: str, most: int = _MOST_GUESSED) -> str:
         for i in at:
             name = unicodedata.name(word[i], "")
             barred = name.startswith("LATIN") and " WITH " in name
-            if word[i] in free or not (barred or (read is None and len(word) >= 4)):
+            if i in free or not (barred or (read is None and len(word) >= 4)):
                 continue
             opened = [(j, string.ascii_lowercase if j == i else letters) for j, letters in listed]
             other = _best_known(word, opened, defaults)
