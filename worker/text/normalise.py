@@ -79,6 +79,10 @@ def normalise(text: str) -> Normalised:
     # Reading a word's digits can make it a mixed word (К0Đ -> КoĐ): fold once more.
     traced = fold_confusables(traced, protected(traced.text))
     traced = squeeze(traced)
+    if not traced.text.isascii():
+        # A squeezed word may now read as a word (F000Σ -> FoΣ: foo): fold and squeeze once
+        # more, so that normalising twice changes nothing more than once.
+        traced = squeeze(fold_confusables(traced, protected(traced.text)))
     traced = split_words(traced, protected(traced.text))
     if "\u200d" in traced.text:  # a symbol read as a letter no longer holds an emoji joiner
         traced = judge_joiners(traced)
