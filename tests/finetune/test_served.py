@@ -17,6 +17,7 @@ from worker.finetune.recipe import FineTuneRecipe
 from worker.finetune.run import FineTuneJob, run_fine_tune
 from worker.model.classifiers.finetuned import FineTunedClassifier
 from worker.model.classifiers.group import ClassifierGroup
+from worker.model.onnx_export import INT8_RECIPES, int8_recipe
 
 pytest.importorskip("onnxruntime")
 
@@ -84,3 +85,18 @@ def test_settings_check_reads_a_fine_tuned_folders_categories(trained: Path) -> 
     spec = ClassifierSpec(kind="finetuned", source=str(trained), name="bias")
     report = check_settings(Settings(classifiers=(spec,), policy={"bias": {"threshold": 0.4}}))
     assert "bias" in report.categories and not report.problems
+
+
+def test_int8_is_exported_in_both_recipes_and_served_in_this_cpus(trained: Path) -> None:
+    """Signed int8 weights saturate on CPUs without VNNI: a folder carries both recipes, each
+    with its agreement, and the worker opens the one of the CPU it runs on (any CPU)."""
+    onnx = read_config(trained).onnx
+    assert set(onnx["int8"]) == set(INT8_RECIPES.values())
+    for recipe, entry in onnx["int8"].items():
+        assert (trained / entry["file"]).is_file() and recipe in entry["file"]
+        assert entry["usable"] == (entry["agreement"]["decisions"] >= 0.99)
+    forced = FineTunedClassifier(trained, "classifier:bias", backend="int8")
+    assert forced.backend == "onnx-int8" and forced._onnx_file == onnx["int8"][int8_recipe()]["file"]
+    served = FineTunedClassifier(trained, "classifier:bias")
+    mine = onnx["int8"][int8_recipe()]
+    assert served.backend == ("onnx-int8" if mine["usable"] else "onnx-fp32")

@@ -1,11 +1,16 @@
 """A fine-tuned folder's encoder + head as ONNX: fp32, and int8 where it keeps agreement.
 
 ``model.onnx`` takes ``input_ids`` and ``attention_mask`` (int64, [batch, tokens]) and
-gives ``logits`` ([batch, classes]). ``model.int8.onnx`` is onnxruntime's dynamic int8
-quantization of it (weights int8, activations quantized per batch). The int8 file is
-only marked usable when, on this machine, its decisions agree with fp32 torch on sample
-texts: the most probable class, and each category's flag at the chosen threshold, on at
-least ``AGREEMENT`` of them. What was measured goes into ``finetune.json`` (``onnx``).
+gives ``logits`` ([batch, classes]). ``model.int8-RECIPE.onnx`` are onnxruntime's dynamic
+int8 quantizations of it (weights int8, activations quantized per batch), one per recipe
+of :data:`~worker.model.onnx_export.INT8_RECIPES`: signed weights for CPUs whose int8 sums
+do not saturate (AVX512-VNNI, AMX), unsigned for the others, so that a model trained on
+one kind of CPU is served in int8 on the other. Each file is only marked usable when, on
+the exporting machine, its decisions agree with fp32 torch on sample texts: the most
+probable class, and each category's flag at the chosen threshold, on at least
+``AGREEMENT`` of them (signed weights measured on a CPU that saturates are marked
+unusable: conservative). The worker takes the file of its own CPU's recipe. What was
+measured goes into ``finetune.json`` (``onnx``).
 
 Example::
 
@@ -26,8 +31,7 @@ from worker.errors import ModelError
 from worker.finetune.engine import pad_batch, predict_proba, tokenize
 from worker.finetune.model import PooledClassifier, load_model, write_config
 from worker.finetune.text import prepare
-from worker.model.onnx_export import INT8_RECIPE, OPSET
-from worker.model.onnx_export import _quantize as quantize_int8
+from worker.model.onnx_export import INT8_RECIPES, OPSET, quantize_int8
 
 __all__ = ["AGREEMENT", "agreement", "export_onnx", "onnx_logits"]
 
@@ -79,7 +83,8 @@ def agreement(reference: np.ndarray, other: np.ndarray, thresholds: dict[int, fl
 
 
 def export_onnx(folder: Path, texts: Sequence[str] | None = None, quantize: bool = True) -> list[str]:
-    """Write ``model.onnx`` (and ``model.int8.onnx`` where it agrees); returns report lines."""
+    """Write ``model.onnx`` and an int8 file per recipe (usable where it agrees); returns
+    report lines."""
     try:
         import onnxruntime as ort
     except ImportError as exc:
@@ -89,7 +94,7 @@ def export_onnx(folder: Path, texts: Sequence[str] | None = None, quantize: bool
     if texts is None:
         texts = _sample_texts(config.data)
     ids = tokenize(tokenizer, prepare(list(texts)), config.recipe.max_tokens)
-    fp32_path, int8_path = folder / "model.onnx", folder / "model.int8.onnx"
+    fp32_path = folder / "model.onnx"
     example = pad_batch(ids[:2] or [[pad_id]], pad_id)
     with torch.no_grad(), warnings.catch_warnings():
         # The TorchScript exporter warns about traced Python branches, constant for one model.
@@ -128,27 +133,25 @@ def export_onnx(folder: Path, texts: Sequence[str] | None = None, quantize: bool
         "fp32_agreement": agreement(reference, fp32, thresholds),
         "sample_texts": len(ids),
         "opset": OPSET,
-        "int8_recipe": INT8_RECIPE,
     }
     lines = [
         f"ONNX fp32: {fp32_path} (decides as torch on "
         f"{found['fp32_agreement']['decisions']:.1%} of {len(ids)} texts)"
     ]
     if quantize:
-        quantize_int8(fp32_path, int8_path)  # the worker's own int8 recipe (INT8_RECIPE)
-        int8 = _softmax(
-            onnx_logits(
-                ort.InferenceSession(str(int8_path), options, providers=["CPUExecutionProvider"]), ids, pad_id
+        found["int8"] = {}
+        for recipe in INT8_RECIPES.values():
+            int8_path = folder / f"model.int8-{recipe}.onnx"
+            quantize_int8(fp32_path, int8_path, recipe)
+            session = ort.InferenceSession(str(int8_path), options, providers=["CPUExecutionProvider"])
+            agreed = agreement(reference, _softmax(onnx_logits(session, ids, pad_id)), thresholds)
+            usable = agreed["decisions"] >= AGREEMENT
+            found["int8"][recipe] = {"file": int8_path.name, "agreement": agreed, "usable": usable}
+            lines.append(
+                f"ONNX int8 ({recipe}): {int8_path}: decides as fp32 on {agreed['decisions']:.1%} of the "
+                f"sample texts (max |p - p_fp32| {agreed['max_abs_diff']:.3f}): "
+                + ("usable" if usable else f"below {AGREEMENT:.0%}, fp32 is served on CPUs of this recipe")
             )
-        )
-        agreed = agreement(reference, int8, thresholds)
-        usable = agreed["decisions"] >= AGREEMENT
-        found |= {"int8": int8_path.name, "int8_agreement": agreed, "int8_usable": usable}
-        lines.append(
-            f"ONNX int8: {int8_path}: decides as fp32 on {agreed['decisions']:.1%} of the sample texts "
-            f"(max |p - p_fp32| {agreed['max_abs_diff']:.3f}): "
-            + ("served in int8" if usable else f"below {AGREEMENT:.0%}, fp32 is served")
-        )
     write_config(folder, config.model_copy(update={"onnx": found}))
     return lines
 

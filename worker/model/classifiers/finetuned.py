@@ -5,8 +5,9 @@ in the worker's micro-batches, its outputs cached in Redis under its own id like
 classifier (``classify_text:<name>``). The text goes through the normaliser it was trained
 with (a model trained under another normaliser than the worker's is refused); logits are
 divided by the temperature chosen at training, so the thresholds the training report
-printed mean what it says. Backend: the folder's ONNX file, int8 when its export measured
-agreement with fp32 (``finetune.json`` ``onnx``), else fp32; torch when no ONNX file (or
+printed mean what it says. Backend: the folder's ONNX file, int8 in this CPU's recipe
+(:func:`~worker.model.onnx_export.int8_recipe`) when its export measured agreement with fp32
+(``finetune.json`` ``onnx``), else fp32; torch when no ONNX file (or
 no onnxruntime) is there.
 
 Example::
@@ -28,6 +29,7 @@ import numpy as np
 
 from worker.errors import ConfigError, ModelError
 from worker.model.categories import Modality
+from worker.model.onnx_export import int8_recipe
 from worker.model.types import FloatArray
 
 __all__ = ["FineTunedClassifier"]
@@ -77,12 +79,14 @@ class FineTunedClassifier:
 
     def _open(self, backend: str) -> str:
         onnx = self.config.onnx
-        wanted = {"auto": "int8" if onnx.get("int8_usable") else "fp32"}.get(backend, backend)
-        if wanted in ("int8", "fp32") and onnx.get(wanted):
+        int8 = onnx.get("int8", {}).get(int8_recipe()) if isinstance(onnx.get("int8"), dict) else None
+        files = {"fp32": onnx.get("fp32"), "int8": int8["file"] if int8 else None}
+        wanted = {"auto": "int8" if int8 and int8.get("usable") else "fp32"}.get(backend, backend)
+        if files.get(wanted):
             try:
                 from worker.model.classifiers.onnx_session import open_session
 
-                self._onnx_file = str(onnx[wanted])
+                self._onnx_file = str(files[wanted])
                 self._session = open_session(self.folder / self._onnx_file)
                 return f"onnx-{wanted}"
             except ConfigError:
