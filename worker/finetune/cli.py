@@ -27,25 +27,19 @@ FineTune = Annotated[
     bool,
     typer.Option(
         "--fine-tune",
-        help="Fine-tune the text encoder end to end with a linear head (docs/fine-tuning.md), "
-        "under the declared protocol: a stratified 80/20 split, seed 0.",
+        help="Fine-tune the text encoder with a linear head.",
     ),
 ]
 FineTuneSet = Annotated[
     list[str] | None,
     typer.Option(
         "--fine-tune-set",
-        help="--fine-tune recipe field=value, repeatable: epochs=3, batch_size=32, learning_rate=5e-5, "
-        "max_tokens=128, class_weight_power=0.5, loss=focal, patience=1, seed=0.",
+        help="Recipe FIELD=VALUE for --fine-tune.",
         show_default=False,
     ),
 ]
-Threads = Annotated[
-    int, typer.Option(help="--fine-tune: torch threads (0: torch's default; 1 on a busy machine).")
-]
-ThresholdTarget = Annotated[
-    str, typer.Option(help='Each category\'s threshold: "f1" (its best F1) or "precision:0.9".')
-]
+Threads = Annotated[int, typer.Option(help="Fine-tune threads (0: torch's).")]
+ThresholdTarget = Annotated[str, typer.Option(help='Threshold per category: "f1" or "precision:P".')]
 
 
 def _recipe_overrides(pairs: list[str] | None) -> dict[str, object]:

@@ -28,11 +28,14 @@ from worker.training.cli_options import (
     Data,
     Heads,
     ImageEncoder,
+    LabelColumn,
+    Labels,
     Links,
     Png,
     Pooling,
     Report,
     Seed,
+    TextColumn,
     TextEncoder,
     TrainCv,
     TrainData,
@@ -41,11 +44,9 @@ from worker.training.cli_options import (
 __all__ = ["evaluate_category", "train_category"]
 
 
-TextColumn = Annotated[str, typer.Option(help="The CSV's text column.")]
-LabelColumn = Annotated[str, typer.Option(help="The CSV's label column.")]
 ImageColumn = Annotated[
     str | None,
-    typer.Option(help="The CSV's images: URLs or files, space-separated."),
+    typer.Option(help="The CSV's image URLs or files."),
 ]
 
 
@@ -55,13 +56,7 @@ def train_category(
     out: Annotated[
         Path | None, typer.Option(help="Folder to write. Default: .models/NAME.", show_default=False)
     ] = None,
-    labels: Annotated[
-        str,
-        typer.Option(
-            help='Label -> category: "0=hate,1=offensive,2=" (2: none). Default: each label.',
-            show_default=False,
-        ),
-    ] = "",
+    labels: Labels = "",
     text_column: TextColumn = "text",
     label_column: LabelColumn = "label",
     image_column: ImageColumn = None,
@@ -72,16 +67,16 @@ def train_category(
     tfidf: Annotated[
         bool | None,
         typer.Option(
-            help="TF-IDF word n-grams of the text. Default: with text.",
+            help="TF-IDF word n-grams. Default: with text.",
             show_default=False,
         ),
     ] = None,
     encoder_features: Annotated[bool, typer.Option(help="The shared encoders' features.")] = True,
     normalise: Annotated[
         bool,
-        typer.Option(help="TF-IDF reads the text as a reader sees it (docs/evasion.md), not as written."),
+        typer.Option(help="TF-IDF reads normalised text (docs/evasion.md)."),
     ] = True,
-    c: Annotated[float, typer.Option(help="Inverse regularisation strength.")] = 1.0,
+    c: Annotated[float, typer.Option(help="Inverse regularisation.")] = 1.0,
     cv: TrainCv = 5,
     baselines: Annotated[bool, typer.Option(help="Also cross-validate the two baselines.")] = True,
     seed: Seed = 0,
@@ -97,9 +92,8 @@ def train_category(
     threads: Threads = 0,
 ) -> None:
     """Train a category head NAME on a labelled CSV (text, image or both), cross-validated
-    beside two baselines; the worker loads the folder as a MODERATION_CLASSIFIERS entry
-    {"kind": "head", "source": FOLDER}. With --fine-tune: the text encoder fine-tuned with a
-    linear head, {"kind": "finetuned", "source": FOLDER}."""
+    beside two baselines: a MODERATION_CLASSIFIERS entry {"kind": "head", "source": FOLDER}
+    ("finetuned" with --fine-tune)."""
     from worker.training.category_cli import parse_labels, run_category_training
     from worker.training.runtime import open_store, training_settings
 

@@ -32,12 +32,15 @@ from worker.training.cli_options import (
     Heads,
     ImageEncoder,
     Images,
+    LabelColumn,
+    Labels,
     Links,
     Out,
     Png,
     Pooling,
     Report,
     Seed,
+    TextColumn,
     TextEncoder,
     TrainCv,
     TrainData,
@@ -147,21 +150,16 @@ def train_bias(
     cache_dir: CacheDir = CACHE_DIR,
     fine_tune: FineTune = False,
     fine_tune_set: FineTuneSet = None,
-    text_column: Annotated[str, typer.Option(help="--fine-tune: the CSV's text column.")] = "text",
-    label_column: Annotated[str, typer.Option(help="--fine-tune: the CSV's label column.")] = "label",
-    labels: Annotated[str, typer.Option(help="--fine-tune: label -> category.")] = "1=bias,0=",
+    text_column: TextColumn = "text",
+    label_column: LabelColumn = "label",
+    labels: Labels = "1=bias,0=",
     threshold_target: ThresholdTarget = "f1",
     threads: Threads = 0,
 ) -> None:
-    """Train the bias head (text and image) on a text,image_url,label CSV (1/biased, 0/unbiased).
+    """Train the bias head on a text,image_url,label CSV into --out (MODERATION_HEADS).
 
-    Writes heads.safetensors, heads.json and training.json into --out, the folder the worker
-    loads as MODERATION_HEADS. Both heads in one folder: train entailment --bias.
-
-    With --fine-tune: a text-only bias model on any text,label CSV (BABE's text,label,
-    biased_words; no images needed), the text encoder fine-tuned with a linear head, served as
-    {"kind": "finetuned", "source": OUT}: its score decides the bias category, the fused head's
-    score is kept beside it (docs/fine-tuning.md).
+    --fine-tune: a text-only bias model on a text,label CSV (BABE: no images), served as
+    {"kind": "finetuned", "source": OUT}; it decides the bias category (docs/fine-tuning.md).
     """
     if fine_tune:
         from worker.finetune.cli import from_command
