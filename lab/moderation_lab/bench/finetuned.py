@@ -54,10 +54,12 @@ _NOTE = "random head, not trained: built by moderation_lab.bench for timing only
 def build_folder(folder: Path, encoder: str, texts: Sequence[str]) -> list[str]:
     """A fine-tuned folder from ``encoder`` with a random head, exported to ONNX (fp32, and
     int8 marked usable where it agrees on ``texts``); reused when already built from the
-    same encoder. Returns the export's report lines (empty when reused)."""
+    same encoder under this worker's normaliser (the classifier refuses another). Returns
+    the export's report lines (empty when reused)."""
     if (folder / "finetune.json").is_file():
         config = read_config(folder)
-        if config.recipe.encoder == encoder and config.onnx.get("fp32") and _int8(config.onnx):
+        same = config.recipe.encoder == encoder and config.recipe.normaliser == normaliser_id()
+        if same and config.onnx.get("fp32") and _int8(config.onnx):
             return []
     model = PooledClassifier.from_encoder(encoder, n_classes=2, dropout=0.1)
     config = FineTunedConfig(

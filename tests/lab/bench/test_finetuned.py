@@ -9,7 +9,8 @@ from typing import Any
 
 from moderation_lab.bench.finetuned import build_folder, finetuned_costs
 
-from worker.finetune.model import read_config
+from worker.finetune.model import read_config, write_config
+from worker.finetune.text import normaliser_id
 from worker.model.classifiers.finetuned import FineTunedClassifier
 from worker.model.onnx_export import int8_recipe
 
@@ -44,3 +45,7 @@ def test_the_folder_is_served_and_each_backend_and_the_cache_are_recorded(
     cached = rows["fine-tuned tiny, cached"]
     assert cached["backend"] == "redis" and cached["ms_per_item"] > 0
     assert build_folder(folder, encoder, texts) == []  # reused, not rebuilt
+    other = config.recipe.model_copy(update={"normaliser": "another-normaliser/0"})
+    write_config(folder, config.model_copy(update={"recipe": other}))
+    assert build_folder(folder, encoder, texts)  # rebuilt: the worker would refuse it
+    assert read_config(folder).recipe.normaliser == normaliser_id()
