@@ -68,6 +68,8 @@ def test_trains_the_bias_category_on_babe_columns_and_it_is_real(
     overrides = demo_categories(tmp_path / "data", tmp_path / "models", said.append)
     folder = tmp_path / "models" / BIAS_FOLDER
     assert {"kind": "head", "source": str(folder)} in json.loads(str(overrides["classifiers"]))
+    # trained on news sentences, it scores the demo's tweets but flags none of them
+    assert json.loads(str(overrides["policy"])) == {"bias": {"flag": False}}
     settings = Settings(
         text_encoder=str(tiny_paths["text"]),
         image_encoder=str(tiny_paths["image"]),

@@ -41,7 +41,8 @@ WARNING = (
 TRAINED = (
     "[bold yellow]Real:[/] nudity (Yahoo's open_nsfw), hate and offensive (trained on the "
     "hate-offensive tweets), bias (a text head trained on BABE's news sentences, which decides the "
-    "bias category), and entailment (MiniLM features and the head trained on the reference "
+    "bias category; it scores tweets but does not flag them here: no threshold was measured on "
+    "tweets), and entailment (MiniLM features and the head trained on the reference "
     "pairs). [bold yellow]Random:[/] the fused bias head, the image encoder and CLIP: their scores are "
     "shown with ~ and never flag."
 )
