@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
         default=60.0,
         help="each paced round of the explanation cost (on and off alternate)",
     )
-    parser.add_argument("--explain-rounds", type=int, default=2, help="paced rounds on, and as many off")
+    parser.add_argument("--explain-rounds", type=int, default=3, help="paced rounds on, and as many off")
     parser.add_argument(
         "--explain-flag-share",
         type=float,

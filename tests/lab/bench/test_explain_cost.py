@@ -5,6 +5,8 @@ its registration as a phase of its own."""
 from __future__ import annotations
 
 import csv
+import itertools
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ def test_the_share_of_flagged_texts_is_the_one_asked_for_spread_evenly() -> None
     mixed = with_flag_share(_posts(200), pool, 0.05)
     replaced = [i for i, p in enumerate(mixed) if p.text.startswith("rude")]
     assert len(replaced) == 10
-    gaps = {b - a for a, b in zip(replaced, replaced[1:], strict=False)}
+    gaps = {b - a for a, b in itertools.pairwise(replaced)}
     assert gaps == {20}  # one in every twenty, never a clump
     # only the text changes: the post keeps its id, its photo and its reference
     for i in replaced:
@@ -68,7 +70,7 @@ def test_the_flagged_pool_is_the_hate_and_offensive_tweets_or_the_demo_posts(tmp
 def test_per_post_reports_the_median_per_post_and_the_passes_of_every_group() -> None:
     calls: list[int] = []
 
-    def run(chunk: list[str]) -> int:
+    def run(chunk: Sequence[str]) -> int:
         calls.append(len(chunk))
         return 10 * len(chunk)
 
@@ -121,3 +123,12 @@ def test_the_phase_is_registered_and_runs_alone() -> None:
     assert PHASES.index("explanation cost") > PHASES.index("deployable configuration")
     args = _parser().parse_args(["--phases", "explanation cost", "--explain-flag-share", "0.1"])
     assert args.explain_flag_share == 0.1 and args.explain_rounds >= 1
+
+
+def test_the_median_of_the_rounds_p99_is_compared_when_the_rounds_are_known() -> None:
+    latency = {f"p{i}": 100 for i in range(20)}
+    on = paced_figures(*_stream(latency, batch=60.0, wait=10.0), set())
+    off = paced_figures(*_stream(latency, batch=60.0, wait=10.0), set())
+    assert "p99_median_of_rounds" not in stall_verdict(on, off)["ratios"]
+    on["p99_ms_median_of_rounds"], off["p99_ms_median_of_rounds"] = 300.0, 600.0
+    assert stall_verdict(on, off)["ratios"]["p99_median_of_rounds"] == 0.5
