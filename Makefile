@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PEERS_STAMP := $(VENV)/.peers-stamp
 
-.PHONY: demo test lint unit integration bench reliability replay-demo redis-server prometheus strace clean
+.PHONY: demo test lint unit integration bench reliability replay-demo redis-server prometheus strace qemu-user clean
 
 $(STAMP): pyproject.toml lab/pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,15 @@ prometheus:
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
+# qemu-x86_64 from Debian's qemu-user when missing: a test runs ONNX Runtime's int8 kernels
+# on an emulated AVX2-only CPU (-cpu Haswell), whatever CPU runs the tests.
+qemu-user:
+	@command -v qemu-x86_64 >/dev/null 2>&1 || { \
+	  echo "installing qemu-user (Debian package)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-user >/dev/null; }
+
 demo: $(STAMP) redis-server
 	$(VENV)/bin/moderation-lab demo
 
@@ -57,10 +66,10 @@ lint: $(STAMP)
 	$(VENV)/bin/moderation-lab schemas --check
 	$(VENV)/bin/moderation-lab dashboard --check
 
-test: $(STAMP) redis-server prometheus strace lint
+test: $(STAMP) redis-server prometheus strace qemu-user lint
 	$(PY) -m pytest -q
 
-unit: $(STAMP) prometheus
+unit: $(STAMP) prometheus qemu-user
 	$(PY) -m pytest -q -m "not integration"
 
 integration: $(STAMP) redis-server prometheus strace

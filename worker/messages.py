@@ -278,6 +278,17 @@ class BiasResult(_Output):
     )
     threshold: float = Field(ge=0, le=1)
     image_scores: list[float] = Field(description="Score of the text with each usable image.")
+    text_score: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="The text-only bias model's calibrated score (a model trained with `train bias "
+        "--fine-tune`), which decides the bias category; score above is the fused head's, kept beside "
+        "it. Null without such a model (v3).",
+    )
+    decided_by: str | None = Field(
+        None, description="The part whose score decides the bias category, e.g. 'classifier:bias' (v3)."
+    )
 
     @model_validator(mode="after")
     def _untrained_has_no_label(self) -> BiasResult:

@@ -9,10 +9,10 @@ from worker.model.onnx_bake import baked_backends, main
 def test_every_onnx_backend_a_cpu_kind_may_choose_is_exported() -> None:
     baked = baked_backends()
     for row in RECORDED.values():
-        for encoder, backend in row.items():
-            if backend == "ort-int8":
+        for encoder, order in row.items():
+            if "ort-int8" in order:
                 assert baked[encoder] == "ort-int8"
-            elif backend == "ort-fp32":  # written by ort-int8 too (quantized from it)
+            elif "ort-fp32" in order:  # written by ort-int8 too (quantized from it)
                 assert baked[encoder] in ("ort-fp32", "ort-int8")
     assert set(baked) == {"text", "image", "clip_text", "clip_image"}
 

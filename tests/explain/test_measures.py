@@ -92,7 +92,7 @@ def test_the_evaluate_explanations_command(tmp_path: Path) -> None:
         str(out),
         "--draws",
         "1",
-        "--cache",
+        "--cache-dir",
         str(tmp_path),
     ]
     result = CliRunner().invoke(app, args)

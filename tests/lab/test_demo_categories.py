@@ -6,7 +6,7 @@ import csv
 import json
 from pathlib import Path
 
-from moderation_lab.demo.categories import FAST_RECIPE_CV, HATE_FOLDER, demo_categories
+from moderation_lab.demo.categories import BIAS_FOLDER, FAST_RECIPE_CV, HATE_FOLDER, demo_categories
 from moderation_lab.demo.run import flag_summary
 from moderation_lab.embedded.kafka_io import Record
 
@@ -41,7 +41,8 @@ def test_trains_hate_offensive_once_and_the_worker_loads_it(
     assert json.loads(str(overrides["classifiers"]))[1] == {"kind": "head", "source": str(folder)}
     trained_at = (folder / "category.json").stat().st_mtime_ns
     demo_categories(tmp_path / "data", tmp_path / "models", said.append)
-    assert (folder / "category.json").stat().st_mtime_ns == trained_at and len(said) == 1
+    trained = [line for line in said if line.startswith("training")]
+    assert (folder / "category.json").stat().st_mtime_ns == trained_at and len(trained) == 1
     settings = Settings(
         text_encoder=str(tiny_paths["text"]),
         image_encoder=str(tiny_paths["image"]),
@@ -49,6 +50,34 @@ def test_trains_hate_offensive_once_and_the_worker_loads_it(
         classifiers=(ClassifierSpec(kind="head", source=str(folder)),),
     )
     assert ModerationModel.load(settings).category_names == {"hate", "offensive"}
+
+
+def test_trains_the_bias_category_on_babe_columns_and_it_is_real(
+    tmp_path: Path, tiny_paths: dict[str, Path]
+) -> None:
+    data = tmp_path / "data" / "media-bias"
+    data.mkdir(parents=True)
+    with open(data / "train.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label", "biased_words"])
+        for i in range(30):
+            biased = i % 2 == 0
+            text = "the outrageous radical scheme" if biased else "the committee met on tuesday"
+            writer.writerow([f"{text} {i}", int(biased), "['outrageous']" if biased else "[]"])
+    said: list[str] = []
+    overrides = demo_categories(tmp_path / "data", tmp_path / "models", said.append)
+    folder = tmp_path / "models" / BIAS_FOLDER
+    assert {"kind": "head", "source": str(folder)} in json.loads(str(overrides["classifiers"]))
+    settings = Settings(
+        text_encoder=str(tiny_paths["text"]),
+        image_encoder=str(tiny_paths["image"]),
+        clip_model="",
+        classifiers=(ClassifierSpec(kind="head", source=str(folder)),),
+    )
+    model = ModerationModel.load(settings)
+    assert model.category_names == {"bias"}
+    # TF-IDF alone reads no random encoder: the head's parts are all trained, so it can flag
+    assert not any(part.startswith("classifier") for part in model.identity.untrained)
 
 
 def test_the_summary_quotes_the_hate_recipe_only_when_the_category_ran() -> None:

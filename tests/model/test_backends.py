@@ -1,5 +1,9 @@
 """Encoder backends: each agrees with torch fp32, has its own cache ids, is recorded in
-the model identity; ONNX files are exported once per weights."""
+the model identity; ONNX files are exported once per weights.
+
+What depends on the CPU: torch-bf16 needs bf16 instructions (AVX512-BF16 or AMX), so it is
+skipped without them; ONNX Runtime int8 takes signed weights with AVX512-VNNI or AMX and
+unsigned ones elsewhere (the file names say which), and must agree with fp32 either way."""
 
 from __future__ import annotations
 
@@ -11,13 +15,14 @@ from PIL import Image
 from tests.model.conftest import MakeSettings
 from worker.errors import ModelError
 from worker.model import ModerationModel
-from worker.model.backends import BACKENDS, RECORDED, choose_backend
-from worker.model.onnx_export import INT8_RECIPE
+from worker.model.backends import BACKENDS, RECORDED, candidate_backends, choose_backend
+from worker.model.onnx_export import int8_recipe
 from worker.model.types import PostFeatures
 
 TEXTS = ["a post about the city council", "another, longer post about bike lanes downtown", "ok"]
 CPU = torch.device("cpu")
 HAS_BF16 = bool(torch.cpu._is_avx512_bf16_supported())
+INT8_RECIPE = int8_recipe()  # this CPU's
 
 
 #: Where a backend is known to fall short of the 0.999 agreement `auto` asks for: torch's
@@ -56,8 +61,15 @@ def test_every_backend_agrees_with_fp32(
     }
     for encoder, (fp32, other) in pairs.items():
         assert other.dtype == np.float32
-        assert _cosine_min(fp32, other) >= _KNOWN_SHORT.get((backend, encoder), 0.999), encoder
+        least = _KNOWN_SHORT.get((backend, encoder), 0.999)
+        assert _cosine_min(fp32, other) >= least, encoder
         assert model.encoder_ids[encoder] != reference.encoder_ids[encoder], encoder
+        # The agreement probe, on its own batch, found what these texts and images show.
+        probe = model.agreement[encoder]
+        if backend == "ort-fp32":
+            assert probe is None, encoder  # fp32 needs no proof
+        else:
+            assert probe is not None and (probe.agrees or least < 0.999), (encoder, probe)
     scores = [
         [s.bias_score for s in m.score([PostFeatures(text=t) for t in m.encode_texts(TEXTS)])]
         for m in (reference, model)
@@ -117,15 +129,19 @@ def test_onnx_int8_quantizes_matrix_multiplies_and_keeps_convolutions_fp32(
 
 
 @pytest.mark.parametrize("bf16", [True, False])
-def test_auto_follows_precision_or_the_recorded_table(monkeypatch: pytest.MonkeyPatch, bf16: bool) -> None:
+def test_auto_follows_precision_or_the_recorded_order(monkeypatch: pytest.MonkeyPatch, bf16: bool) -> None:
     monkeypatch.setattr("worker.model.backends.cpu_has_native_bf16", lambda: bf16)
-    for encoder, backend in RECORDED[bf16].items():
-        assert choose_backend(encoder, "auto", "auto", CPU) == backend
-        assert choose_backend(encoder, "auto", "fp32", CPU) == "torch-fp32"
-        assert choose_backend(encoder, "torch-fp32", "int8", CPU) == "torch-fp32"
-    assert choose_backend("clip_image", "auto", "int8", CPU) == "torch-int8"
+    for encoder, order in RECORDED[bf16].items():
+        assert candidate_backends(encoder, "auto", "auto", CPU) == order
+        assert order[-1] == "torch-fp32" and ("torch-bf16" in order) == bf16
+        assert choose_backend(encoder, "auto", "auto", CPU) == order[0]
+        assert candidate_backends(encoder, "auto", "fp32", CPU) == ("torch-fp32",)
+        assert candidate_backends(encoder, "torch-fp32", "int8", CPU) == ("torch-fp32",)
+        assert candidate_backends(encoder, "ort-int8", "auto", CPU) == ("ort-int8",)  # named: no other
+    assert candidate_backends("clip_image", "auto", "int8", CPU) == ("torch-int8",)
     monkeypatch.setattr("worker.model.backends.onnxruntime_available", lambda: False)
-    assert choose_backend("clip_image", "auto", "auto", CPU) == "torch-int8"
+    without = candidate_backends("clip_image", "auto", "auto", CPU)
+    assert without == tuple(b for b in RECORDED[bf16]["clip_image"] if not b.startswith("ort-"))
     with pytest.raises(ModelError, match="onnxruntime"):
         choose_backend("clip_image", "ort-int8", "auto", CPU)
 
@@ -139,3 +155,22 @@ def test_impossible_backends_are_refused(monkeypatch: pytest.MonkeyPatch) -> Non
     assert choose_backend("text", "torch-fp32", "auto", cuda) == "torch-fp32"
     with pytest.raises(ModelError, match="CPU"):
         choose_backend("text", "ort-int8", "auto", cuda)
+
+
+def test_the_build_time_export_covers_both_int8_recipes_and_records_this_cpus_probes(
+    make_settings: MakeSettings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from worker.model.agreement import CACHE_FILE
+    from worker.model.onnx_bake import bake
+    from worker.model.onnx_export import INT8_RECIPES
+
+    folder = tmp_path_factory.mktemp("baked")
+    names = [path.name for path in bake(make_settings(precision="auto"), folder)]
+    for encoder in ("text", "clip_text", "clip_image"):  # ort-int8 on some CPU kind
+        for recipe in INT8_RECIPES.values():
+            assert any(n.startswith(f"{encoder}-") and n.endswith(f"-int8-{recipe}.onnx") for n in names)
+    assert (folder / CACHE_FILE).is_file()
+    # A worker of this CPU kind seeded from the folder exports and probes nothing.
+    model = ModerationModel.load(make_settings(precision="auto", onnx_cache_dir=folder))
+    assert all(r is None or r.source == "cached" for r in model.agreement.values())
+    assert sorted(p.name for p in folder.glob("*.onnx")) == sorted(names)

@@ -26,6 +26,7 @@ from worker.training.category import (
     category_features,
     fit_recipe,
     save_head,
+    train_category,
 )
 from worker.training.category_cli import image_refs
 from worker.training.encode import encode_texts
@@ -324,3 +325,23 @@ def test_a_text_and_image_head_reads_its_features_in_the_order_it_was_trained(
     assert all(head.applies(p) for p in posts) and not head.applies(PostFeatures(raw_text="only text"))
     expected = fit.model.predict_proba(fit.design(dense, texts))
     np.testing.assert_allclose(head.probabilities(posts), expected, atol=1e-4)
+
+
+def test_train_chooses_thresholds_and_a_temperature_on_out_of_fold_scores(tmp_path: Path) -> None:
+    rows = spam_rows(60)
+    data = CategoryData([r[0] for r in rows], [r[1] for r in rows])
+    config = CategoryTrainConfig(
+        name="spam", encoder_features=False, categories={"1": "spam", "0": ""}, cv_folds=3, min_df=1
+    )
+    record = train_category(None, config, data, NoStore(), tmp_path / "head")
+    chosen = record.decision["categories"]["spam"]
+    assert chosen["class"] == "1" and 0 < chosen["chosen"]["threshold"] < 1
+    assert record.decision["scores_from"] == "out-of-fold"
+    assert any(line.startswith("MODERATION_POLICY") for line in record.decision["lines"])
+    head = CategoryHead.load(tmp_path / "head", {})
+    assert head.config.temperature == pytest.approx(record.decision["temperature"])
+    # the served probabilities are the calibrated ones: logits divided by the temperature
+    posts = [PostFeatures(raw_text=r[0]) for r in rows[:4]]
+    logits = np.asarray(head.features(posts) @ head.t["weight"].T) + head.t["bias"]
+    scaled = np.exp(logits / head.config.temperature)
+    np.testing.assert_allclose(head.probabilities(posts), scaled / scaled.sum(1, keepdims=True), atol=1e-5)

@@ -8,7 +8,9 @@ where the model is:
   ``moderation-worker train category`` on the worker's own encoders;
 - ``{"kind": "hf", "source": "org/model-or-folder"}``: a Hugging Face sequence or image
   classification model (``from_pretrained``);
-- ``{"kind": "onnx", "source": "model.onnx", "modality": "image"}``: an ONNX classifier.
+- ``{"kind": "onnx", "source": "model.onnx", "modality": "image"}``: an ONNX classifier;
+- ``{"kind": "finetuned", "source": ".models/bias-minilm"}``: a text encoder + head made by
+  ``moderation-worker train ... --fine-tune`` (its own encoder pass; ONNX int8 where it agrees).
 
 ``labels`` maps the model's labels to category names; labels it does not name (or
 maps to ``""``) are not categories. Without it, every label is a category under its
@@ -46,7 +48,7 @@ class ClassifierSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    kind: Literal["nsfw", "head", "hf", "onnx"]
+    kind: Literal["nsfw", "head", "hf", "onnx", "finetuned"]
     name: str = Field(
         "", pattern=r"^[a-z0-9_\-]*$", description="Its part name; default: from the kind or source."
     )

@@ -2,7 +2,7 @@
 
 Example::
 
-    moderation-worker evaluate explanations media-bias.csv --text-encoder minilm --out explain.json
+    moderation-worker evaluate explanations media-bias.csv --with-encoder minilm --out explain.json
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from worker.errors import ModerationError
+from worker.training.cli_options import CACHE_DIR, CacheDir
 
 __all__ = ["evaluate_explanations_command"]
 
@@ -22,19 +23,14 @@ _DATA = "CSV with text, label (1: biased) and biased_words (a list of the expert
 
 def evaluate_explanations_command(
     data: Annotated[Path, typer.Argument(help=_DATA)],
-    text_encoder: Annotated[
+    with_encoder: Annotated[
         str | None,
         typer.Option(
-            help="Also measure a head on this text encoder's features ('minilm': the packaged one)."
+            help="Also measure a head on this text encoder's features (hub id, folder or 'minilm')."
         ),
     ] = None,
-    image_encoder: Annotated[
-        str | None, typer.Option(help="Image encoder the model loads (not read by these heads).")
-    ] = None,
     out: Annotated[Path | None, typer.Option(help="Write the report as JSON here.")] = None,
-    cache: Annotated[Path, typer.Option(help="Folder caching text features between runs.")] = Path(
-        ".models/cache"
-    ),
+    cache_dir: CacheDir = CACHE_DIR,
     draws: Annotated[int, typer.Option(help="Random-baseline draws averaged.")] = 5,
     limit: Annotated[int | None, typer.Option(help="Only the first N texts of the evaluation set.")] = None,
     test: Annotated[
@@ -52,10 +48,10 @@ def evaluate_explanations_command(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
         model = None
-        if text_encoder is not None:
-            model = category_model(text_encoder, image_encoder, "auto", "strip")
+        if with_encoder is not None:
+            model = category_model(with_encoder, None, "auto", "strip")  # images: not read here
         report = evaluate_explanations(
-            data, model, FileStore(cache), draws=draws, limit=limit, test_path=test
+            data, model, FileStore(cache_dir), draws=draws, limit=limit, test_path=test
         )
     except ModerationError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -62,6 +62,8 @@ class CategoryHeadConfig(BaseModel):
     #: encoder_ids of the features it was trained on ("text" and/or "image")
     feature_ids: dict[str, str]
     tfidf: TfidfConfig | None = None
+    #: logits are divided by it (chosen on out-of-fold scores, so probabilities are calibrated)
+    temperature: float = Field(1.0, gt=0)
     #: NORMALISER_ID of the normaliser its TF-IDF read the texts through (None: as written)
     normaliser: str | None = None
 
@@ -141,7 +143,9 @@ class CategoryHead:
 
     def probabilities(self, posts: list[PostFeatures]) -> FloatArray:
         """[N, classes] softmax probabilities."""
-        logits = np.asarray(self.features(posts) @ self.t["weight"].T) + self.t["bias"]
+        logits = (
+            np.asarray(self.features(posts) @ self.t["weight"].T) + self.t["bias"]
+        ) / self.config.temperature
         shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
         return np.asarray(shifted / shifted.sum(axis=1, keepdims=True), dtype=np.float32)
 

@@ -25,20 +25,23 @@ from worker.config.settings import Settings
 from worker.errors import ModelError
 from worker.messages import ModelIdentity
 from worker.model import identity as ids
-from worker.model.backends import ENCODERS, Backend, Encoder, choose_backend
+from worker.model.agreement import Agreement
+from worker.model.backends import Backend, Encoder, candidate_backends, computes_in_fp32
 from worker.model.bias import BiasClassifier
 from worker.model.category_dir import with_category_dir
 from worker.model.category_heads import CategoryHeads
 from worker.model.checkpoint import load_tokenizer
 from worker.model.classifiers.group import ClassifierGroup
 from worker.model.clip import ClipScorer
+from worker.model.cpu_features import cpu_features
 from worker.model.entailment import EntailmentHead
 from worker.model.graphs import EncoderGraph, clip_image_graph, clip_text_graph, image_graph, text_graph
 from worker.model.heads import HEADS_FORMAT, HeadsConfig, load_heads, save_heads
 from worker.model.links import encoder_text
-from worker.model.onnx_export import INT8_RECIPE
+from worker.model.onnx_export import int8_recipe
 from worker.model.precision import input_dtype, resolve_precision
-from worker.model.preprocess import input_side, length_buckets, padded_groups, resnet_processor, rgb
+from worker.model.preprocess import input_side, length_buckets, pad, padded_groups, resnet_processor, rgb
+from worker.model.probe import PROBE_TEXTS, Prober, probe_images
 from worker.model.runners import Runner, build_runners
 from worker.model.scoring import score_posts
 from worker.model.types import FloatArray, PostFeatures, PostScores
@@ -86,7 +89,10 @@ class ModerationModel:
         self._components = {**_component_hashes(bias, entailment, clip), **self.classifiers.components()}
         self.to(device or self.device)  # after hashing, which reads the weights on the CPU
         self.precision = resolve_precision(settings.precision, self.device)
-        self.backends = self._choose_backends()
+        graphs = self._graphs()
+        #: Each encoder's agreement probe result (None where its backend computes in fp32).
+        self.agreement: dict[Encoder, Agreement | None] = {}
+        self.backends = self._choose_backends(graphs)
         c = self._components
         self._identity = ModelIdentity(
             text_encoder=ids.model_name(settings.text_encoder, c["text_encoder"]),
@@ -100,7 +106,8 @@ class ModerationModel:
             backends=dict(self.backends),
             untrained=untrained_parts(settings, heads),
         )
-        self._runners = build_runners(self._graphs(), self.backends, settings.onnx_cache_dir)
+        self._runners = build_runners(graphs, self.backends, settings.onnx_cache_dir)
+        self._log_backends()
         if clip is not None:
             clip.use_runners(self._runners["clip_text"], self._runners["clip_image"])
         self._encoder_ids = self._make_encoder_ids()
@@ -172,14 +179,73 @@ class ModerationModel:
             self.clip.to(device)
         return self
 
-    def _choose_backends(self) -> dict[Encoder, Backend]:
-        encoders = ENCODERS if self.clip is not None else ("text", "image")
-        return {
-            encoder: choose_backend(
+    def _choose_backends(self, graphs: dict[Encoder, EncoderGraph]) -> dict[Encoder, Backend]:
+        """Each encoder's first candidate backend that agrees with fp32 on this machine
+        (see :mod:`.agreement`); on CUDA, the one candidate, unprobed."""
+        candidates = {
+            encoder: candidate_backends(
                 encoder, getattr(self.settings, f"{encoder}_backend"), self.settings.precision, self.device
             )
-            for encoder in encoders
+            for encoder in graphs
         }
+        unproved = any(not computes_in_fp32(found[0]) for found in candidates.values())
+        if self.device.type == "cuda" or not unproved:
+            self.agreement = dict.fromkeys(candidates)
+            return {encoder: found[0] for encoder, found in candidates.items()}
+        prober = self._prober(graphs)
+        chosen: dict[Encoder, Backend] = {}
+        for encoder, found in candidates.items():
+            chosen[encoder], self.agreement[encoder] = prober.choose(encoder, found)
+        return chosen
+
+    def _prober(self, graphs: dict[Encoder, EncoderGraph]) -> Prober:
+        """The probe batch in each encoder's input tensors, and the bias scores it yields."""
+        pixels = self.image_processor(images=rgb(probe_images()), return_tensors="pt")["pixel_values"]
+        image = pixels.to(input_dtype(self.bias.image_encoder)).contiguous(memory_format=torch.channels_last)
+        inputs: dict[Encoder, tuple[Tensor, ...]] = {
+            "text": pad(self._token_ids(PROBE_TEXTS), int(self.tokenizer.pad_token_id or 0)),
+            "image": (image,),
+        }
+        if self.clip is not None:
+            clip = self.clip
+            rows = clip.tokenizer(list(PROBE_TEXTS), truncation=True, max_length=clip.max_tokens)["input_ids"]
+            inputs["clip_text"] = pad(rows, int(clip.tokenizer.pad_token_id or 0))
+            clip_pixels = clip.image_processor(images=rgb(probe_images()), return_tensors="pt")
+            inputs["clip_image"] = (clip_pixels["pixel_values"],)
+
+        def bias_scores(posts: list[PostFeatures]) -> np.ndarray:
+            with torch.inference_mode():
+                return np.array([s.bias_score for s in score_posts(self.bias, self.entailment, None, posts)])
+
+        def image_scores(rows: np.ndarray) -> np.ndarray:
+            texts = prober.reference("text")  # each image beside a probe text's fp32 features
+            posts = [PostFeatures(text=texts[i % len(texts)], images=[row]) for i, row in enumerate(rows)]
+            return bias_scores(posts)
+
+        heads = {"bias_heads": self._components["bias_heads"]}
+        prober = Prober(
+            graphs,
+            inputs,
+            {"text": lambda rows: bias_scores([PostFeatures(text=r) for r in rows]), "image": image_scores},
+            {"text": heads, "image": {**heads, "text_encoder": self._components["text_encoder"]}},
+            self.settings.onnx_cache_dir,
+        )
+        return prober
+
+    def _log_backends(self) -> None:
+        """One line an audit can compare between hosts: why their scores may differ."""
+        described = []
+        for encoder, backend in self.backends.items():
+            result = self.agreement.get(encoder)
+            probe = "fp32" if result is None else result.describe()
+            if result is not None and not result.agrees:
+                probe += ", DISAGREES"
+            described.append(f"{encoder} {backend} ({probe})")
+        log.info(
+            "CPU instruction sets: %s; encoder backends: %s",
+            " ".join(cpu_features()) or "none of avx2/avx512/vnni/bf16/amx",
+            "; ".join(described),
+        )
 
     def _graphs(self) -> dict[Encoder, EncoderGraph]:
         c = self._components
@@ -192,6 +258,11 @@ class ModerationModel:
             graphs["clip_text"] = clip_text_graph(self.clip.model, c["clip"])
             graphs["clip_image"] = clip_image_graph(self.clip.model, c["clip"], side)
         return graphs
+
+    def encoder_graphs(self) -> dict[Encoder, EncoderGraph]:
+        """Each encoder as a module from input tensors to features (on the loaded weights:
+        fp32 unless its backend is torch int8 or bf16)."""
+        return self._graphs()
 
     def runner(self, encoder: Encoder) -> Runner:
         """The backend running ``encoder`` (for benchmarks that time it alone)."""
@@ -404,7 +475,7 @@ def _numerics(backend: Backend) -> dict[str, str]:
     if backend in earlier:
         return {"precision": earlier[backend]}
     if backend == "ort-int8":
-        return {"backend": backend, "quantized": INT8_RECIPE}
+        return {"backend": backend, "quantized": int8_recipe()}
     return {"backend": backend}
 
 

@@ -6,9 +6,14 @@ file system is read-only can still write an emptyDir volume there, but every new
 would spend its start exporting. ``python -m worker.model.onnx_bake DIR`` runs at image
 build time instead: it loads the models the environment names (``MODERATION_TEXT_ENCODER``,
 ...) and writes into ``DIR`` every file the ``auto`` backends may load on any CPU kind
-(both rows of :data:`~worker.model.backends.RECORDED`: with and without bf16), fp32 and
-int8, so that whichever CPU a pod lands on finds its files there. The files are keyed by
-the weights' sha256, so a cache seeded from them is never stale.
+(every backend of both rows of :data:`~worker.model.backends.RECORDED`: with and without
+bf16), fp32 and int8 in both int8 recipes (signed weights for CPUs with VNNI, unsigned for
+the others), so that whichever CPU a pod lands on finds its files there. It then loads the
+models as the environment sets them, so the agreement probes of the build machine's CPU
+kind are recorded beside the files (``agreement-probes.json``): a pod on that CPU kind
+probes nothing, one on another probes once at start. The files are keyed by the weights'
+sha256, the probes by the weights, the CPU's instruction sets and the libraries' versions,
+so a cache seeded from them is never stale.
 
 Example (the Dockerfile's baked stage)::
 
@@ -26,6 +31,7 @@ from worker.config.settings import Settings
 from worker.errors import ModerationError
 from worker.model.backends import ENCODERS, RECORDED, Backend, Encoder
 from worker.model.moderation import ModerationModel
+from worker.model.onnx_export import INT8_RECIPES, onnx_file
 
 __all__ = ["bake", "baked_backends", "main"]
 
@@ -40,7 +46,7 @@ def baked_backends() -> dict[Encoder, Backend]:
     """
     chosen: dict[Encoder, Backend] = {}
     for encoder in ENCODERS:
-        recorded = {row[encoder] for row in RECORDED.values()}
+        recorded = {backend for row in RECORDED.values() for backend in row[encoder]}
         if "ort-int8" in recorded:
             chosen[encoder] = "ort-int8"
         elif "ort-fp32" in recorded:
@@ -52,9 +58,15 @@ def baked_backends() -> dict[Encoder, Backend]:
 
 def bake(settings: Settings, folder: Path) -> list[Path]:
     """Export the ONNX files of the models ``settings`` names into ``folder``."""
-    update: dict[str, object] = {f"{encoder}_backend": b for encoder, b in baked_backends().items()}
+    baked = baked_backends()
+    update: dict[str, object] = {f"{encoder}_backend": b for encoder, b in baked.items()}
     update |= {"onnx_cache_dir": folder, "device": "cpu"}
-    ModerationModel.load(settings.model_copy(update=update))
+    model = ModerationModel.load(settings.model_copy(update=update))
+    for encoder, graph in model.encoder_graphs().items():
+        if baked[encoder] == "ort-int8":  # this CPU's recipe is written; the other one too
+            for recipe in INT8_RECIPES.values():
+                onnx_file(graph, folder, int8=True, recipe=recipe)
+    ModerationModel.load(settings.model_copy(update={"onnx_cache_dir": folder, "device": "cpu"}))
     return sorted(folder.expanduser().glob("*.onnx"))
 
 

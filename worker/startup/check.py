@@ -83,6 +83,13 @@ def _classifier(spec: ClassifierSpec, report: CheckReport) -> bool:
     try:
         if spec.kind == "head":
             return _head(spec, report)
+        if spec.kind == "finetuned":  # its classes and label map are in its finetune.json
+            from worker.finetune.model import read_config
+
+            config = read_config(Path(spec.source))
+            found = label_map(spec, config.classes, classifier_part(spec), config.categories)
+            report.categories |= set(found.values())
+            return True
         labels = _labels(spec)
         if labels is None:
             report.unchecked.append(

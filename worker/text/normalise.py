@@ -41,7 +41,7 @@ from worker.text.unicode import fold_unicode, judge_joiners
 __all__ = ["NORMALISER_ID", "NORMALISER_VERSION", "Normalised", "normalise"]
 
 #: Bump whenever a step changes what it writes for some text.
-NORMALISER_VERSION: Final = 1
+NORMALISER_VERSION: Final = 2
 NORMALISER_ID: Final = f"moderation-normalise/{NORMALISER_VERSION}+{table_id()}+{segment_id()}"
 
 
@@ -79,6 +79,10 @@ def normalise(text: str) -> Normalised:
     # Reading a word's digits can make it a mixed word (К0Đ -> КoĐ): fold once more.
     traced = fold_confusables(traced, protected(traced.text))
     traced = squeeze(traced)
+    if not traced.text.isascii():
+        # A squeezed word may now read as a word (F000Σ -> FoΣ: foo): fold and squeeze once
+        # more, so that normalising twice changes nothing more than once.
+        traced = squeeze(fold_confusables(traced, protected(traced.text)))
     traced = split_words(traced, protected(traced.text))
     if "\u200d" in traced.text:  # a symbol read as a letter no longer holds an emoji joiner
         traced = judge_joiners(traced)

@@ -18,7 +18,7 @@ from itertools import product
 from typing import Final
 
 from worker.text.offsets import Edit, Traced
-from worker.text.segment import lexicon
+from worker.text.segment import lexicon, word_ends
 
 __all__ = ["LEET", "join_spelt", "protected", "read_leet", "spell", "squeeze"]
 
@@ -43,9 +43,11 @@ LEET: Final = dict(zip("0134579@$!+|", "oieastgasitl", strict=True))
 _EDGE_SYMBOLS: Final = frozenset("@$")
 
 _SEPARATOR: Final = r"[ .\-_*/|+~,:]{1,3}"
-# Not glued to a contraction either side: "n n I'm" is slang, not a spelt-out word.
+# Not glued to a contraction either side ("n n I'm" is slang, not a spelt-out word), but
+# for the endings of a spelt-out word's own contraction (d o e s n't, y o u're).
 _SPELT: Final = re.compile(
-    rf"(?<![^\W_])(?<!\w')[^\W_@$](?P<sep>{_SEPARATOR})[^\W_@$](?:(?P=sep)[^\W_@$])+(?![^\W_])(?!'\w)"
+    rf"(?<![^\W_])(?<!\w')[^\W_@$](?P<sep>{_SEPARATOR})[^\W_@$](?:(?P=sep)[^\W_@$])+(?![^\W_])"
+    r"(?!'(?!(?:t|s|re|ll|ve)\b)\w)"
 )
 #: What each digit or symbol may stand for, where the reading makes a known word (``|d|o+``
 #: -> ``idiot``, ``ki11`` -> ``kill``, ``8itch`` -> ``bitch``), wherever it stands in the word.
@@ -70,7 +72,8 @@ def _free(span: Span, spans: list[Span]) -> bool:
 
 def join_spelt(traced: Traced) -> Traced:
     """``h a t e``, ``h.a.t.e``, ``h-a-t-e``: three or more single letters (at least two of
-    them letters, not digits) with one separator between them become one word."""
+    them letters, not digits) with one separator between them become one word; spelt out
+    with spaces, several words (``I l o v e``: I love) where :func:`word_ends` finds them."""
     keep = protected(traced.text)
     edits: list[Edit] = []
     for match in _SPELT.finditer(traced.text):
@@ -78,7 +81,12 @@ def join_spelt(traced: Traced) -> Traced:
         if not _free(match.span(), keep) or sum(ch.isalpha() for ch in run) < 2:
             continue
         step = len(match.group("sep"))
-        edits.extend((i, i + step, "") for i in range(match.start() + 1, match.end() - 1, step + 1))
+        separators = range(match.start() + 1, match.end() - 1, step + 1)
+        # Words spelt out side by side with spaces (``I l o v e``, ``l i k e a``: one word
+        # cannot be told from the next) keep a space between them; with other separators,
+        # each spelt-out word is a run of its own (``h.e.l.l.a`` is one word).
+        cuts = word_ends(run[:: step + 1].lower()) if match.group("sep").isspace() else set()
+        edits.extend((at, at + step, " " if n in cuts else "") for n, at in enumerate(separators, start=1))
     return traced.rewrite(edits) if edits else traced
 
 

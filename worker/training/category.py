@@ -27,6 +27,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import safetensors.numpy
@@ -78,6 +79,8 @@ class CategoryTrainConfig(BaseModel):
     cv_folds: int = 5
     seed: int = 0
     baselines: bool = True
+    #: "f1" (each category's best F1) or "precision:P", chosen on out-of-fold scores
+    threshold_target: str = "f1"
     #: TF-IDF reads the normalised text (worker.text.normalise), in training and in the worker
     normalise: bool = True
 
@@ -165,6 +168,8 @@ class CategoryRecord(BaseModel):
     #: rows of the CSV left out (an image head: rows without a usable image), by reason
     left_out: dict[str, int] = {}
     images_found: str | None = None
+    #: thresholds and calibration chosen on the out-of-fold scores (worker.training.thresholds)
+    decision: dict[str, Any] = {}
     #: NORMALISER_ID of what the TF-IDF read (None: the text as written)
     normaliser: str | None = None
 
@@ -217,10 +222,11 @@ def fit_read(
 
 def cross_validate(
     dense: FloatArray | None, texts: list[str], y: np.ndarray, config: CategoryTrainConfig, classes: list[str]
-) -> tuple[Report, dict[str, Report]]:
+) -> tuple[Report, dict[str, Report], np.ndarray]:
     """The recipe in ``config.cv_folds``-fold cross-validation, and beside it the
     baselines on the same folds; ``texts`` already read (:func:`reading`); ``classes``
-    names the rows of the reports."""
+    names the rows of the reports. Also the recipe's out-of-fold probabilities
+    (thresholds and calibration are chosen on them)."""
     folds = StratifiedKFold(config.cv_folds, shuffle=True, random_state=config.seed)
     recipes = {"recipe": (dense, config, True)}
     if config.baselines and dense is not None:
@@ -232,6 +238,7 @@ def cross_validate(
     if config.baselines and config.tfidf:
         recipes["TF-IDF + class-weighted logistic regression"] = (None, config, True)
     predicted = {name: np.zeros_like(y) for name in recipes}
+    out_of_fold = np.zeros((len(y), len(classes)), dtype=np.float64)
     for train, test in folds.split(texts, y):
         tr_texts, te_texts = [texts[i] for i in train], [texts[i] for i in test]
         for name, (features, cfg, balanced) in recipes.items():
@@ -239,9 +246,12 @@ def cross_validate(
                 features[train] if features is not None else None, tr_texts, y[train], cfg, balanced
             )
             te = features[test] if features is not None else None
-            predicted[name][test] = fit.model.predict(fit.design(te, te_texts))
+            design = fit.design(te, te_texts)
+            predicted[name][test] = fit.model.predict(design)
+            if name == "recipe":
+                out_of_fold[test] = fit.model.predict_proba(design)
     reports = {name: classification_report(y, pred, classes) for name, pred in predicted.items()}
-    return reports.pop("recipe"), reports
+    return reports.pop("recipe"), reports, out_of_fold
 
 
 def train_category(
@@ -268,9 +278,25 @@ def train_category(
     encoded = time.monotonic()
     cv: Report | None = None
     baselines: dict[str, Report] = {}
+    decision: dict[str, Any] = {}
+    temperature = 1.0
     if config.cv_folds > 1:
         shown = [config.categories.get(c) or c for c in classes]  # "hate" rather than "0"
-        cv, baselines = cross_validate(dense, texts, y, config, shown)
+        cv, baselines, out_of_fold = cross_validate(dense, texts, y, config, shown)
+        from worker.training.thresholds import decide
+
+        categories = {c: (config.categories.get(c, "") if config.categories else c) for c in classes}
+        chosen = decide(
+            y,
+            out_of_fold,
+            tuple(classes),
+            categories,
+            target=config.threshold_target,
+            out=out,
+            name=config.name,
+            scores_from="out-of-fold",
+        )
+        decision, temperature = chosen.record | {"lines": chosen.lines}, float(chosen.record["temperature"])
     validated = time.monotonic()
     fit = fit_read(dense, texts, y, config, balanced=True)
     feature_ids = {}
@@ -278,7 +304,7 @@ def train_category(
         feature_ids["text"] = model.encoder_ids["text"]
     if model is not None and features.images is not None:
         feature_ids["image"] = model.encoder_ids["image"]
-    save_head(out, config, classes, fit, feature_ids)
+    save_head(out, config, classes, fit, feature_ids, temperature)
     done = time.monotonic()
     minutes = {
         "encode": (encoded - started) / 60,
@@ -298,6 +324,7 @@ def train_category(
         data_sha256=data.sha256,
         left_out=features.left_out,
         images_found=features.images_found,
+        decision=decision,
         normaliser=NORMALISER_ID if config.tfidf and config.normalise else None,
     )
     (out / "training.json").write_text(record.model_dump_json(indent=2), encoding="utf-8")
@@ -316,7 +343,12 @@ def _check(config: CategoryTrainConfig, model: ModerationModel | None) -> None:
 
 
 def save_head(
-    out: Path, config: CategoryTrainConfig, classes: list[str], fit: FittedRecipe, feature_ids: dict[str, str]
+    out: Path,
+    config: CategoryTrainConfig,
+    classes: list[str],
+    fit: FittedRecipe,
+    feature_ids: dict[str, str],
+    temperature: float = 1.0,
 ) -> None:
     weight = np.asarray(fit.model.coef_, dtype=np.float32)
     bias = np.asarray(fit.model.intercept_, dtype=np.float32)
@@ -338,6 +370,7 @@ def save_head(
         categories=config.categories or {c: c for c in classes},
         feature_ids=feature_ids,
         tfidf=tfidf,
+        temperature=temperature,
         normaliser=NORMALISER_ID if tfidf is not None and config.normalise else None,
     )
     try:

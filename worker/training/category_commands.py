@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 import typer
 
 from worker.errors import ModelError
+from worker.finetune.cli import FineTune, FineTuneSet, Threads, ThresholdTarget
 from worker.training.cli_common import exit_on_error, start_logging, write_text
 from worker.training.cli_options import (
     CACHE_DIR,
@@ -27,11 +28,14 @@ from worker.training.cli_options import (
     Data,
     Heads,
     ImageEncoder,
+    LabelColumn,
+    Labels,
     Links,
     Png,
     Pooling,
     Report,
     Seed,
+    TextColumn,
     TextEncoder,
     TrainCv,
     TrainData,
@@ -40,11 +44,9 @@ from worker.training.cli_options import (
 __all__ = ["evaluate_category", "train_category"]
 
 
-TextColumn = Annotated[str, typer.Option(help="The CSV's text column.")]
-LabelColumn = Annotated[str, typer.Option(help="The CSV's label column.")]
 ImageColumn = Annotated[
     str | None,
-    typer.Option(help="The CSV's images: URLs or files, space-separated."),
+    typer.Option(help="The CSV's image URLs or files."),
 ]
 
 
@@ -54,13 +56,7 @@ def train_category(
     out: Annotated[
         Path | None, typer.Option(help="Folder to write. Default: .models/NAME.", show_default=False)
     ] = None,
-    labels: Annotated[
-        str,
-        typer.Option(
-            help='Label -> category: "0=hate,1=offensive,2=" (2: none). Default: each label.',
-            show_default=False,
-        ),
-    ] = "",
+    labels: Labels = "",
     text_column: TextColumn = "text",
     label_column: LabelColumn = "label",
     image_column: ImageColumn = None,
@@ -71,16 +67,16 @@ def train_category(
     tfidf: Annotated[
         bool | None,
         typer.Option(
-            help="TF-IDF word n-grams of the text. Default: with text.",
+            help="TF-IDF word n-grams. Default: with text.",
             show_default=False,
         ),
     ] = None,
     encoder_features: Annotated[bool, typer.Option(help="The shared encoders' features.")] = True,
     normalise: Annotated[
         bool,
-        typer.Option(help="TF-IDF reads the text as a reader sees it (docs/evasion.md), not as written."),
+        typer.Option(help="TF-IDF reads normalised text (docs/evasion.md)."),
     ] = True,
-    c: Annotated[float, typer.Option(help="Inverse regularisation strength.")] = 1.0,
+    c: Annotated[float, typer.Option(help="Inverse regularisation.")] = 1.0,
     cv: TrainCv = 5,
     baselines: Annotated[bool, typer.Option(help="Also cross-validate the two baselines.")] = True,
     seed: Seed = 0,
@@ -90,15 +86,40 @@ def train_category(
     links: Links = "strip",
     cache: Cache = "file",
     cache_dir: CacheDir = CACHE_DIR,
+    threshold_target: ThresholdTarget = "f1",
+    fine_tune: FineTune = False,
+    fine_tune_set: FineTuneSet = None,
+    threads: Threads = 0,
 ) -> None:
     """Train a category head NAME on a labelled CSV (text, image or both), cross-validated
-    beside two baselines; the worker loads the folder as a MODERATION_CLASSIFIERS entry
-    {"kind": "head", "source": FOLDER}."""
+    beside two baselines: a MODERATION_CLASSIFIERS entry {"kind": "head", "source": FOLDER}
+    ("finetuned" with --fine-tune)."""
     from worker.training.category_cli import parse_labels, run_category_training
     from worker.training.runtime import open_store, training_settings
 
     start_logging()
     target = out or Path(".models") / name
+    if fine_tune:
+        from worker.finetune.cli import from_command
+
+        with exit_on_error():
+            lines = from_command(
+                name,
+                data,
+                target,
+                (text_column, label_column, labels),
+                text_encoder,
+                fine_tune_set,
+                threads=threads,
+                threshold_target=threshold_target,
+                baselines=baselines,
+            )
+        for line in lines:
+            typer.echo(line)
+        typer.echo(
+            f'serve it with MODERATION_CLASSIFIERS=\'[{{"kind": "finetuned", "source": "{target}"}}]\''
+        )
+        return
     raw = {
         "name": name,
         "inputs": inputs,
@@ -110,6 +131,7 @@ def train_category(
         "cv_folds": cv,
         "seed": seed,
         "baselines": baselines,
+        "threshold_target": threshold_target,
     }
     with exit_on_error(), open_store(cache, cache_dir, training_settings(text_encoder)) as store:
         lines = run_category_training(
@@ -150,6 +172,15 @@ def evaluate_category(
 
     start_logging()
     columns = (text_column, label_column, image_column)
+    if (heads / "finetune.json").is_file():  # a model from train ... --fine-tune
+        from worker.finetune.evaluate import evaluate_fine_tuned
+
+        with exit_on_error():
+            lines = evaluate_fine_tuned(heads, data, text_column, label_column, out=out)
+        for line in lines:
+            typer.echo(line)
+        typer.echo(f"wrote {out}")
+        return
     with exit_on_error():
         if not (heads / CATEGORY_FILE).is_file():
             raise ModelError(

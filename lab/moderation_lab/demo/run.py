@@ -40,8 +40,9 @@ WARNING = (
 )
 TRAINED = (
     "[bold yellow]Real:[/] nudity (Yahoo's open_nsfw), hate and offensive (trained on the "
-    "hate-offensive tweets), and entailment (MiniLM features and the head trained on the reference "
-    "pairs). [bold yellow]Random:[/] the bias head, the image encoder and CLIP: their categories are "
+    "hate-offensive tweets), bias (a text head trained on BABE's news sentences, which decides the "
+    "bias category), and entailment (MiniLM features and the head trained on the reference "
+    "pairs). [bold yellow]Random:[/] the fused bias head, the image encoder and CLIP: their scores are "
     "shown with ~ and never flag."
 )
 

@@ -42,6 +42,10 @@ def load_classifier(spec: ClassifierSpec) -> Classifier:
         from worker.model.classifiers.hf import HFClassifier
 
         return HFClassifier.load(spec.source, part)
+    if spec.kind == "finetuned":
+        from worker.model.classifiers.finetuned import FineTunedClassifier
+
+        return FineTunedClassifier.load(spec.source, part)
     if spec.kind == "onnx":
         from worker.model.classifiers.onnx import OnnxClassifier
 
@@ -49,10 +53,13 @@ def load_classifier(spec: ClassifierSpec) -> Classifier:
     raise ConfigError(f"classifier kind {spec.kind!r} is not loaded as a separate model")
 
 
-def label_map(spec: ClassifierSpec, labels: Sequence[str], part: str) -> dict[int, str]:
+def label_map(
+    spec: ClassifierSpec, labels: Sequence[str], part: str, own: Mapping[str, str] | None = None
+) -> dict[int, str]:
     """Output index -> category for a model with ``labels``, refusing a map that names a
-    label the model lacks (``settings --check`` calls it with labels read from config files)."""
-    given = spec.labels or DEFAULT_LABELS.get(spec.kind, {})
+    label the model lacks (``settings --check`` calls it with labels read from config files).
+    ``own``: the model's own label -> category map (a fine-tuned model's finetune.json)."""
+    given = spec.labels or DEFAULT_LABELS.get(spec.kind, {}) or dict(own or {})
     unknown = sorted(set(given) - set(labels))
     if unknown:
         raise ConfigError(f"{part}: labels {unknown} are not the model's; it has {list(labels)}")
@@ -62,7 +69,7 @@ def label_map(spec: ClassifierSpec, labels: Sequence[str], part: str) -> dict[in
 
 
 def _label_map(spec: ClassifierSpec, classifier: Classifier) -> dict[int, str]:
-    return label_map(spec, classifier.labels, classifier.part)
+    return label_map(spec, classifier.labels, classifier.part, getattr(classifier, "categories", None))
 
 
 class ClassifierGroup:

@@ -1,0 +1,3 @@
+from worker.finetune.cli import app
+
+app()
