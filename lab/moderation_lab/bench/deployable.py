@@ -38,12 +38,19 @@ from moderation_lab.demo.heads import demo_heads
 from moderation_lab.demo.known import demo_bank
 from moderation_lab.embedded.kafka_io import create_topics
 from moderation_lab.embedded.ports import free_port
+from moderation_lab.embedded.process import ChildProcess
 from moderation_lab.embedded.stack import EmbeddedStack
 
 if TYPE_CHECKING:
     from moderation_lab.bench.run import Bench
 
-__all__ = ["TINY_DIR", "deployable"]
+__all__ = [
+    "TINY_DIR",
+    "configuration",
+    "deployable",
+    "deployable_overrides",
+    "start_deployable",
+]
 
 #: Where ``make demo`` keeps its models and trained heads; reused, so each trains once.
 TINY_DIR = Path(".models/tiny")
@@ -53,25 +60,12 @@ _OFFSET = 40
 
 async def deployable(bench: Bench) -> dict[str, Any]:
     """Cold rate, per core, and p50/p99 at 70% load of the deployable configuration."""
-    args, say = bench.args, bench.progress.console.print
     workdir = Path(".run") / time.strftime("bench-deployable-%Y%m%d-%H%M%S")
     with EmbeddedStack(workdir, TINY_DIR) as stack:
         await create_topics(stack.broker.url, ["posts", "verdicts", "verdicts.flagged", "posts.dlq"], 4)
-        tiny = Path(stack.models["image"]).parent
-        data_dir = find_data_dir()
-        overrides = demo_heads(data_dir, tiny, say) | demo_categories(data_dir, tiny.parent, say)
-        trained = sorted(k for k in ("heads", "classifiers") if k in overrides)
+        overrides = deployable_overrides(bench, stack, workdir)
         port = free_port()
-        worker = stack.start_worker(
-            "bench-deployable",
-            web_port=port,
-            clip_model="",
-            known_banks=demo_bank(workdir),
-            max_batch=args.max_batch,
-            gc_freeze=args.gc_freeze,
-            log_level="warning",
-            **overrides,
-        )
+        worker = start_deployable(bench, stack, "bench-deployable", port, overrides)
         try:
             await _wait_ready(port)
             figures = await _measure(bench, stack)
@@ -81,15 +75,44 @@ async def deployable(bench: Bench) -> dict[str, Any]:
     figures.update(
         cores=cores,
         posts_per_s_per_core=figures["posts_per_s"] / cores,
-        configuration={
-            "text_encoder": _named(overrides.get("text_encoder")),
-            "trained": trained,
-            "classifiers": overrides.get("classifiers"),
-            "known_banks": "the demo's bank",
-            "clip": "off",
-        },
+        configuration=configuration(overrides),
     )
     return figures
+
+
+def deployable_overrides(bench: Bench, stack: EmbeddedStack, workdir: Path) -> dict[str, Any]:
+    """The worker settings of the deployable configuration (its heads trained once when
+    missing), its known-content bank written into ``workdir``."""
+    tiny = Path(stack.models["image"]).parent
+    data_dir, say = find_data_dir(), bench.progress.console.print
+    overrides = demo_heads(data_dir, tiny, say) | demo_categories(data_dir, tiny.parent, say)
+    return {
+        "clip_model": "",
+        "known_banks": demo_bank(workdir),
+        "max_batch": bench.args.max_batch,
+        "gc_freeze": bench.args.gc_freeze,
+        "log_level": "warning",
+        **overrides,
+    }
+
+
+def start_deployable(
+    bench: Bench, stack: EmbeddedStack, name: str, port: int, overrides: dict[str, Any], **extra: object
+) -> ChildProcess:
+    """A worker of the deployable configuration on ``port``; ``extra`` settings on top
+    (other topics, explanations off, ...)."""
+    return stack.start_worker(name, web_port=port, **{**overrides, **extra})
+
+
+def configuration(overrides: dict[str, Any]) -> dict[str, Any]:
+    """What the figures were measured on, without this machine's paths."""
+    return {
+        "text_encoder": _named(overrides.get("text_encoder")),
+        "trained": sorted(k for k in ("heads", "classifiers") if k in overrides),
+        "classifiers": overrides.get("classifiers"),
+        "known_banks": "the demo's bank",
+        "clip": "off",
+    }
 
 
 def _named(text_encoder: object) -> str:

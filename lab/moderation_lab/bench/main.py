@@ -19,6 +19,7 @@ from moderation_lab.bench.backends import available_backends
 from moderation_lab.bench.data import BenchCorpus, photo
 from moderation_lab.bench.deployable import deployable
 from moderation_lab.bench.e2e import COLD_RUNS
+from moderation_lab.bench.explaining import FLAG_SHARE, explanation_cost, print_explanations
 from moderation_lab.bench.guarantees import guarantee_cost
 from moderation_lab.bench.models import build_full_models
 from moderation_lab.bench.peers import peer_versions
@@ -72,6 +73,20 @@ def _parser() -> argparse.ArgumentParser:
         default=180.0,
         help="paced run of the deployable configuration at 70%% load",
     )
+    parser.add_argument(
+        "--explain-soak-seconds",
+        type=float,
+        default=60.0,
+        help="each paced round of the explanation cost (on and off alternate)",
+    )
+    parser.add_argument("--explain-rounds", type=int, default=3, help="paced rounds on, and as many off")
+    parser.add_argument(
+        "--explain-flag-share",
+        type=float,
+        default=FLAG_SHARE,
+        help="share of posts in the explanation mix with a hate/offensive tweet's text",
+    )
+    parser.add_argument("--explain-method-posts", type=int, default=24, help="flagged texts per method")
     parser.add_argument("--soak-seconds", type=float, default=600.0, help="paced run at 70%% load")
     parser.add_argument(
         "--precision",
@@ -114,6 +129,7 @@ PHASES = (
     "category costs",
     "end-to-end streams",
     "deployable configuration",
+    "explanation cost",
     "guarantees",
 )
 
@@ -193,6 +209,13 @@ def run_phases(bench: Bench, wanted: Sequence[str], record: Record) -> None:
         "paced at 70% load (trains the demo's heads once when missing)",
         lambda: r.__setitem__("deployable", asyncio.run(deployable(bench))),
     )
+    phase(
+        "explanation cost",
+        f"per method on {args.explain_method_posts} flagged texts and 8 photos, then "
+        f"{args.explain_rounds} x 2 rounds of {args.explain_soak_seconds:.0f} s paced at 70% load, "
+        f"explanations on and off alternating, {args.explain_flag_share:.0%} flagged texts",
+        lambda: r.__setitem__("explanations", asyncio.run(explanation_cost(bench))),
+    )
     # The guarantees' cost, measured in the same run on tiny models (see bench.guarantees).
     workdir = Path(".run") / time.strftime("guarantees-%Y%m%d-%H%M%S")
     phase(
@@ -212,4 +235,6 @@ def run_phases(bench: Bench, wanted: Sequence[str], record: Record) -> None:
         print_category_costs(r["category_costs"])
     if "deployable" in r:
         print_deployable(r["deployable"])
+    if "explanations" in r:
+        print_explanations(r["explanations"])
     progress.console.print(f"wrote {args.out}")
