@@ -12,6 +12,10 @@ Example::
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,14 +27,26 @@ from worker.training.metrics import Report
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["confusion_figure", "save_confusion_png"]
+__all__ = ["confusion_figure", "matplotlib_home", "save_confusion_png"]
 
 #: Inches at :data:`DPI`: the PNG is 640 x 560 pixels whatever the classes.
 SIZE, DPI = (6.4, 5.6), 100
 
 
+def matplotlib_home() -> None:
+    """Keep matplotlib's config and font cache out of the home folder: unless
+    ``MPLCONFIGDIR`` says where, it gets a temporary folder removed at exit (training
+    writes nothing outside the folders it is given; docs/security.md). Call before
+    importing matplotlib."""
+    if "MPLCONFIGDIR" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="moderation-matplotlib-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        os.environ["MPLCONFIGDIR"] = folder
+
+
 def confusion_figure(report: Report, title: str = "") -> Figure:
     """``report``'s confusion matrix on a matplotlib figure."""
+    matplotlib_home()
     try:
         from matplotlib.figure import Figure
     except ImportError as exc:

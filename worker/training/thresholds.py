@@ -206,6 +206,9 @@ def draw(
     curves: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], out: Path, name: str
 ) -> list[Path]:
     """``<name>-pr.png`` and ``<name>-reliability.png``; nothing without matplotlib."""
+    from worker.training.plot import matplotlib_home
+
+    matplotlib_home()
     try:
         import matplotlib
 
