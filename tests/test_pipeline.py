@@ -18,6 +18,7 @@ from tests.support.fakes import FakePublisher, FakeScorer, image_transport
 from worker.config.settings import Settings
 from worker.consume.intake import InputRecord
 from worker.errors import ModelError
+from worker.explain.stage import ExplainStage
 from worker.fetch.client import ImageFetcher
 from worker.inference.cache import EmbeddingCache
 from worker.model.types import PostFeatures, PostScores
@@ -54,12 +55,13 @@ async def run(
     publisher: FakePublisher | None = None,
     cache: EmbeddingCache | None = None,
     settings: Settings = SETTINGS,
+    explainer: ExplainStage | None = None,
 ) -> tuple[FakePublisher, list[int], Pipeline]:
     scorer = scorer or FakeScorer()
     publisher = publisher or FakePublisher()
     client = httpx.AsyncClient(transport=image_transport())
     fetcher = ImageFetcher(settings.fetch, client, resolver=public_resolver)
-    pipeline = Pipeline(settings, scorer, fetcher, cache, publisher)
+    pipeline = Pipeline(settings, scorer, fetcher, cache, publisher, explainer=explainer)
     acked: list[int] = []
     await pipeline.start()
     for offset, value in enumerate(values):

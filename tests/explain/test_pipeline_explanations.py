@@ -7,20 +7,17 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-import httpx
 import jsonschema
 import numpy as np
 from PIL import Image
 
-from tests.support.fakes import FakePublisher, FakeScorer, image_transport
-from tests.test_pipeline import post, public_resolver, record
+from tests.test_pipeline import post
+from tests.test_pipeline import run as run_pipeline
 from worker.config.settings import Settings
 from worker.explain.catalog import Catalog, ImageSource, occlusion_source
 from worker.explain.stage import ExplainStage
-from worker.fetch.client import ImageFetcher
 from worker.messages import Verdict
 from worker.model.types import FloatArray
-from worker.pipeline import Pipeline
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "schemas" / "verdict.v3.json").read_text(encoding="utf-8"))
 
@@ -41,22 +38,8 @@ def broken(images: Sequence[Image.Image]) -> FloatArray:
 async def run(
     values: list[bytes], settings: Settings, catalog: Catalog
 ) -> tuple[list[dict[str, object]], ExplainStage]:
-    publisher = FakePublisher()
-    client = httpx.AsyncClient(transport=image_transport())
-    fetcher = ImageFetcher(settings.fetch, client, resolver=public_resolver)
     stage = ExplainStage(catalog, settings.explain)
-    pipeline = Pipeline(settings, FakeScorer(), fetcher, None, publisher, explainer=stage)
-    acked: list[int] = []
-    await pipeline.start()
-    for offset, value in enumerate(values):
-        await pipeline.submit(record(offset, value), ack=lambda o=offset: acked.append(o))
-    for _ in range(500):
-        if len(acked) == len(values):
-            break
-        await asyncio.sleep(0.01)
-    await pipeline.stop()
-    await fetcher.aclose()
-    await client.aclose()
+    publisher, acked, _ = await run_pipeline(values, settings=settings, explainer=stage)
     assert acked == list(range(len(values)))
     return publisher.on("verdicts"), stage
 
